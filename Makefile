@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`. Both set up .venv themselves.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/riskgrid synth
+	$(VENV)/bin/riskgrid ingest experiments/synthetic_city.toml --json data/synthetic_city/ingest_summary.json
+	$(VENV)/bin/riskgrid features experiments/synthetic_city.toml
+	@echo "Outputs are under data/synthetic_city/ (clean tables, quarantine, features, catalogue)."
+
+test: $(STAMP)
+	$(VENV)/bin/pytest
+
+bench: $(STAMP)
+	$(PY) bench/features_throughput.py
+
+lock:
+	$(VENV)/bin/uv pip compile requirements.in -o requirements.lock --python-version 3.11
+
+clean:
+	rm -rf $(VENV) data test-output

@@ -1,0 +1,55 @@
+"""Row accounting: every input row ends accepted, quarantined with a reason, or a duplicate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from features import columns as C
+from features.privacy import strip_personal
+
+COUNT_KEYS = ("rows_in", "accepted", "quarantined", "duplicates")
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """One source after cleaning. ``quarantine`` holds the rejected rows as text, with reasons."""
+
+    clean: pd.DataFrame
+    quarantine: pd.DataFrame
+    rows_in: int
+    duplicates: int
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"rows_in": self.rows_in, "accepted": len(self.clean),
+                "quarantined": len(self.quarantine), "duplicates": self.duplicates}
+
+
+def account(typed: pd.DataFrame, reasons: pd.Series, duplicates: pd.Series,
+            mapped: pd.DataFrame) -> SourceResult:
+    """Split rows into accepted, quarantined and duplicates; the three always add up.
+
+    Args:
+        typed: parsed rows, indexed by source row number.
+        reasons: per row, why it breaks the contract ("" if it does not).
+        duplicates: per row, whether it repeats an earlier row exactly.
+        mapped: the rows as read (project column names), for the quarantine file.
+    """
+    rejected = (reasons != "") & ~duplicates
+    accepted = (reasons == "") & ~duplicates
+    shown = strip_personal(mapped.loc[rejected]).astype("string")
+    quarantine = pd.concat(
+        [pd.DataFrame({C.ROW: shown.index.to_numpy(), "reason": reasons[rejected].to_numpy()}),
+         shown.reset_index(drop=True)], axis=1)
+    result = SourceResult(clean=typed.loc[accepted], quarantine=quarantine,
+                          rows_in=len(typed), duplicates=int(duplicates.sum()))
+    counts = result.counts
+    if counts["rows_in"] != counts["accepted"] + counts["quarantined"] + counts["duplicates"]:
+        raise AssertionError(f"row accounting does not balance: {counts}")
+    return result
+
+
+def total(results: dict[str, dict[str, int]]) -> dict[str, int]:
+    return {key: sum(r[key] for r in results.values()) for key in COUNT_KEYS}

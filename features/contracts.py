@@ -1,0 +1,231 @@
+"""Data contracts of the three inputs, and the parsing that turns text rows into typed rows.
+
+The pandera models are the contract of the clean tables (docs/data.md lists every column).
+:func:`conform` parses a mapped source frame against a model and gives each row that breaks it
+one reason naming the column, so the row can be quarantined instead of failing the run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from features import columns as C
+
+
+class IncidentsSchema(pa.DataFrameModel):
+    """Clean incidents (事件): one row per hotline case, patrol report, police call..."""
+
+    incident_id: Series[str] = pa.Field(unique=True)
+    occurred_at: Series[pd.Timestamp]
+    reported_at: Series[pd.Timestamp]
+    category: Series[str] = pa.Field(isin=C.CATEGORIES)
+    family: Series[str] = pa.Field(isin=tuple(C.FAMILIES))
+    channel: Series[str] = pa.Field(isin=tuple(C.CHANNELS))
+    area_id: Series[str]
+    x: Series[float] = pa.Field(nullable=True)
+    y: Series[float] = pa.Field(nullable=True)
+    people_involved: Series[int] = pa.Field(ge=0, le=100_000)
+    status: Series[str] = pa.Field(isin=C.INCIDENT_STATUSES)
+    closed_at: Series[pd.Timestamp] = pa.Field(nullable=True)
+    overdue: Series[bool]
+    satisfaction: Series[float] = pa.Field(nullable=True, ge=1, le=5)
+
+    class Config:
+        strict = True
+
+
+class PetitionsSchema(pa.DataFrameModel):
+    """Clean petitions (信访). Personal fields are replaced by ``petitioner_key`` at ingest."""
+
+    petition_id: Series[str] = pa.Field(unique=True)
+    filed_at: Series[pd.Timestamp]
+    area_id: Series[str]
+    topic: Series[str] = pa.Field(isin=tuple(C.PETITION_TOPICS))
+    petitioner_count: Series[int] = pa.Field(ge=1, le=100_000)
+    collective: Series[bool]
+    repeat: Series[bool]
+    escalation: Series[int] = pa.Field(isin=tuple(C.ESCALATION_LEVELS))
+    status: Series[str] = pa.Field(isin=C.PETITION_STATUSES)
+    closed_at: Series[pd.Timestamp] = pa.Field(nullable=True)
+    petitioner_key: Series[str] = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+
+
+class AreasSchema(pa.DataFrameModel):
+    """Clean areas: one row per grid (网格) with its parents and its base data (counts only)."""
+
+    area_id: Series[str] = pa.Field(unique=True)
+    area_name: Series[str]
+    community_id: Series[str]
+    community_name: Series[str]
+    street_id: Series[str]
+    street_name: Series[str]
+    district_id: Series[str]
+    district_name: Series[str]
+    population: Series[float] = pa.Field(ge=0, nullable=True)
+    floating_population: Series[float] = pa.Field(ge=0, nullable=True)
+    households: Series[float] = pa.Field(ge=0, nullable=True)
+    rental_units: Series[float] = pa.Field(ge=0, nullable=True)
+    enterprises: Series[float] = pa.Field(ge=0, nullable=True)
+    key_persons_corrections: Series[float] = pa.Field(ge=0, nullable=True)
+    key_persons_mental_health: Series[float] = pa.Field(ge=0, nullable=True)
+    key_persons_drug_rehab: Series[float] = pa.Field(ge=0, nullable=True)
+    grid_officers: Series[float] = pa.Field(ge=0, nullable=True)
+    area_km2: Series[float] = pa.Field(gt=0, nullable=True)
+    urban: Series[pd.BooleanDtype] = pa.Field(nullable=True)
+    neighbours: Series[str] = pa.Field(nullable=True)
+    geometry: Series[str] = pa.Field(nullable=True)
+    centroid_x: Series[float] = pa.Field(nullable=True)
+    centroid_y: Series[float] = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+
+
+SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    "incidents": IncidentsSchema, "petitions": PetitionsSchema, "areas": AreasSchema,
+}
+ID_COLUMN = {"incidents": C.INCIDENT_ID, "petitions": C.PETITION_ID, "areas": C.AREA_ID}
+
+# Columns a source must provide (after mapping); the rest have defaults or are derived.
+REQUIRED = {
+    "incidents": (C.OCCURRED_AT, C.CATEGORY, C.CHANNEL),
+    "petitions": (C.FILED_AT, C.AREA_ID, C.TOPIC),
+    "areas": (C.AREA_ID,),
+}
+BOOL_TEXT = {
+    "true": True, "false": False, "1": True, "0": False, "yes": True, "no": False,
+    "y": True, "n": False, "是": True, "否": False, "t": True, "f": False,
+}
+
+_TRUE_MESSAGES = {
+    "greater_than_or_equal_to": "must not be below {min_value} (negative counts are not allowed)",
+    "greater_than": "must be above {min_value}",
+    "less_than_or_equal_to": "must not be above {max_value}",
+    "isin": "is not one of the allowed values",
+    "field_uniqueness": "repeats the id of an earlier row with different content",
+}
+
+
+def conform(frame: pd.DataFrame, table: str,
+            filled_later: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.Series]:
+    """Parse a mapped frame's text into the types of ``table``'s contract.
+
+    Args:
+        frame: mapped rows, text or typed values.
+        table: "incidents", "petitions" or "areas".
+        filled_later: columns that may still be missing (the caller fills them, e.g. the area
+            of a row located by its coordinates).
+
+    Returns:
+        The typed frame (only the contract's columns that are present) and, per row, the first
+        reason it breaks the contract ("" for rows that keep it).
+    """
+    schema = SCHEMAS[table].to_schema()
+    reasons = pd.Series("", index=frame.index, dtype=object)
+    typed = pd.DataFrame(index=frame.index)
+    for name, column in schema.columns.items():
+        if name not in frame.columns:
+            continue
+        values, bad = _parse(frame[name], str(column.dtype))
+        missing = values.isna() & ~bad
+        if not column.nullable and name not in filled_later:
+            bad_missing = missing & (reasons == "")
+            reasons[bad_missing] = f"column {name}: value is missing"
+        flag = bad & (reasons == "")
+        reasons[flag] = [f"column {name}: '{v}' is not a valid {_kind(str(column.dtype))}"
+                         for v in frame.loc[flag, name]]
+        typed[name] = values
+    ok = reasons == ""
+    check_schema = schema.select_columns([c for c in schema.columns if c in typed.columns])
+    for name, col in check_schema.columns.items():
+        col.nullable = True  # missing values were handled above
+        col.unique = False  # repeated ids are reported against the row they repeat
+        col.coerce = False
+    check_schema.unique = None
+    try:
+        check_schema.validate(typed[ok], lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases.dropna(subset=["index"])
+        for _, case in cases.iterrows():
+            index = case["index"]
+            if reasons.at[index] == "":
+                reasons.at[index] = _check_message(case, typed)
+    return typed, reasons
+
+
+def _parse(values: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
+    """Parse one column; returns the parsed values and where a present value failed to parse."""
+    present = values.notna() & (values.astype("string").str.strip() != "")
+    if dtype.startswith("datetime"):
+        parsed = pd.to_datetime(values.where(present), errors="coerce", format="mixed")
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+        parsed = parsed.astype("datetime64[ns]")
+    elif dtype.startswith("int") or dtype.startswith("float"):
+        parsed = pd.to_numeric(values.where(present), errors="coerce").astype(float)
+        if dtype.startswith("int"):
+            fractional = parsed.notna() & (parsed != np.floor(parsed))
+            parsed = parsed.mask(fractional)
+    elif dtype in ("bool", "boolean"):
+        if values.dtype == bool:
+            parsed = values.astype(object)
+        else:
+            parsed = values.astype("string").str.strip().str.lower().map(BOOL_TEXT)
+            parsed = parsed.astype(object).where(parsed.notna(), None)
+    else:
+        parsed = values.astype("string").str.strip().astype(object)
+        parsed = parsed.where(present, None)
+    bad = present & pd.Series(parsed, index=values.index).isna()
+    return pd.Series(parsed, index=values.index), bad
+
+
+def _kind(dtype: str) -> str:
+    if dtype.startswith("datetime"):
+        return "date or time (use ISO 8601, e.g. 2024-02-09 14:30)"
+    if dtype.startswith("int"):
+        return "whole number"
+    if dtype.startswith("float"):
+        return "number"
+    if dtype in ("bool", "boolean"):
+        return "yes/no value (true/false, 1/0, 是/否)"
+    return "text"
+
+
+def _check_message(case: pd.Series, typed: pd.DataFrame) -> str:
+    check = str(case["check"])
+    name = check.split("(")[0]
+    column = case["column"]
+    template = _TRUE_MESSAGES.get(name, f"fails the check {check}")
+    numbers = [s for s in check[len(name):].strip("()").split(",") if s]
+    fill = {"min_value": numbers[0] if numbers else "", "max_value": numbers[-1] if numbers
+            else ""}
+    return f"column {column}: '{case['failure_case']}' {template.format(**fill)}"
+
+
+def finalize(typed: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Cast a fully conformed frame to the contract's dtypes and validate it (a bug if it fails)."""
+    model = SCHEMAS[table]
+    schema = model.to_schema()
+    out = pd.DataFrame(index=typed.index)
+    for name, column in schema.columns.items():
+        dtype = str(column.dtype)
+        series = typed[name]
+        if dtype.startswith("int"):
+            out[name] = series.astype("int64")
+        elif dtype.startswith("float"):
+            out[name] = series.astype("float64")
+        elif dtype == "boolean":
+            out[name] = series.astype("boolean")
+        elif dtype == "bool":
+            out[name] = series.astype(bool)
+        elif dtype.startswith("datetime"):
+            out[name] = series.astype("datetime64[ns]")
+        else:
+            out[name] = series.astype(object).where(series.notna(), None).astype("string")
+    return model.validate(out.reset_index(drop=True))

@@ -1,0 +1,182 @@
+"""The features stage's edge: reading source files and writing table snapshots atomically."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from features.errors import InputError
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
+           ".ndjson": "jsonl", ".json": "jsonl"}
+
+
+def detect_format(path: Path, declared: str | None) -> str:
+    if declared:
+        return declared
+    suffixes = [s for s in path.suffixes if s not in (".gz",)]
+    fmt = FORMATS.get(suffixes[-1].lower()) if suffixes else None
+    if fmt is None:
+        raise InputError(f"{path}: cannot tell the format from the file name; set format = "
+                         "\"csv\", \"parquet\" or \"jsonl\" in its mapping file.")
+    return fmt
+
+
+def read_source(path: Path, fmt: str | None = None, encoding: str = "auto") -> pd.DataFrame:
+    """Read a CSV (UTF-8 or GBK/GB18030, optionally gzipped), Parquet or JSON Lines file.
+
+    CSV and JSON values stay as text; the contracts parse them. The index is the 1-based row.
+    """
+    if not path.is_file():
+        raise InputError(f"{path}: file not found; fix the 'path' in the experiment file.")
+    fmt = detect_format(path, fmt)
+    if fmt == "parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types for a corrupt file
+            raise InputError(f"{path}: not a readable Parquet file ({exc}).") from None
+    else:
+        text = _decode(path, _read_bytes(path), encoding)
+        frame = _parse_csv(path, text) if fmt == "csv" else _parse_jsonl(path, text)
+    if frame.empty:
+        raise InputError(f"{path}: the file has no data rows; export the data again or remove "
+                         "the source from the experiment file.")
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    return frame
+
+
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    return data
+
+
+def _decode(path: Path, data: bytes, encoding: str) -> str:
+    if not data.strip():
+        raise InputError(f"{path}: the file is empty; export the data again or remove the "
+                         "source from the experiment file.")
+    tries = ["utf-8-sig", "gb18030"] if encoding == "auto" else [encoding]
+    for enc in tries:
+        try:
+            return data.decode("utf-8-sig" if enc == "utf-8" else enc)
+        except UnicodeDecodeError as exc:
+            error = exc
+    line = data[: error.start].count(b"\n") + 1
+    hint = ("set encoding = \"gb18030\" in its mapping file" if encoding in ("auto", "utf-8")
+            else "set encoding = \"utf-8\" (or \"auto\") in its mapping file")
+    raise InputError(f"{path}: line {line} is not valid {tries[-1]} text (byte "
+                     f"{error.object[error.start:error.start + 1]!r}); {hint}.")
+
+
+def _parse_csv(path: Path, text: str) -> pd.DataFrame:
+    import io
+
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                           na_values=[""], skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the file has no header or rows; export it again.") from None
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path}: {str(exc).strip().rstrip('.')}; fix the quoting or the "
+                         "delimiter on that line.") from None
+
+
+def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: line {number} is not valid JSON ({exc.msg}); fix or "
+                             "remove that line.") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{path}: line {number} is not a JSON object; each line must hold "
+                             "one record.")
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def read_table(directory: Path, name: str) -> pd.DataFrame:
+    """Read one table of a snapshot written by :func:`write_snapshot`."""
+    path = directory / f"{name}.parquet"
+    if not path.is_file():
+        raise InputError(f"{path}: table not found; run the step that writes it first "
+                         "(riskgrid ingest, then riskgrid features).")
+    return pd.read_parquet(path)
+
+
+def write_snapshot(link: Path, writers: dict[str, Callable[[Path], None]]) -> Path:
+    """Write a set of files as one atomic snapshot and point ``link`` at it.
+
+    Files are written into a staging folder, named by the hash of their content, and the symlink
+    ``link`` is swapped to it with one rename. A killed run leaves the previous snapshot intact;
+    a run that produces the same content changes nothing at all.
+
+    Args:
+        link: the path readers use, e.g. DATA_DIR/NAME/clean.
+        writers: relative file name -> function writing that file to the given path.
+    """
+    link.parent.mkdir(parents=True, exist_ok=True)
+    staging = link.parent / f".{link.name}.staging-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        for relative, write in writers.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write(target)
+        digest = _digest(staging)
+        final = link.parent / f".{link.name}-{digest[:16]}"
+        if link.is_symlink() and os.readlink(link) == final.name and final.is_dir():
+            shutil.rmtree(staging)
+            return link
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    tmp_link = link.parent / f".{link.name}.link-{uuid.uuid4().hex[:8]}"
+    tmp_link.symlink_to(final.name)
+    os.replace(tmp_link, link)
+    _remove_stale(link, keep=final)
+    return link
+
+
+def _digest(folder: Path) -> str:
+    hasher = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        hasher.update(str(path.relative_to(folder)).encode())
+        hasher.update(path.read_bytes())
+    return hasher.hexdigest()
+
+
+def _remove_stale(link: Path, keep: Path) -> None:
+    for old in link.parent.glob(f".{link.name}-*"):
+        if old != keep and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    for old in link.parent.glob(f".{link.name}.staging-*"):
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    return lambda path: frame.to_parquet(path, index=False)
+
+
+def json_writer(payload: object) -> Callable[[Path], None]:
+    text = json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+    return lambda path: path.write_text(text + "\n", encoding="utf-8")
+
+
+def csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    return lambda path: frame.to_csv(path, index=False, encoding="utf-8")

@@ -1,0 +1,48 @@
+"""The one settings object: environment variables with the RISKGRID_ prefix."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings, read once at the edge and passed down.
+
+    Every field can be set as an environment variable, e.g. ``RISKGRID_DATA_DIR=/srv/riskgrid``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RISKGRID_", extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="Root of every table the project writes.")
+    pseudonym_secret: str | None = Field(
+        None,
+        description="Key of the keyed hash that replaces personal data at ingest. When unset, a "
+        "random key is created once and kept in DATA_DIR/.pseudonym_secret.",
+    )
+    now: datetime | None = Field(
+        None, description="Clock used to reject future timestamps (default: the real time)."
+    )
+    future_tolerance_hours: float = Field(
+        24.0, description="How far past 'now' a timestamp may lie before it counts as future."
+    )
+
+    def clock(self) -> datetime:
+        return self.now or datetime.now()
+
+    def secret(self) -> bytes:
+        """The pseudonymization key, creating a private one in the data directory if unset."""
+        if self.pseudonym_secret:
+            return self.pseudonym_secret.encode()
+        path = self.data_dir / ".pseudonym_secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        return path.read_text().strip().encode()
