@@ -120,3 +120,22 @@ def period_calendar(periods: pd.DatetimeIndex, period: str) -> pd.DataFrame:
     out["season_sin"], out["season_cos"] = np.sin(angle), np.cos(angle)
     out.index.name = "period"
     return out.astype(float)
+
+
+def period_index(times: pd.Series, origin: pd.Timestamp, period: str) -> np.ndarray:
+    """Index of the period holding each timestamp, counted from the period starting at ``origin``.
+
+    Missing timestamps get a very large index (never reached), so "closed at" intervals of
+    records that are still open run to the end of the panel.
+    """
+    values = pd.DatetimeIndex(times).as_unit("ns")
+    missing = values.isna()
+    days = (values.normalize() - origin).days.to_numpy(dtype=np.float64, na_value=0).astype(np.int64)
+    if period == "day":
+        index = days
+    elif period == "week":
+        index = np.floor_divide(days, 7)
+    else:
+        index = (values.year.to_numpy(dtype=np.float64, na_value=0).astype(np.int64) - origin.year) \
+            * 12 + values.month.to_numpy(dtype=np.float64, na_value=0).astype(np.int64) - origin.month
+    return np.where(missing, np.iinfo(np.int32).max, index)

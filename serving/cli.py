@@ -66,7 +66,8 @@ def features(experiment: ExperimentArg) -> None:
     exp = load_experiment(experiment)
     with console.status("building features"):
         result = build_features(exp, settings)
-    console.print(f"panel: {result.rows:,} rows x {result.columns} features -> {result.path}")
+    console.print(f"panel: {result.rows:,} rows x {result.columns} features, periods "
+                  f"{result.periods[0]} to {result.periods[1]} -> {result.path}")
 
 
 def main() -> None:
