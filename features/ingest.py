@@ -74,7 +74,7 @@ def clean_events(raw: pd.DataFrame, mapping: Mapping, kind: str, source: str,
         mapped = strip_personal(mapped)
     mapped = with_defaults(mapped, kind, source)
     duplicates = raw.duplicated(keep="first")
-    typed, contract_reasons = conform(mapped, kind, filled_later=(C.AREA_ID,))
+    typed, contract_reasons = conform(mapped, kind, filled_later=(C.AREA_ID, C.COLLECTIVE))
     reasons = reasons.where(reasons != "", contract_reasons)
     if kind == "incidents":
         typed, located = _locate(typed, areas, index)

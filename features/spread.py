@@ -17,24 +17,26 @@ LEVEL_WORDS = {"community": ("community", "社区"), "street": ("street", "街�
 def neighbour_matrix(areas: pd.DataFrame) -> sparse.csr_matrix:
     """Row-normalized adjacency: row i averages over the neighbours of area i."""
     ids = pd.Index(areas[C.AREA_ID])
-    pairs = [(i, j) for i, cell in enumerate(areas[C.NEIGHBOURS].fillna(""))
-             for j in ids.get_indexer([n for n in cell.split(";") if n]) if j >= 0]
     n = len(ids)
-    if not pairs:
+    lists = areas[C.NEIGHBOURS].fillna("").astype(str).str.split(";")
+    pairs = pd.DataFrame({"row": np.arange(n), "id": lists.to_numpy()}).explode("id")
+    cols = ids.get_indexer(pairs["id"].astype(object))
+    keep = cols >= 0
+    rows, cols = pairs["row"].to_numpy(np.int64)[keep], cols[keep]
+    if not len(rows):
         return sparse.csr_matrix((n, n))
-    rows, cols = map(np.asarray, zip(*pairs))
     matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     degree = np.asarray(matrix.sum(axis=1)).ravel()
     return sparse.diags(np.where(degree > 0, 1 / np.maximum(degree, 1), 0)) @ matrix
 
 
-def parent_matrix(areas: pd.DataFrame, level: str) -> sparse.csr_matrix:
-    """Row i averages over every grid of area i's parent unit at ``level`` (itself included)."""
+def parent_mean(areas: pd.DataFrame, level: str, values: np.ndarray) -> np.ndarray:
+    """For each grid, the average of ``values`` over every grid of its parent unit at ``level``."""
     codes, _ = pd.factorize(areas[C.LEVEL_ID[level]])
-    n = len(codes)
-    member = sparse.csr_matrix((np.ones(n), (np.arange(n), codes)))
-    size = np.asarray(member.sum(axis=0)).ravel()
-    return member @ sparse.diags(1 / size) @ member.T
+    size = np.bincount(codes).astype(np.float64)
+    sums = np.zeros((len(size), values.shape[1]))
+    np.add.at(sums, codes, values)
+    return (sums / size[:, None])[codes]
 
 
 def spatial_features(values: dict[str, np.ndarray], areas: pd.DataFrame, short: int, long: int
@@ -60,7 +62,6 @@ def spatial_features(values: dict[str, np.ndarray], areas: pd.DataFrame, short: 
     for level in PARENT_LEVELS:
         if areas[C.LEVEL_ID[level]].nunique() == len(areas):
             continue  # the level is the grid itself in this city
-        matrix = parent_matrix(areas, level)
         word_en, word_zh = LEVEL_WORDS[level]
         for stream, window in (("all", long), ("dispute", short), ("collective", long)):
             source = f"{stream}_sum_{window}"
@@ -68,7 +69,7 @@ def spatial_features(values: dict[str, np.ndarray], areas: pd.DataFrame, short: 
                 continue
             en, zh = STREAMS[stream]
             name = f"{level}_{source}"
-            out[name] = matrix @ values[source]
+            out[name] = parent_mean(areas, level, values[source])
             specs.append(FeatureSpec(name, "hierarchy",
                                      f"{en} per grid in the {word_en}, last {window} periods",
                                      f"所在{word_zh}近{window}期每网格{zh}数"))
