@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import shutil
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -78,11 +80,15 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
 
 
 def _parse_csv(path: Path, text: str) -> pd.DataFrame:
-    import io
-
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                           na_values=[""], skipinitialspace=True)
+        with warnings.catch_warnings():
+            # Extra fields on the first data line would otherwise be dropped with a warning.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                               na_values=[""], skipinitialspace=True, index_col=False)
+    except pd.errors.ParserWarning:
+        raise InputError(f"{path}: line 2 has more fields than the header; fix the quoting or "
+                         "the delimiter on that line.") from None
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: the file has no header or rows; export it again.") from None
     except pd.errors.ParserError as exc:
