@@ -23,7 +23,7 @@ def period_start(times: pd.Series | pd.DatetimeIndex, period: str) -> pd.Series:
     if period == "day":
         return times
     if period == "week":
-        return times - pd.to_timedelta(times.dt.dayofweek, unit="D")
+        return times - pd.to_timedelta(times.dt.day_of_week, unit="D")
     return times - pd.to_timedelta(times.dt.day - 1, unit="D")
 
 
@@ -93,7 +93,7 @@ def daily_calendar(start: date, end: date) -> pd.DataFrame:
     frame["statutory_holiday"] = frame["spring_festival_break"] | frame["national_day_week"] | \
         days.to_series(index=frame.index).dt.date.isin(off)
     frame["makeup_workday"] = days.to_series(index=frame.index).dt.date.isin(makeup)
-    frame["weekend"] = (days.dayofweek >= 5) & ~frame["makeup_workday"]
+    frame["weekend"] = (days.day_of_week >= 5) & ~frame["makeup_workday"]
     return frame
 
 
@@ -116,7 +116,7 @@ def period_calendar(periods: pd.DatetimeIndex, period: str) -> pd.DataFrame:
     out = agg.reindex(periods)
     out["week_of_year"] = periods.isocalendar().week.to_numpy().astype(int)
     out["month"] = periods.month
-    angle = 2 * np.pi * periods.dayofyear.to_numpy() / 365.25
+    angle = 2 * np.pi * periods.day_of_year.to_numpy() / 365.25
     out["season_sin"], out["season_cos"] = np.sin(angle), np.cos(angle)
     out.index.name = "period"
     return out.astype(float)

@@ -28,7 +28,7 @@ EPISODE_TOPICS = ("wage_arrears", "land_demolition", "housing", "environment")
 # Daily rate per 1,000 residents at the reference covariates, on an ordinary workday, before
 # the annual cycle (calibrated to ~70,000 reported incidents and ~4,500 petitions a year).
 BASE_RATE = {"law_enforcement": 0.058, "livelihood": 0.050, "dispute": 0.014,
-             "wage_arrears": 0.0022, "petitions": 0.0058, "wage_petitions": 0.0011}
+             "wage_arrears": 0.0022, "petitions": 0.0050, "wage_petitions": 0.0008}
 # family: (annual amplitude, peak day of year, weekend/holiday, Spring Festival break,
 # National Day week); the last three are rate multipliers.
 CALENDAR = {
