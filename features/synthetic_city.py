@@ -1,4 +1,4 @@
-"""The synthetic city: a seeded city of grids whose incidents and petitions follow planted, documented mechanisms.
+"""The synthetic city: seeded exports of a 600-grid city with planted, documented mechanisms.
 
 :func:`synthesize_city` is pure (config in, DataFrames out); :func:`write_city` writes the files a
 real city would hand over (GB18030 CSV with Chinese headers, JSON Lines petitions with personal
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -125,7 +125,8 @@ class SyntheticCity:
     """What :func:`synthesize_city` returns: the exports as written, and the ground truth.
 
     ``incidents`` and ``petitions`` carry the export's Chinese headers and text values (dirt
-    included); ``export_dirt`` lists the rows planted as dirt (file, row, id, kind).
+    included); ``export_dirt`` lists the rows planted as dirt (file, row, id, kind) and
+    ``episodes`` the grievance episodes (grid, start, end, topic, whether they culminated).
     """
 
     config: CityConfig
@@ -135,6 +136,7 @@ class SyntheticCity:
     intensity: pd.DataFrame
     drivers: list[dict]
     export_dirt: pd.DataFrame = field(default_factory=pd.DataFrame)
+    episodes: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def synthesize_city(config: CityConfig | None = None) -> SyntheticCity:
@@ -155,8 +157,10 @@ def synthesize_city(config: CityConfig | None = None) -> SyntheticCity:
     petition_frame = _petition_export(petitions["records"], people, areas, config,
                                       rng["export"])
     incidents, petition_frame, dirt = _add_dirt(incidents, petition_frame, config, rng["dirt"])
-    truth = _truth(static, disputes, petitions, records, areas, config)
-    return SyntheticCity(config, areas, incidents, petition_frame, truth, drivers(config), dirt)
+    truth = _truth(static, disputes, petitions, areas, config)
+    episodes = _episode_table(petitions["episodes"], areas, config)
+    return SyntheticCity(config, areas, incidents, petition_frame, truth, drivers(config), dirt,
+                         episodes)
 
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:
@@ -367,7 +371,7 @@ def calendar_effects(config: CityConfig) -> dict[str, np.ndarray]:
 
 def _static_events(family: str, grid: dict[str, np.ndarray], effects: dict[str, np.ndarray],
                    config: CityConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Law-enforcement or livelihood events: intensity, true counts, reported counts (day x grid)."""
+    """Law-enforcement or livelihood events: intensity, true and reported counts (day x grid)."""
     per_grid = BASE_RATE[family] * grid["pop_k"]
     if family == "law_enforcement":
         per_grid = per_grid * _covariate_factor(grid, config)
@@ -424,7 +428,7 @@ def _report_disputes(t: int, n_core: np.ndarray, n_wage: np.ndarray, share: floa
     g = np.concatenate([np.repeat(idx, r_core), np.repeat(idx, r_wage)])
     lag, delay = _handling(rng, "dispute", load[g], config.officer_load_power)
     join = t + np.ceil(lag + 30).astype(int)
-    late = delay > 30
+    late = (delay > 30) & (join < len(delta))
     np.add.at(delta, (join[late], g[late]), 1)
     leave = np.ceil(t + lag + delay)
     ends = late & (leave < len(delta))
@@ -928,8 +932,7 @@ def _break(frame: pd.DataFrame, counts: dict[str, int], duplicate_rows: np.ndarr
 
 # --- ground truth --------------------------------------------------------------------------
 
-def _truth(static: dict[str, dict], disputes: dict, petitions: dict,
-           records: dict[str, np.ndarray], areas: pd.DataFrame,
+def _truth(static: dict[str, dict], disputes: dict, petitions: dict, areas: pd.DataFrame,
            config: CityConfig) -> pd.DataFrame:
     """Weekly expected (summed daily intensity) and observed (true, pre-reporting) counts."""
     mass = np.zeros_like(disputes["true"])
@@ -954,6 +957,18 @@ def _truth(static: dict[str, dict], disputes: dict, petitions: dict,
             C.PERIOD: np.repeat(periods, n), C.FAMILY: family,
             "expected": expected.ravel(), "observed": observed.ravel().astype(np.int64)}))
     return pd.concat(frames, ignore_index=True)
+
+
+def _episode_table(table: pd.DataFrame, areas: pd.DataFrame, config: CityConfig) -> pd.DataFrame:
+    """Grievance episodes in calendar terms; ``culminated`` only if the end lies in the data."""
+    start = pd.Timestamp(config.start) + pd.to_timedelta(table["start"], unit="D")
+    end = start + pd.to_timedelta(table["duration"], unit="D")
+    return pd.DataFrame({
+        C.AREA_ID: areas[C.AREA_ID].to_numpy()[table["grid"]],
+        "start": start.dt.date.astype(str), "end": end.dt.date.astype(str),
+        C.TOPIC: np.array(TOPICS)[table["topic"]], "members": table["members"],
+        "culminated": table["culminates"] & (end <= pd.Timestamp(config.end)),
+    }).sort_values(["start", C.AREA_ID], kind="stable").reset_index(drop=True)
 
 
 def _weekly(daily: np.ndarray, offset: int, n_weeks: int) -> np.ndarray:
@@ -1037,14 +1052,15 @@ def write_city(out: Path, seed: int = 7, config: CityConfig | None = None) -> di
         config: a custom city (size, span, mechanism strengths).
 
     Returns:
-        File name -> path: areas, incidents, petitions, intensity, drivers, dirt.
+        Name -> path: areas, incidents, petitions, intensity, drivers, dirt, episodes.
     """
     city = synthesize_city(config or CityConfig(seed=seed))
     out = Path(out)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     paths = {"areas": out / "areas.csv", "incidents": out / "incidents.csv",
              "petitions": out / "petitions.jsonl", "intensity": out / "truth/intensity.parquet",
-             "drivers": out / "truth/drivers.json", "dirt": out / "truth/export_dirt.csv"}
+             "drivers": out / "truth/drivers.json", "dirt": out / "truth/export_dirt.csv",
+             "episodes": out / "truth/episodes.csv"}
     areas = city.areas.assign(**{C.URBAN: np.where(city.areas[C.URBAN], "true", "false")})
     areas.to_csv(paths["areas"], index=False, encoding="utf-8", lineterminator="\n")
     city.incidents.to_csv(paths["incidents"], index=False, encoding="gb18030",
@@ -1054,7 +1070,8 @@ def write_city(out: Path, seed: int = 7, config: CityConfig | None = None) -> di
     city.intensity.to_parquet(paths["intensity"], index=False)
     paths["drivers"].write_text(json.dumps(city.drivers, ensure_ascii=False, indent=2) + "\n",
                                 encoding="utf-8")
-    city.export_dirt.to_csv(paths["dirt"], index=False, encoding="utf-8", lineterminator="\n")
+    for name, frame in (("dirt", city.export_dirt), ("episodes", city.episodes)):
+        frame.to_csv(paths[name], index=False, encoding="utf-8", lineterminator="\n")
     return paths
 
 

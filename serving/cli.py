@@ -16,7 +16,7 @@ from features import InputError, Settings, ingest, load_experiment
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Risk forecasting and early warning for grid-based social governance.")
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 ExperimentArg = Annotated[Path, typer.Argument(help="Experiment file, e.g. experiments/synthetic_city.toml")]
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the summary as JSON here.")]

@@ -1,0 +1,61 @@
+"""No personal field survives ingest: canary names, id numbers and phones appear in no output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from features import build_features, ingest, load_experiment
+from features.privacy import petitioner_keys
+from tests.conftest import CANARY_ID, CANARY_NAME, CANARY_PHONE
+
+CANARIES = (CANARY_NAME, CANARY_ID, CANARY_PHONE, CANARY_ID.lower(), CANARY_ID[:-1])
+
+
+def scan(folder: Path) -> list[str]:
+    """Every (file, canary) pair where a canary appears in any encoding we write."""
+    hits = []
+    for path in folder.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        for canary in CANARIES:
+            for encoding in ("utf-8", "gb18030", "utf-16-le"):
+                if canary.encode(encoding) in data:
+                    hits.append(f"{path}: {canary}")
+    return hits
+
+
+def test_no_personal_field_reaches_any_output(tiny_city, settings):
+    path = tiny_city.parent / "petitions.jsonl"
+    # A bad row too, so the quarantine file (which keeps the row's content) is scanned.
+    path.write_text(path.read_text(encoding="utf-8") + path.read_text(encoding="utf-8")
+                    .splitlines()[0].replace("P0", "P9").replace("G1", "G404") + "\n",
+                    encoding="utf-8")
+    experiment = load_experiment(tiny_city)
+    report = ingest(experiment, settings)
+    assert report.counts["petitions"]["quarantined"] == 1
+    build_features(experiment, settings)
+    assert any(settings.data_dir.rglob("*.parquet"))
+    assert scan(settings.data_dir) == []
+    petitions = pd.read_parquet(settings.data_dir / "tiny" / "clean" / "petitions.parquet")
+    assert not {"name", "id_number", "phone"} & set(petitions.columns)
+
+
+def test_keys_are_stable_per_person_and_depend_on_the_secret():
+    frame = pd.DataFrame({"name": ["张三", "张三 ", "李四", None],
+                          "id_number": ["11010519491231002x", "11010519491231002X", None, None],
+                          "phone": ["139", "139", "138-0000", None]})
+    keys = petitioner_keys(frame, b"one")
+    assert keys[0] == keys[1]  # case and spacing do not split a person
+    assert keys[2] != keys[0] and keys[2].startswith("p_")
+    assert keys[3] is None
+    assert petitioner_keys(frame, b"two")[0] != keys[0]
+
+
+def test_repeat_visits_are_linked_through_the_key(tiny_city, settings):
+    experiment = load_experiment(tiny_city)
+    ingest(experiment, settings)
+    petitions = pd.read_parquet(settings.data_dir / "tiny" / "clean" / "petitions.parquet")
+    assert petitions["petitioner_key"].nunique() == 2  # two people, six petitions

@@ -1,0 +1,58 @@
+"""The riskgrid command line: summaries other tools read, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+RISKGRID = str(Path(sys.executable).parent / "riskgrid")
+
+
+def riskgrid(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RISKGRID_DATA_DIR": str(data_dir), "RISKGRID_NOW": "2025-01-01T00:00",
+           "RISKGRID_PSEUDONYM_SECRET": "cli-test", "COLUMNS": "60"}
+    return subprocess.run([RISKGRID, *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_ingest_and_features_write_their_outputs(tiny_city, tmp_path):
+    data = tmp_path / "data"
+    summary_path = tmp_path / "summary.json"
+    done = riskgrid("ingest", str(tiny_city), "--json", str(summary_path), data_dir=data)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(summary_path.read_text())
+    assert set(summary) == {"sources", "total"}
+    assert summary["sources"]["incidents"] == {"rows_in": 4, "accepted": 4, "quarantined": 0,
+                                               "duplicates": 0}
+    assert summary["total"]["rows_in"] == 14
+    assert "incidents" in done.stdout and "14" in done.stdout
+    done = riskgrid("features", str(tiny_city), data_dir=data)
+    assert done.returncode == 0, done.stderr
+    panel = pd.read_parquet(data / "tiny" / "features" / "panel.parquet")
+    assert {"area_id", "period", "dispute_sum_4"} <= set(panel.columns)
+    catalogue = json.loads((data / "tiny" / "features" / "catalogue.json").read_text())
+    assert {"name", "family", "en", "zh"} == set(catalogue[0])
+
+
+def test_user_errors_are_one_line_without_a_traceback(tiny_city, tmp_path):
+    (tiny_city.parent / "incidents.csv").write_bytes(b"")
+    done = riskgrid("ingest", str(tiny_city), data_dir=tmp_path / "data")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "incidents.csv" in lines[0] and "empty" in lines[0]
+
+
+def test_missing_experiment_file_is_named(tmp_path):
+    done = riskgrid("features", str(tmp_path / "nope.toml"), data_dir=tmp_path / "data")
+    assert done.returncode == 2 and "nope.toml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_features_before_ingest_says_what_to_run(tiny_city, tmp_path):
+    done = riskgrid("features", str(tiny_city), data_dir=tmp_path / "data")
+    assert done.returncode == 2 and "riskgrid ingest" in done.stderr
