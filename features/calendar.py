@@ -128,14 +128,16 @@ def period_index(times: pd.Series, origin: pd.Timestamp, period: str) -> np.ndar
     Missing timestamps get a very large index (never reached), so "closed at" intervals of
     records that are still open run to the end of the panel.
     """
-    values = pd.DatetimeIndex(times).as_unit("ns")
-    missing = values.isna()
-    days = (values.normalize() - origin).days.to_numpy(dtype=np.float64, na_value=0).astype(np.int64)
-    if period == "day":
-        index = days
-    elif period == "week":
-        index = np.floor_divide(days, 7)
+    return period_index_ns(np.asarray(pd.DatetimeIndex(times).as_unit("ns").asi8), origin, period)
+
+
+def period_index_ns(values: np.ndarray, origin: pd.Timestamp, period: str) -> np.ndarray:
+    """:func:`period_index` of int64 nanoseconds since the epoch (NaT as the int64 minimum)."""
+    missing = values == np.iinfo(np.int64).min
+    if period == "month":
+        months = values.view("datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+        index = months - (origin.year - 1970) * 12 - (origin.month - 1)
     else:
-        index = (values.year.to_numpy(dtype=np.float64, na_value=0).astype(np.int64) - origin.year) \
-            * 12 + values.month.to_numpy(dtype=np.float64, na_value=0).astype(np.int64) - origin.month
+        length = 86_400 * 10**9 * (1 if period == "day" else 7)
+        index = np.floor_divide(values - origin.as_unit("ns").value, length)
     return np.where(missing, np.iinfo(np.int32).max, index)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.signal import lfilter
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ class Stream:
     def shape(self) -> tuple[int, int]:
         return self.final.shape
 
+    @classmethod
+    def known_when_occurred(cls, final: np.ndarray) -> Stream:
+        """A stream whose events are all known in the period they occur (no late reports)."""
+        empty = np.zeros(0, dtype=np.int64)
+        return cls(final=final, late_area=empty, late_occurred=empty, late_reported=empty,
+                   late_value=np.zeros(0))
+
 
 def stream(area: np.ndarray, occurred: np.ndarray, reported: np.ndarray, shape: tuple[int, int],
            value: np.ndarray | None = None) -> Stream:
@@ -49,41 +57,96 @@ def stream(area: np.ndarray, occurred: np.ndarray, reported: np.ndarray, shape: 
 
     Events outside the panel's areas or periods (area row -1) are left out.
     """
+    return streams(area, occurred, reported, shape, value=value)[0]
+
+
+def streams(area: np.ndarray, occurred: np.ndarray, reported: np.ndarray, shape: tuple[int, int],
+            code: np.ndarray | None = None, n_codes: int = 1,
+            value: np.ndarray | None = None) -> list[Stream]:
+    """One :class:`Stream` per event code (e.g. incident family) in a single pass.
+
+    Late events are merged into unique (code, area, p_o, p_r) cells with summed values, so the
+    point-in-time corrections cost in proportion to distinct cells, not to events.
+    """
     n_areas, n_periods = shape
-    value = np.ones(len(area), dtype=np.float64) if value is None else value.astype(np.float64)
     inside = (area >= 0) & (occurred >= 0) & (occurred < n_periods)
-    flat = area[inside] * n_periods + occurred[inside]
-    final = np.bincount(flat, weights=value[inside], minlength=n_areas * n_periods)
+    if code is not None:
+        inside &= code >= 0
+    cell = area.astype(np.int64) * n_periods + occurred
+    if code is not None:
+        cell += code.astype(np.int64) * (n_areas * n_periods)
+    size = n_codes * n_areas * n_periods
+    weights = None if value is None else value[inside].astype(np.float64)
+    final = np.bincount(cell[inside], weights=weights, minlength=size).astype(np.float64)
     late = inside & (reported > occurred)
-    return Stream(final=final.reshape(shape), late_area=area[late],
-                  late_occurred=occurred[late], late_reported=reported[late],
-                  late_value=value[late])
+    key = cell[late] * (n_periods + 1) + np.minimum(reported[late], n_periods)
+    unique, inverse = np.unique(key, return_inverse=True)
+    late_value = np.bincount(inverse, weights=None if value is None else value[late],
+                             minlength=len(unique)).astype(np.float64)
+    late_reported, late_cell = unique % (n_periods + 1), unique // (n_periods + 1)
+    late_code, rest = np.divmod(late_cell, n_areas * n_periods)
+    late_area, late_occurred = np.divmod(rest, n_periods)
+    out = []
+    for c in range(n_codes):
+        m = late_code == c
+        out.append(Stream(final=final[c * n_areas * n_periods:(c + 1) * n_areas * n_periods]
+                          .reshape(shape), late_area=late_area[m],
+                          late_occurred=late_occurred[m], late_reported=late_reported[m],
+                          late_value=late_value[m]))
+    return out
+
+
+def combine(parts: list[Stream]) -> Stream:
+    """The stream of all events of several streams on the same layout."""
+    return Stream(final=np.sum([p.final for p in parts], axis=0),
+                  late_area=np.concatenate([p.late_area for p in parts]),
+                  late_occurred=np.concatenate([p.late_occurred for p in parts]),
+                  late_reported=np.concatenate([p.late_reported for p in parts]),
+                  late_value=np.concatenate([p.late_value for p in parts]))
 
 
 def known_sum(s: Stream, weights: np.ndarray) -> np.ndarray:
     """Point-in-time weighted sum: ``sum_k weights[k] * known count of period t - k`` for all t."""
     weights = np.asarray(weights, dtype=np.float64)
+    lags = np.flatnonzero(weights)
+    if len(lags) and np.all(weights[lags] == weights[lags[0]]) and \
+            lags[-1] - lags[0] + 1 == len(lags):
+        return weights[lags[0]] * known_window(s, len(lags), start_lag=int(lags[0]))
+    n_areas, n_periods = s.shape
     out = np.zeros(s.shape, dtype=np.float64)
-    n_periods = s.shape[1]
-    for k in np.flatnonzero(weights):
-        if k < n_periods:
-            out[:, k:] += weights[k] * s.final[:, : n_periods - k]
+    for k in lags[lags < n_periods]:
+        out[:, k:] += weights[k] * s.final[:, : n_periods - k]
     if len(s.late_area):
         # An event of period p_o reported in p_r is missing from origins t = p_o + k < p_r.
         delay = s.late_reported - s.late_occurred
-        for k in np.flatnonzero(weights):
-            hit = delay > k
-            t = s.late_occurred[hit] + k
-            keep = t < n_periods
-            np.add.at(out, (s.late_area[hit][keep], t[keep]), -weights[k] * s.late_value[hit][keep])
+        cells, amounts = [], []
+        for k in lags:
+            hit = (delay > k) & (s.late_occurred + k < n_periods)
+            cells.append(s.late_area[hit] * n_periods + s.late_occurred[hit] + k)
+            amounts.append(weights[k] * s.late_value[hit])
+        correction = np.bincount(np.concatenate(cells), weights=np.concatenate(amounts),
+                                 minlength=n_areas * n_periods)
+        out -= correction.reshape(s.shape)
     return out
 
 
 def known_window(s: Stream, length: int, start_lag: int = 0) -> np.ndarray:
     """Point-in-time sum over the ``length`` periods ending ``start_lag`` periods before t."""
-    weights = np.zeros(start_lag + length)
-    weights[start_lag:] = 1.0
-    return known_sum(s, weights)
+    n_areas, n_periods = s.shape
+    running = np.zeros((n_areas, n_periods + 1))
+    np.cumsum(s.final, axis=1, out=running[:, 1:])
+    t = np.arange(n_periods)
+    upper = np.clip(t - start_lag + 1, 0, n_periods)
+    lower = np.clip(t - start_lag - length + 1, 0, n_periods)
+    out = running[:, upper] - running[:, lower]
+    late = s.late_reported - s.late_occurred > start_lag  # only these are missing at t
+    if late.any():
+        # Events of periods t-start_lag-length+1 .. t-start_lag reported after t.
+        occurred = s.late_occurred[late]
+        end = np.minimum(occurred + start_lag + length, s.late_reported[late])
+        out -= intervals(s.late_area[late], occurred + start_lag, end, s.shape,
+                         s.late_value[late])
+    return out
 
 
 def known_total(s: Stream) -> np.ndarray:
@@ -91,9 +154,7 @@ def known_total(s: Stream) -> np.ndarray:
     total = np.cumsum(s.final, axis=1)
     if len(s.late_area):
         # Events with p_o <= t < p_r are not yet known at t.
-        in_flight = intervals(s.late_area, s.late_occurred, s.late_reported, s.shape,
-                              s.late_value)
-        total = total - in_flight
+        total -= intervals(s.late_area, s.late_occurred, s.late_reported, s.shape, s.late_value)
     return total
 
 
@@ -101,20 +162,35 @@ def intervals(area: np.ndarray, start: np.ndarray, stop: np.ndarray, shape: tupl
               value: np.ndarray | None = None) -> np.ndarray:
     """How many items are active in each period: each item counts for ``start <= t < stop``."""
     n_areas, n_periods = shape
-    value = np.ones(len(area)) if value is None else value
+    if (area < 0).any():
+        keep = area >= 0
+        area, start, stop = area[keep], start[keep], stop[keep]
+        value = None if value is None else value[keep]
     start = np.clip(start, 0, n_periods)
-    stop = np.clip(stop, 0, n_periods)
-    keep = (stop > start) & (area >= 0)
-    diff = np.zeros((n_areas, n_periods + 1), dtype=np.float64)
-    np.add.at(diff, (area[keep], start[keep]), value[keep])
-    np.add.at(diff, (area[keep], stop[keep]), -value[keep])
-    return np.cumsum(diff[:, :n_periods], axis=1)
+    # An item that is never active adds and removes itself in the same cell.
+    stop = np.maximum(np.minimum(stop, n_periods), start)
+    base = area * (n_periods + 1)
+    size = n_areas * (n_periods + 1)
+    diff = np.bincount(base + start, weights=value, minlength=size)
+    diff -= np.bincount(base + stop, weights=value, minlength=size)
+    return np.cumsum(diff.reshape(n_areas, n_periods + 1)[:, :n_periods], axis=1)
 
 
-def ewm_weights(halflife: float, horizon: int) -> np.ndarray:
-    """Normalized exponential weights over ``horizon`` lags."""
-    weights = 0.5 ** (np.arange(horizon) / halflife)
-    return weights / weights.sum()
+def known_ewm(s: Stream, halflife: float) -> np.ndarray:
+    """Point-in-time exponentially weighted mean: weights ``a * (1 - a) ** k`` over lags ``k``."""
+    alpha = 1 - 0.5 ** (1 / halflife)
+    out = lfilter([alpha], [1, -(1 - alpha)], s.final, axis=1)
+    if len(s.late_area):
+        n_areas, n_periods = s.shape
+        delay = s.late_reported - s.late_occurred
+        cells, amounts = [], []
+        for k in range(min(int(delay.max()), n_periods)):
+            hit = (delay > k) & (s.late_occurred + k < n_periods)
+            cells.append(s.late_area[hit] * n_periods + s.late_occurred[hit] + k)
+            amounts.append(alpha * (1 - alpha) ** k * s.late_value[hit])
+        out -= np.bincount(np.concatenate(cells), weights=np.concatenate(amounts),
+                           minlength=n_areas * n_periods).reshape(s.shape)
+    return out
 
 
 def periods_since(events: np.ndarray, cap: int) -> np.ndarray:

@@ -8,41 +8,40 @@ derived from the report and closing times.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from features import columns as C
 from features.catalogue import PERIOD_WORDS, FeatureSpec
-from features.counts import intervals, known_window, stream
+from features.counts import Stream, intervals, known_window
+from features.events import IncidentIndex
 from features.layout import Layout
 
 
-def handling_features(incidents: pd.DataFrame, layout: Layout, window: int,
+def handling_features(events: IncidentIndex, layout: Layout, window: int,
                       deadline_days: float) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
     """Open cases, overdue cases, and the quality of recent closing, at each cutoff."""
-    area = layout.rows(incidents[C.AREA_ID])
-    reported = layout.index(incidents[C.REPORTED_AT])
-    closed = layout.index(incidents[C.CLOSED_AT])
-    due = layout.index(incidents[C.REPORTED_AT] + pd.Timedelta(days=deadline_days))
-    dispute = (incidents[C.FAMILY] == "dispute").to_numpy()
-    hours = (incidents[C.CLOSED_AT] - incidents[C.REPORTED_AT]).dt.total_seconds() / 3600
-    days_to_close = (hours / 24).to_numpy(dtype=float, na_value=np.nan)
-    late_close = np.nan_to_num(days_to_close, nan=0.0) > deadline_days
+    area, reported, closed, due = events.area, events.reported, events.closed, events.due
+    dispute = events.family == list(C.FAMILIES).index("dispute")
+    days_to_close, satisfaction = events.days_to_close, events.satisfaction
     has_close = ~np.isnan(days_to_close)
-    satisfaction = incidents[C.SATISFACTION].to_numpy(dtype=float, na_value=np.nan)
+    late_close = has_close & (np.nan_to_num(days_to_close, nan=0.0) > deadline_days)
     rated = has_close & ~np.isnan(satisfaction)
 
-    def closing_sum(mask: np.ndarray, value: np.ndarray | None = None) -> np.ndarray:
+    n_areas, n_periods = layout.shape
+    inside = has_close & (area >= 0) & (closed >= 0) & (closed < n_periods)
+    cell = area[inside] * n_periods + closed[inside]
+
+    def closing_sum(weights: np.ndarray) -> np.ndarray:
         # Known once closed: the closing period is both occurrence and report.
-        v = None if value is None else value[mask]
-        return known_window(stream(area[mask], closed[mask], closed[mask], layout.shape, v),
-                            window)
+        final = np.bincount(cell, weights=weights[inside].astype(np.float64),
+                            minlength=n_areas * n_periods)
+        return known_window(Stream.known_when_occurred(final.reshape(layout.shape)), window)
 
     n_closed = closing_sum(has_close)
     n_rated = closing_sum(rated)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_days = closing_sum(has_close, np.nan_to_num(days_to_close)) / n_closed
-        overdue_share = closing_sum(has_close & late_close) / n_closed
-        mean_satisfaction = closing_sum(rated, np.nan_to_num(satisfaction)) / n_rated
+        mean_days = closing_sum(np.nan_to_num(days_to_close)) / n_closed
+        overdue_share = closing_sum(late_close) / n_closed
+        mean_satisfaction = closing_sum(np.where(rated, satisfaction, 0.0)) / n_rated
     values = {
         "open_cases": intervals(area, reported, closed, layout.shape),
         "overdue_open_cases": intervals(area, due, closed, layout.shape),

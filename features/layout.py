@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.calendar import period_end, period_index, period_range, period_start
+from features.calendar import (period_end, period_index, period_index_ns, period_range,
+                               period_start)
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,17 @@ class Layout:
 
     def rows(self, area_ids: pd.Series) -> np.ndarray:
         """Row of each area id in this layout (-1 for areas it does not hold)."""
-        position = pd.Index(self.area_ids).get_indexer(area_ids.astype(object))
-        return position.astype(np.int64)
+        codes, uniques = pd.factorize(area_ids, use_na_sentinel=True)
+        position = pd.Index(self.area_ids).get_indexer(np.asarray(uniques, dtype=object))
+        return np.append(position, -1)[codes].astype(np.int64)
 
     def index(self, times: pd.Series) -> np.ndarray:
         """Period index of each timestamp (may fall outside 0..n-1)."""
         return period_index(times, self.periods[0], self.period)
+
+    def index_ns(self, nanoseconds: np.ndarray) -> np.ndarray:
+        """:meth:`index` of int64 nanoseconds since the epoch."""
+        return period_index_ns(nanoseconds, self.periods[0], self.period)
 
     def cutoffs(self) -> pd.DatetimeIndex:
         return period_end(self.periods, self.period)

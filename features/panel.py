@@ -10,8 +10,11 @@ import pandas as pd
 from features import columns as C
 from features.calendar import period_calendar
 from features.catalogue import FeatureSpec, catalogue_frame, count_specs
-from features.counts import Stream, ewm_weights, known_sum, known_total, known_window, stream
+from features.counts import (Stream, combine, known_ewm, known_sum, known_total, known_window,
+                             stream, streams)
 from features.experiment import FeaturesConfig
+from features.engine import run_by_area
+from features.events import IncidentIndex, index_incidents
 from features.handling import handling_features
 from features.layout import Layout, complete_periods
 from features.petitions import petition_streams, weak_signal_features
@@ -19,9 +22,7 @@ from features.spread import spatial_features
 
 INCIDENT_STREAMS = ("all", "law_enforcement", "livelihood", "dispute", "group")
 PETITION_STREAMS = ("petitions", "collective", "repeat", "escalated")
-GROUP_MIN_PEOPLE = 5
 OUTCOME_PREFIX = "outcome_"
-EWM_LAGS = 26
 
 
 @dataclass(frozen=True)
@@ -48,40 +49,49 @@ def panel_layout(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Dat
     return Layout(area_ids=areas[C.AREA_ID].to_numpy(), periods=periods, period=config.period)
 
 
-def incident_streams(incidents: pd.DataFrame, layout: Layout) -> dict[str, Stream]:
+def incident_streams(events: IncidentIndex, layout: Layout) -> dict[str, Stream]:
     """Incident counts by occurrence period, each event known from its report period."""
-    area = layout.rows(incidents[C.AREA_ID])
-    occurred = layout.index(incidents[C.OCCURRED_AT])
-    reported = np.maximum(layout.index(incidents[C.REPORTED_AT]), occurred)
-    family = incidents[C.FAMILY].to_numpy()
-    masks = {"all": np.ones(len(incidents), bool),
-             "group": incidents[C.PEOPLE_INVOLVED].to_numpy() >= GROUP_MIN_PEOPLE}
-    masks |= {fam: family == fam for fam in C.FAMILIES}
-    return {name: stream(area[masks[name]], occurred[masks[name]], reported[masks[name]],
-                         layout.shape) for name in INCIDENT_STREAMS}
+    families = streams(events.area, events.occurred, events.reported, layout.shape,
+                       code=events.family, n_codes=len(C.FAMILIES))
+    by_family = dict(zip(C.FAMILIES, families))
+    g = events.group
+    group = stream(events.area[g], events.occurred[g], events.reported[g], layout.shape)
+    return {"all": combine(families), **by_family, "group": group}
 
 
-def count_features(streams: dict[str, Stream], config: FeaturesConfig
+def count_features(streams: dict[str, Stream], config: FeaturesConfig,
+                   composites: dict[str, tuple[str, ...]] | None = None
                    ) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
-    """Lags, rolling sums, EWMA, long-run mean, same weeks last year and trend of each stream."""
+    """Lags, rolling sums, EWMA, long-run mean, same weeks last year and trend of each stream.
+
+    Args:
+        composites: streams that are the sum of others (every feature but the trend is linear
+            in the counts, so it is the sum of the parts' features and costs one addition).
+    """
+    composites = composites or {}
     short, long = config.windows[0], config.windows[-1]
     season, horizon = config.lag_for_season(), max(config.horizons)
     last_year = np.zeros(season)
     last_year[season - horizon: season] = 1.0 / horizon  # the target periods, a year earlier
+    kinds = ["now", "prev", "ewm", "mean_all", "last_year"] + [f"sum_{w}" for w in config.windows]
     values: dict[str, np.ndarray] = {}
     specs: list[FeatureSpec] = []
-    for name, s in streams.items():
-        n_periods = s.shape[1]
-        elapsed = np.arange(1, n_periods + 1, dtype=np.float64)
-        v = {f"{name}_now": known_window(s, 1), f"{name}_prev": known_window(s, 1, start_lag=1),
-             f"{name}_ewm": known_sum(s, ewm_weights(config.ewm_halflife, EWM_LAGS)),
-             f"{name}_mean_all": known_total(s) / elapsed[None, :],
-             f"{name}_last_year": known_sum(s, last_year)}
-        for w in config.windows:
-            v[f"{name}_sum_{w}"] = known_window(s, w)
-        v[f"{name}_trend"] = (v[f"{name}_sum_{short}"] / short + 0.5) / (
-            v[f"{name}_sum_{long}"] / long + 0.5)
-        values |= v
+    for name in sorted(streams, key=lambda n: n not in composites):
+        if name in composites:
+            continue
+        s = streams[name]
+        elapsed = np.arange(1, s.shape[1] + 1, dtype=np.float64)
+        v = {"now": known_window(s, 1), "prev": known_window(s, 1, start_lag=1),
+             "ewm": known_ewm(s, config.ewm_halflife),
+             "mean_all": known_total(s) / elapsed[None, :], "last_year": known_sum(s, last_year)}
+        v |= {f"sum_{w}": known_window(s, w) for w in config.windows}
+        values |= {f"{name}_{kind}": v[kind] for kind in kinds}
+    for name, parts in composites.items():
+        values |= {f"{name}_{kind}": np.sum([values[f"{p}_{kind}"] for p in parts], axis=0)
+                   for kind in kinds}
+    for name in streams:
+        values[f"{name}_trend"] = (values[f"{name}_sum_{short}"] / short + 0.5) / (
+            values[f"{name}_sum_{long}"] / long + 0.5)
         specs += count_specs(name, config.windows, config.period)
     return values, specs
 
@@ -117,17 +127,36 @@ def static_features(areas: pd.DataFrame) -> tuple[pd.DataFrame, list[FeatureSpec
     return frame, specs
 
 
-def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.DataFrame,
-                config: FeaturesConfig) -> Panel:
-    """Every feature for every grid and period, plus the outcomes training turns into targets."""
-    layout = panel_layout(areas, incidents, petitions, config)
+def area_features(events: IncidentIndex, petitions: pd.DataFrame, layout: Layout,
+                  config: FeaturesConfig) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
+    """Every feature that depends on one area's own records, plus the outcomes.
+
+    Areas are independent here, so this runs on any subset of areas (one partition).
+    """
     short, long = config.windows[0], config.windows[-1]
-    streams = incident_streams(incidents, layout) | petition_streams(petitions, layout)
-    values, specs = count_features(streams, config)
-    for part in (handling_features(incidents, layout, long, config.handling_deadline_days),
+    streams = incident_streams(events, layout) | petition_streams(petitions, layout)
+    values, specs = count_features(streams, config, composites={"all": tuple(C.FAMILIES)})
+    for part in (handling_features(events, layout, long, config.handling_deadline_days),
                  weak_signal_features(petitions, layout, short, config.backlog_days)):
         values |= part[0]
         specs += part[1]
+    values |= {f"{OUTCOME_PREFIX}{n}": s.final for n, s in streams.items()}
+    # The panel stores float32; casting here also halves what workers send back.
+    return {name: v.astype(np.float32) for name, v in values.items()}, specs
+
+
+def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.DataFrame,
+                config: FeaturesConfig, workers: int = 1) -> Panel:
+    """Every feature for every grid and period, plus the outcomes training turns into targets.
+
+    Args:
+        workers: processes for the per-area step (the result is the same for any number).
+    """
+    layout = panel_layout(areas, incidents, petitions, config)
+    short, long = config.windows[0], config.windows[-1]
+    events = index_incidents(incidents, layout, config.handling_deadline_days)
+    values, specs = run_by_area(area_features, events, petitions, layout, config, workers)
+    outcomes = [name for name in values if name.startswith(OUTCOME_PREFIX)]
     spatial, spatial_specs = spatial_features(values, areas, short, long)
     values |= spatial
     specs += spatial_specs
@@ -137,18 +166,29 @@ def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Data
     specs.append(FeatureSpec(f"all_per_1k_{long}", "counts",
                              f"incidents per 1,000 residents in the last {long} periods",
                              f"近{long}期每千人事件数"))
-    frame = pd.DataFrame({name: values[s.name].astype(np.float32).ravel()
-                          for name, s in ((s.name, s) for s in specs)},
-                         index=layout.long_index())
     static, static_specs = static_features(areas)
     calendar = period_calendar(layout.periods, config.period)
-    frame = frame.join(static.astype(np.float32), on=C.AREA_ID)
-    frame = frame.join(calendar.astype(np.float32), on=C.PERIOD)
+    for name in static.columns:
+        values[name] = np.repeat(static[name].to_numpy(float)[:, None], layout.shape[1], axis=1)
+    for name in calendar.columns:
+        values[name] = np.broadcast_to(calendar[name].to_numpy(float)[None, :], layout.shape)
     specs += static_specs + calendar_specs(calendar.columns)
-    outcomes = {f"{OUTCOME_PREFIX}{n}": s.final.astype(np.float32).ravel()
-                for n, s in streams.items()}
-    frame = frame.assign(**outcomes).reset_index()
+    frame = assemble(layout, [s.name for s in specs], values, outcomes)
     return Panel(frame=frame, catalogue=catalogue_frame(specs), layout=layout)
+
+
+def assemble(layout: Layout, features: list[str], values: dict[str, np.ndarray],
+             outcomes: list[str]) -> pd.DataFrame:
+    """One float32 block (cheap to build and to slice) keyed by area_id and period."""
+    names = features + outcomes
+    block = np.empty((len(names), layout.shape[0] * layout.shape[1]), dtype=np.float32)
+    for row, name in enumerate(names):
+        block[row] = values[name].ravel()
+    frame = pd.DataFrame(block.T, columns=names, copy=False)
+    keys = pd.DataFrame({C.AREA_ID: np.repeat(layout.area_ids, layout.shape[1]),
+                         C.PERIOD: np.tile(layout.periods.to_numpy(), layout.shape[0])})
+    keys[C.AREA_ID] = keys[C.AREA_ID].astype("str")
+    return pd.concat([keys, frame], axis=1)
 
 
 def calendar_specs(names: pd.Index) -> list[FeatureSpec]:

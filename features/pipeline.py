@@ -36,7 +36,7 @@ def build_features(experiment: Experiment, settings: Settings) -> FeaturesReport
     clean = experiment.output_dir(settings) / "clean"
     areas, incidents, petitions = (read_table(clean, t) for t in
                                    ("areas", "incidents", "petitions"))
-    panel = build_panel(areas, incidents, petitions, experiment.features)
+    panel = build_panel(areas, incidents, petitions, experiment.features, settings.workers)
     counts = level_counts(panel.frame, areas)
     periods = (str(panel.layout.periods[0].date()), str(panel.layout.periods[-1].date()))
     meta = {"experiment": experiment.name, "period": experiment.features.period,

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     now: datetime | None = Field(
         None, description="Clock used to reject future timestamps (default: the real time)."
     )
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1,
+        description="Worker processes for the per-area feature step (default: every core).",
+    )
     future_tolerance_hours: float = Field(
         24.0, description="How far past 'now' a timestamp may lie before it counts as future."
     )

@@ -43,7 +43,7 @@ REFERENCE = {"floating_share": 0.2, "rentals_per_household": 0.25, "enterprises"
 REPORT_SHARE = {"law_enforcement": 0.85, "livelihood": 0.90, "dispute": 0.80}
 # family: (median days to close, slow share and never-close share per unit of officer load)
 HANDLING = {"law_enforcement": (2.5, 0.010, 0.003), "livelihood": (1.5, 0.008, 0.002),
-            "dispute": (4.0, 0.030, 0.012)}
+            "dispute": (4.0, 0.030, 0.008)}
 SUB_MIX = {
     "law_enforcement": {"illegal_construction": 0.10, "street_vending": 0.20, "pollution": 0.07,
                         "noise": 0.15, "public_security": 0.12, "fire_hazard": 0.06,
@@ -103,7 +103,7 @@ class CityConfig:
     backlog_escalation: float = 0.6
     officer_load_power: float = 1.5
     # 5. grievance episodes (weak signals before collective petitions)
-    episodes_per_grid_year: float = 0.075
+    episodes_per_grid_year: float = 0.085
     episode_petitions: float = 10.0
     episode_rise: float = 8.0
     collective_share: float = 0.45
@@ -188,6 +188,11 @@ COMMUNITY_WORDS = (
     "凤凰", "白塔", "水乡", "运河", "绿洲", "嘉禾", "康乐", "望江", "临湖", "秀水")
 
 
+AREA_COLUMNS = [C.AREA_ID, C.AREA_NAME, C.COMMUNITY_ID, C.COMMUNITY_NAME, C.STREET_ID,
+                C.STREET_NAME, C.DISTRICT_ID, C.DISTRICT_NAME, *C.AREA_NUMERIC, C.AREA_KM2,
+                C.URBAN, C.NEIGHBOURS, C.GEOMETRY]
+
+
 def build_areas(config: CityConfig, rng: np.random.Generator) -> pd.DataFrame:
     """The grid table: hierarchy, names, base data, neighbours and square geometry."""
     frame = _hierarchy(config, rng)
@@ -199,7 +204,7 @@ def build_areas(config: CityConfig, rng: np.random.Generator) -> pd.DataFrame:
     frame[C.NEIGHBOURS] = [";".join(ids[n[n >= 0]]) for n in neighbours]
     x0, y0 = ORIGIN[0] + col * CELL_METRES, ORIGIN[1] + row * CELL_METRES
     frame[C.GEOMETRY] = [_square(a, b) for a, b in zip(x0, y0)]
-    return frame
+    return frame[AREA_COLUMNS]
 
 
 def _square(x: float, y: float) -> str:
@@ -228,7 +233,8 @@ def _lattice(config: CityConfig) -> tuple[np.ndarray, np.ndarray]:
         k = (flat // divisor) % n
         rows = max(d for d in range(1, int(math.isqrt(n)) + 1) if n % d == 0)
         a, b = n // rows, rows
-        if abs(math.log(width * b / (height * a))) < abs(math.log(width * a / (height * b))):
+        turned, kept = (abs(math.log(width * x / (height * y))) for x, y in ((b, a), (a, b)))
+        if turned < kept - 1e-9:
             a, b = b, a
         col, row = col + (k % a) * width, row + (k // a) * height
         width, height, divisor = width * a, height * b, divisor * n
@@ -284,7 +290,11 @@ def _covariates(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     urban = frame[C.URBAN].to_numpy()
     street = pd.factorize(frame[C.STREET_ID])[0]
     n_streets, n = street.max() + 1, len(frame)
-    industrial = rng.random(n_streets) < 0.35
+    # about a third of the urban streets (at least one) are industrial or urban villages
+    urban_streets = np.flatnonzero(pd.Series(urban).groupby(street).first().to_numpy())
+    n_industrial = max(1, round(0.35 * len(urban_streets)))
+    industrial = np.isin(np.arange(n_streets), rng.choice(urban_streets, n_industrial,
+                                                          replace=False))
     float_mean = np.where(industrial, rng.uniform(0.32, 0.48, n_streets),
                           rng.uniform(0.10, 0.28, n_streets))[street]
     float_mean = np.where(urban, float_mean, rng.uniform(0.05, 0.12, n))
@@ -353,7 +363,7 @@ def calendar_effects(config: CityConfig) -> dict[str, np.ndarray]:
     cal = daily_calendar(config.start, config.end)
     off = (cal["weekend"] | cal["statutory_holiday"]).to_numpy()
     sf, nd = cal["spring_festival_break"].to_numpy(), cal["national_day_week"].to_numpy()
-    angle = 2 * np.pi * cal["day"].dt.dayofyear.to_numpy() / 365.25
+    angle = 2 * np.pi * cal["day"].dt.day_of_year.to_numpy() / 365.25
     out = {"day": cal["day"].to_numpy()}
     for name, (amp, peak, off_m, sf_m, nd_m) in CALENDAR.items():
         log_m = config.seasonality * amp * np.cos(angle - 2 * np.pi * peak / 365.25)
@@ -526,9 +536,8 @@ def _background_petitions(other: np.ndarray, wage: np.ndarray, grid: dict[str, n
     d2, g2 = _expand(wage)
     day, g = np.concatenate([d1, d2]), np.concatenate([g1, g2])
     weights = np.array([[TOPIC_WEIGHTS.get(t, 0.0) for t in TOPICS]] * len(grid["urban"]))
-    urban = grid["urban"][:, None]
-    weights[:, TOPICS.index("housing")] *= np.where(urban[:, 0], 1.5, 0.5)
-    weights[:, TOPICS.index("land_demolition")] *= np.where(urban[:, 0], 0.5, 2.5)
+    weights[:, TOPICS.index("housing")] *= np.where(grid["urban"], 1.5, 0.5)
+    weights[:, TOPICS.index("land_demolition")] *= np.where(grid["urban"], 0.5, 2.5)
     topic = np.concatenate([_draw_rows(rng, weights[g1]),
                             np.full(len(g2), TOPICS.index("wage_arrears"))])
     habitual = rng.random(len(g)) < 0.2
@@ -561,7 +570,7 @@ def _episodes(grid: dict[str, np.ndarray], effects: dict[str, np.ndarray], backl
                         np.where(grid["urban"][g], 1.0, 0.3), 0.4 * np.sqrt(ent)], axis=1)
     topic = np.array([TOPICS.index(t) for t in EPISODE_TOPICS])[_draw_rows(rng, weights)]
     culminates = rng.random(m) < config.collective_share
-    first = first_person + np.concatenate([[0], np.cumsum(members)[:-1]]).astype(int)
+    first = first_person + np.cumsum(members) - members
     table = {"start": start, "grid": g, "duration": duration, "members": members,
              "topic": topic, "culminates": culminates, "first_person": first}
     repeat, intensity = _episode_petitions(table, effects, backlog, config, rng)
@@ -592,7 +601,10 @@ def _episode_petitions(table: dict[str, np.ndarray], effects: dict[str, np.ndarr
     e, k = _expand(rng.poisson(rate))
     d, g = table["start"][e] + k, table["grid"][e]
     members = table["members"][e]
-    person = table["first_person"][e] + (rng.random(len(e)) * members).astype(int)
+    # the first member leads: half the group's petitions are theirs
+    leader = rng.random(len(e)) < 0.5
+    person = table["first_person"][e] + np.where(leader, 0, (rng.random(len(e))
+                                                             * members).astype(int))
     logit = (-2.8 + 2.0 * k / table["duration"][e]
              + config.backlog_escalation * np.log1p(backlog[d, g]))
     return {"day": d, "grid": g, "topic": table["topic"][e], "person": person,
@@ -607,9 +619,8 @@ def _collective(table: dict[str, np.ndarray], backlog: np.ndarray, config: CityC
     done = table["culminates"] & (day < backlog.shape[0])
     d, g, topic = day[done], table["grid"][done], table["topic"][done]
     people = 5 + rng.negative_binomial(2, 0.15, len(d))
-    person = table["first_person"][done] + (rng.random(len(d))
-                                            * table["members"][done]).astype(int)
-    logit = -0.3 + config.backlog_escalation * np.log1p(backlog[d, g])
+    person = table["first_person"][done]  # the group's leader speaks for the crowd
+    logit = 0.2 + config.backlog_escalation * np.log1p(backlog[d, g])
     petitions = {"day": d, "grid": g, "topic": topic, "person": person, "count": people,
                  "escalation": _escalation(rng, logit), "kind": np.full(len(d), 2)}
     category = np.array([C.CATEGORIES.index(MASS_DISPUTE[TOPICS[t]]) for t in topic], dtype=int)
@@ -749,8 +760,10 @@ def _handling_state(reported: np.ndarray, closed: np.ndarray, is_closed: np.ndar
     n = len(reported)
     deadline = 15 * DAY
     fresh = export_at - reported < DAY
-    open_status = np.where(fresh, "已上报", np.where(rng.random(n) < 0.55, "已派遣", "已处置"))
-    status = np.where(is_closed, "已办结", open_status)
+    zh = INCIDENT_STATUS_ZH
+    open_status = np.where(fresh, zh["reported"],
+                           np.where(rng.random(n) < 0.55, zh["dispatched"], zh["handled"]))
+    status = np.where(is_closed, zh["closed"], open_status)
     overdue = np.where(is_closed, closed - reported > deadline, export_at - reported > deadline)
     p_ok, p_late = [0.02, 0.03, 0.10, 0.35, 0.50], [0.20, 0.25, 0.30, 0.15, 0.10]
     score = np.where(overdue, rng.choice(5, n, p=p_late), rng.choice(5, n, p=p_ok)) + 1
@@ -770,12 +783,7 @@ OTHER_REGIONS = ("341221", "411522", "513030", "360721", "430521", "341522", "41
 PHONE_PREFIXES = tuple(f"13{i}" for i in range(10)) + ("150", "151", "152", "153", "155",
                                                        "156", "157", "158", "159") + tuple(
     f"18{i}" for i in range(10))
-ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
-
-
-def id_check_digit(body: str) -> str:
-    """The ISO 7064 MOD 11-2 check character of a 17-digit resident ID body."""
-    return "10X98765432"[int(np.dot(ID_WEIGHTS, [int(c) for c in body])) % 11]
+ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])  # ISO 7064 11-2
 
 
 def _people(home: np.ndarray, grid: dict[str, np.ndarray],
@@ -979,66 +987,75 @@ def _weekly(daily: np.ndarray, offset: int, n_weeks: int) -> np.ndarray:
 
 # --- planted drivers -----------------------------------------------------------------------
 
+DRIVERS = (  # "strength" and the other config-valued keys name CityConfig fields
+    {"driver": "floating_population_share", "affects": ["dispute", "law_enforcement"],
+     "inputs": [C.FLOATING_POPULATION, C.POPULATION],
+     "mechanism": "log-linear: rate x exp(b * (floating_population / population - 0.2))",
+     "strength": "floating_share_effect", "unit": "log-rate per unit of share"},
+    {"driver": "rental_units", "affects": ["dispute", "law_enforcement"],
+     "inputs": [C.RENTAL_UNITS, C.HOUSEHOLDS],
+     "mechanism": "log-linear: rate x exp(b * (rental_units / households - 0.25))",
+     "strength": "rental_effect", "unit": "log-rate per rental unit per household"},
+    {"driver": "enterprises", "affects": ["dispute", "petitions"], "inputs": [C.ENTERPRISES],
+     "mechanism": "wage-arrears disputes, wage-arrears petitions and grievance-episode starts "
+                  "scale with ((1 + enterprises) / 16) ** b",
+     "strength": "enterprise_effect", "unit": "elasticity"},
+    {"driver": "key_persons", "affects": ["dispute"],
+     "inputs": [C.KEY_CORRECTIONS, C.KEY_MENTAL, C.KEY_DRUG, C.POPULATION],
+     "mechanism": "log-linear: dispute rate x exp(b * (key persons per 1,000 residents - 3))",
+     "strength": "key_person_effect", "unit": "log-rate per key person per 1,000 residents"},
+    {"driver": "neighbour_spread", "affects": ["dispute"],
+     "inputs": ["dispute counts of the 8 queen neighbours over the last 7 days"],
+     "mechanism": "self-exciting: each dispute adds b / 7 to the daily dispute rate of each "
+                  "neighbouring grid for the next 7 days (branching ratio at most 8 b)",
+     "strength": "neighbour_spread", "unit": "events per neighbour per dispute"},
+    {"driver": "backlog", "affects": ["petitions"],
+     "inputs": ["open overdue disputes: reported more than 30 days ago and not closed"],
+     "mechanism": "petition and grievance-episode rates x (1 + backlog) ** b; escalation "
+                  "log-odds + c * log(1 + backlog)",
+     "strength": "backlog_effect", "escalation_strength": "backlog_escalation",
+     "unit": "elasticity"},
+    {"driver": "officer_load", "affects": ["backlog"], "inputs": [C.POPULATION, C.GRID_OFFICERS],
+     "mechanism": "load = residents per grid officer / 1,000; disputes take sqrt(load) times "
+                  "longer to close, 3% x load close after 30-240 days, 0.8% x load ** b never",
+     "strength": "officer_load_power", "unit": "power"},
+    {"driver": "weak_signal_repeat_petitions", "affects": ["petitions", "dispute"],
+     "inputs": ["repeat petitions by the same persons on one topic in one grid"],
+     "mechanism": "grievance episodes (3-8 weeks, 2-4 people) file repeat petitions at a rate "
+                  "rising `rise`-fold; a share end in a collective petition (5+ people, often "
+                  "escalated) and a mass dispute (5+ people) the day the episode ends",
+     "strength": "collective_share", "episodes_per_grid_year": "episodes_per_grid_year",
+     "petitions_per_episode": "episode_petitions", "rise": "episode_rise",
+     "unit": "share of episodes that culminate"},
+    {"driver": "pre_spring_festival_wage_arrears", "affects": ["dispute", "petitions"],
+     "inputs": ["days_to_spring_festival", C.ENTERPRISES],
+     "mechanism": "wage-arrears rates x (1 + b * (0.25 + 0.75 * progress)) in the 6 weeks "
+                  "before Spring Festival, progress going 0 -> 1 towards New Year's Eve",
+     "strength": "wage_season_peak", "unit": "extra multiple at the peak"},
+    {"driver": "seasonality_holidays", "affects": list(TRUTH_FAMILIES),
+     "inputs": ["day_of_year", "weekend", "makeup_workday", "statutory_holiday",
+                "spring_festival_break", "national_day_week"],
+     "mechanism": "rate x exp(amplitude * cos(2 pi (day of year - peak) / 365.25)) x the "
+                  "weekend/holiday, Spring Festival and National Day multipliers of `calendar`",
+     "strength": "holiday_effect", "seasonality": "seasonality",
+     "unit": "scale of the log multipliers"},
+)
+_NOT_CONFIG = {"driver", "affects", "inputs", "mechanism", "unit"}
+
+
 def drivers(config: CityConfig) -> list[dict]:
     """The mechanisms planted in the city, with their strengths (truth/drivers.json)."""
-    return [
-        {"driver": "floating_population_share", "affects": ["dispute", "law_enforcement"],
-         "inputs": [C.FLOATING_POPULATION, C.POPULATION],
-         "mechanism": "log-linear: rate x exp(b * (floating_population / population - 0.2))",
-         "strength": config.floating_share_effect, "unit": "log-rate per unit of share"},
-        {"driver": "rental_units", "affects": ["dispute", "law_enforcement"],
-         "inputs": [C.RENTAL_UNITS, C.HOUSEHOLDS],
-         "mechanism": "log-linear: rate x exp(b * (rental_units / households - 0.25))",
-         "strength": config.rental_effect, "unit": "log-rate per rental unit per household"},
-        {"driver": "enterprises", "affects": ["dispute", "petitions"],
-         "inputs": [C.ENTERPRISES],
-         "mechanism": "wage-arrears disputes, wage-arrears petitions and grievance-episode "
-                      "starts scale with ((1 + enterprises) / 16) ** b",
-         "strength": config.enterprise_effect, "unit": "elasticity"},
-        {"driver": "key_persons", "affects": ["dispute"],
-         "inputs": [C.KEY_CORRECTIONS, C.KEY_MENTAL, C.KEY_DRUG, C.POPULATION],
-         "mechanism": "log-linear: dispute rate x exp(b * (key persons per 1,000 residents - 3))",
-         "strength": config.key_person_effect, "unit": "log-rate per key person per 1,000"},
-        {"driver": "neighbour_spread", "affects": ["dispute"],
-         "inputs": ["dispute counts of the queen neighbours over the last 7 days"],
-         "mechanism": "self-exciting: each dispute adds b / 7 to each neighbouring grid's daily "
-                      "dispute rate for the next 7 days",
-         "strength": config.neighbour_spread,
-         "branching_ratio": round(8 * config.neighbour_spread, 3), "unit": "events per event"},
-        {"driver": "backlog", "affects": ["petitions"],
-         "inputs": ["open disputes reported more than 30 days ago (closed_at, reported_at)"],
-         "mechanism": "petition and grievance-episode rates x (1 + backlog) ** b; escalation "
-                      "log-odds + c * log(1 + backlog)",
-         "strength": config.backlog_effect, "escalation_strength": config.backlog_escalation,
-         "unit": "elasticity"},
-        {"driver": "officer_load", "affects": ["backlog"],
-         "inputs": [C.POPULATION, C.GRID_OFFICERS],
-         "mechanism": "days to close x sqrt(load); slow share 3% x load; never-close share "
-                      "1.2% x load ** b, load = residents per grid officer / 1,000",
-         "strength": config.officer_load_power, "unit": "power"},
-        {"driver": "weak_signal_repeat_petitions", "affects": ["petitions", "dispute"],
-         "inputs": ["repeat petitions by the same persons on one topic in one grid"],
-         "mechanism": "grievance episodes (3-8 weeks, 2-4 people) file repeat petitions at a "
-                      "rate rising x rise; a share end in a collective petition (5+ people) "
-                      "and a mass dispute (5+ people) the day the episode ends",
-         "strength": config.collective_share, "episodes_per_grid_year":
-             config.episodes_per_grid_year, "petitions_per_episode": config.episode_petitions,
-         "rise": config.episode_rise, "unit": "share of episodes that culminate"},
-        {"driver": "pre_spring_festival_wage_arrears", "affects": ["dispute", "petitions"],
-         "inputs": ["days_to_spring_festival", C.ENTERPRISES],
-         "mechanism": "wage-arrears rates x (1 + b * (0.25 + 0.75 * progress)) in the 6 weeks "
-                      "before Spring Festival (progress 0 -> 1 towards New Year's Eve)",
-         "strength": config.wage_season_peak, "unit": "peak extra multiple"},
-        {"driver": "seasonality_holidays", "affects": list(TRUTH_FAMILIES),
-         "inputs": ["day_of_year", "weekend", "makeup_workday", "statutory_holiday",
-                    "spring_festival_break", "national_day_week"],
-         "mechanism": "rate x exp(amplitude * cos(season)) x weekend/holiday, Spring Festival "
-                      "and National Day multipliers (see calendar)",
-         "strength": config.holiday_effect,
-         "calendar": {k: dict(zip(("amplitude", "peak_day", "weekend_holiday",
-                                   "spring_festival", "national_day"), v))
-                      for k, v in CALENDAR.items()}, "unit": "scale of the log multipliers"},
-    ]
+    out = []
+    for spec in DRIVERS:
+        entry = {k: v if k in _NOT_CONFIG else getattr(config, v) for k, v in spec.items()}
+        if entry["driver"] == "neighbour_spread":
+            entry["branching_ratio"] = round(8 * config.neighbour_spread, 3)
+        if entry["driver"] == "seasonality_holidays":
+            names = ("amplitude", "peak_day", "weekend_holiday", "spring_festival",
+                     "national_day")
+            entry["calendar"] = {k: dict(zip(names, v)) for k, v in CALENDAR.items()}
+        out.append(entry)
+    return out
 
 
 # --- the I/O edge --------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.counts import (ewm_weights, intervals, known_sum, known_total, known_window,
+from features.counts import (intervals, known_ewm, known_sum, known_total, known_window,
                              periods_since, stream)
 
 
@@ -29,12 +29,22 @@ def brute(area, occurred, reported, shape, weights):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("weights", [[1.0], [0, 1.0], [1.0] * 4, [1.0] * 13,
-                                     list(ewm_weights(4, 26)), [0] * 10 + [0.5, 0.5]])
+                                     [0.5, 0.3, 0.2], [0] * 10 + [0.5, 0.5]])
 def test_known_sum_counts_only_events_reported_by_the_cutoff(seed, weights):
     area, occurred, reported = events(seed)
     s = stream(area, occurred, reported, (3, 30))
     expected = brute(area, occurred, reported, (3, 30), np.asarray(weights))
     np.testing.assert_allclose(known_sum(s, np.asarray(weights)), expected, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_known_ewm_weights_every_known_lag_geometrically(seed):
+    area, occurred, reported = events(seed)
+    s = stream(area, occurred, reported, (3, 30))
+    alpha = 1 - 0.5 ** (1 / 4)
+    weights = alpha * (1 - alpha) ** np.arange(60)
+    expected = brute(area, occurred, reported, (3, 30), weights)
+    np.testing.assert_allclose(known_ewm(s, 4.0), expected, atol=1e-9)
 
 
 def test_known_total_is_the_expanding_sum_of_known_events():
