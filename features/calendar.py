@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from functools import lru_cache
+from functools import cache
 
 import holidays
 import numpy as np
@@ -44,7 +44,7 @@ def period_end(starts: pd.DatetimeIndex, period: str) -> pd.DatetimeIndex:
     return starts + pd.Timedelta(days=1 if period == "day" else 7)
 
 
-@lru_cache(maxsize=None)
+@cache
 def spring_festival(year: int) -> date:
     """First day of the lunar new year (春节) in ``year``."""
     for day, name in sorted(holidays.China(years=year).items()):
@@ -53,7 +53,7 @@ def spring_festival(year: int) -> date:
     raise ValueError(f"no Spring Festival known for {year}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _official(year: int) -> tuple[frozenset[date], frozenset[date]]:
     """Statutory days off and make-up workdays (调休) that the State Council published."""
     days_off, workdays = set(), set()

@@ -143,7 +143,7 @@ def conform(frame: pd.DataFrame, table: str,
         typed[name] = values
     ok = reasons == ""
     check_schema = schema.select_columns([c for c in schema.columns if c in typed.columns])
-    for name, col in check_schema.columns.items():
+    for col in check_schema.columns.values():
         col.nullable = True  # missing values were handled above
         col.unique = False  # repeated ids are reported against the row they repeat
         col.coerce = False

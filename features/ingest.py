@@ -16,7 +16,7 @@ from features.contracts import REQUIRED, conform, finalize
 from features.errors import InputError
 from features.experiment import Experiment
 from features.geo import assign_points, cell_ids
-from features.io import (csv_writer, json_writer, parquet_writer, read_source, write_snapshot)
+from features.io import csv_writer, json_writer, parquet_writer, read_source, write_snapshot
 from features.mapping import Mapping, apply_mapping, load_mapping
 from features.privacy import petitioner_keys, strip_personal
 from features.settings import Settings

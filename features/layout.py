@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.calendar import (period_end, period_index, period_index_ns, period_range,
-                               period_start)
+from features.calendar import period_end, period_index, period_index_ns, period_range, period_start
+from features.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,9 @@ def complete_periods(first: pd.Timestamp, last: pd.Timestamp, period: str,
         if period_end(pd.DatetimeIndex([final]), period)[0] > last.normalize() + pd.Timedelta(days=1):
             final = final - pd.Timedelta(days=1)
         stop = final
-    periods = period_range(begin, stop, period)
+    periods = period_range(begin, stop, period) if stop >= begin else pd.DatetimeIndex([])
     if len(periods) == 0:
-        raise ValueError("no complete period in the data")
+        raise InputError(f"the records span {first.date()} to {last.date()}, less than one "
+                         f"complete {period}; ingest more data or set [features] start and end "
+                         "in the experiment file")
     return periods

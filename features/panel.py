@@ -10,11 +10,20 @@ import pandas as pd
 from features import columns as C
 from features.calendar import period_calendar
 from features.catalogue import FeatureSpec, catalogue_frame, count_specs
-from features.counts import (Stream, combine, known_ewm, known_sum, known_total, known_window,
-                             stream, streams)
-from features.experiment import FeaturesConfig
+from features.counts import (
+    Stream,
+    combine,
+    known_ewm,
+    known_sum,
+    known_total,
+    known_window,
+    stream,
+    streams,
+)
 from features.engine import run_by_area
+from features.errors import InputError
 from features.events import IncidentIndex, index_incidents
+from features.experiment import FeaturesConfig
 from features.handling import handling_features
 from features.layout import Layout, complete_periods
 from features.petitions import petition_streams, weak_signal_features
@@ -44,7 +53,8 @@ def panel_layout(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Dat
     times = pd.concat([incidents[C.OCCURRED_AT], incidents[C.REPORTED_AT],
                        petitions[C.FILED_AT]]).dropna()
     if times.empty:
-        raise ValueError("no incidents or petitions to build a panel from")
+        raise InputError("the clean tables hold no incidents or petitions; check the ingest "
+                         "summary for quarantined rows")
     periods = complete_periods(times.min(), times.max(), config.period, config.start, config.end)
     return Layout(area_ids=areas[C.AREA_ID].to_numpy(), periods=periods, period=config.period)
 

@@ -19,6 +19,9 @@ import pandas as pd
 from features import columns as C
 from features.calendar import WAGE_SEASON_DAYS, daily_calendar
 
+__all__ = ["CityConfig", "SyntheticCity", "build_areas", "drivers", "synthesize_city",
+           "write_city"]
+
 CELL_METRES = 500.0
 ORIGIN = (500_000.0, 3_500_000.0)
 DAY = 86_400
@@ -145,7 +148,7 @@ def synthesize_city(config: CityConfig | None = None) -> SyntheticCity:
     rng = _streams(config.seed)
     areas = build_areas(config, rng["areas"])
     grid = _grid_arrays(areas)
-    effects = calendar_effects(config)
+    effects = _calendar_effects(config)
     static = {f: _static_events(f, grid, effects, config, rng[f])
               for f in ("law_enforcement", "livelihood")}
     disputes = _simulate_disputes(grid, effects, config, rng["dispute"])
@@ -358,7 +361,7 @@ def _enterprise_factor(grid: dict[str, np.ndarray], config: CityConfig) -> np.nd
 
 # --- calendar ------------------------------------------------------------------------------
 
-def calendar_effects(config: CityConfig) -> dict[str, np.ndarray]:
+def _calendar_effects(config: CityConfig) -> dict[str, np.ndarray]:
     """Per-day rate multipliers of each stream: annual cycle, weekends and holidays, wage season."""
     cal = daily_calendar(config.start, config.end)
     off = (cal["weekend"] | cal["statutory_holiday"]).to_numpy()

@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.counts import (intervals, known_ewm, known_sum, known_total, known_window,
-                             periods_since, stream)
+from features.counts import (
+    intervals,
+    known_ewm,
+    known_sum,
+    known_total,
+    known_window,
+    periods_since,
+    stream,
+)
 
 
 def events(seed: int, n: int = 400, shape=(3, 30)):
