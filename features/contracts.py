@@ -103,12 +103,12 @@ BOOL_TEXT = {
     "y": True, "n": False, "是": True, "否": False, "t": True, "f": False,
 }
 
-_TRUE_MESSAGES = {
-    "greater_than_or_equal_to": "must not be below {min_value} (negative counts are not allowed)",
+_CHECK_MESSAGES = {
+    "greater_than_or_equal_to": "must be at least {min_value}",
     "greater_than": "must be above {min_value}",
     "less_than_or_equal_to": "must not be above {max_value}",
+    "in_range": "must lie between {min_value} and {max_value}",
     "isin": "is not one of the allowed values",
-    "field_uniqueness": "repeats the id of an earlier row with different content",
 }
 
 
@@ -155,7 +155,7 @@ def conform(frame: pd.DataFrame, table: str,
         for _, case in cases.iterrows():
             index = case["index"]
             if reasons.at[index] == "":
-                reasons.at[index] = _check_message(case, typed)
+                reasons.at[index] = _check_message(case, frame)
     return typed, reasons
 
 
@@ -197,15 +197,18 @@ def _kind(dtype: str) -> str:
     return "text"
 
 
-def _check_message(case: pd.Series, typed: pd.DataFrame) -> str:
+def _check_message(case: pd.Series, frame: pd.DataFrame) -> str:
+    """A failed pandera check as a sentence, quoting the value as the source wrote it."""
     check = str(case["check"])
     name = check.split("(")[0]
     column = case["column"]
-    template = _TRUE_MESSAGES.get(name, f"fails the check {check}")
-    numbers = [s for s in check[len(name):].strip("()").split(",") if s]
+    numbers = [s.strip() for s in check[len(name):].strip("()").split(",") if s.strip()]
     fill = {"min_value": numbers[0] if numbers else "", "max_value": numbers[-1] if numbers
             else ""}
-    return f"column {column}: '{case['failure_case']}' {template.format(**fill)}"
+    template = _CHECK_MESSAGES.get(name, f"fails the check {check}")
+    if name == "greater_than_or_equal_to" and fill["min_value"] in ("0", "0.0"):
+        template = "is negative; counts cannot be below 0"
+    return f"column {column}: '{frame.at[case['index'], column]}' {template.format(**fill)}"
 
 
 def finalize(typed: pd.DataFrame, table: str) -> pd.DataFrame:

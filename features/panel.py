@@ -50,8 +50,8 @@ class Panel:
 def panel_layout(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.DataFrame,
                  config: FeaturesConfig) -> Layout:
     """All areas, and the periods from the first record to the last complete period."""
-    times = pd.concat([incidents[C.OCCURRED_AT], incidents[C.REPORTED_AT],
-                       petitions[C.FILED_AT]]).dropna()
+    # The span of what happened; reports after its end belong to no complete period.
+    times = pd.concat([incidents[C.OCCURRED_AT], petitions[C.FILED_AT]]).dropna()
     if times.empty:
         raise InputError("the clean tables hold no incidents or petitions; check the ingest "
                          "summary for quarantined rows")
