@@ -48,7 +48,7 @@ def period_end(starts: pd.DatetimeIndex, period: str) -> pd.DatetimeIndex:
 def spring_festival(year: int) -> date:
     """First day of the lunar new year (春节) in ``year``."""
     for day, name in sorted(holidays.China(years=year).items()):
-        if name.startswith("Chinese New Year") and "observed" not in name:
+        if name == "Chinese New Year (Spring Festival)":
             return day
     raise ValueError(f"no Spring Festival known for {year}")
 

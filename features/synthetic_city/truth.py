@@ -1,0 +1,129 @@
+"""The ground truth: weekly expected and observed counts, grievance episodes, planted drivers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features import columns as C
+from features.synthetic_city.config import CityConfig
+from features.synthetic_city.petitions import TOPICS
+from features.synthetic_city.rates import CALENDAR
+
+TRUTH_FAMILIES = ("law_enforcement", "livelihood", "dispute", "petitions")
+
+
+def weekly_truth(static: dict[str, dict], disputes: dict, petitions: dict, areas: pd.DataFrame,
+                 config: CityConfig) -> pd.DataFrame:
+    """Weekly expected (summed daily intensity) and observed (true, pre-reporting) counts."""
+    mass = np.zeros_like(disputes["true"])
+    np.add.at(mass, (petitions["mass"]["day"], petitions["mass"]["grid"]), 1)
+    daily = {
+        "law_enforcement": (static["law_enforcement"]["intensity"],
+                            static["law_enforcement"]["true"]),
+        "livelihood": (static["livelihood"]["intensity"], static["livelihood"]["true"]),
+        "dispute": (disputes["intensity"], disputes["true"] + mass),
+        "petitions": (petitions["intensity"], petitions["observed"]),
+    }
+    offset = config.start.weekday()
+    n_days, n = mass.shape
+    n_weeks = (offset + n_days + 6) // 7
+    monday = pd.Timestamp(config.start) - pd.Timedelta(days=offset)
+    periods = pd.date_range(monday, periods=n_weeks, freq="7D").to_numpy("datetime64[ns]")
+    frames = []
+    for family in TRUTH_FAMILIES:
+        expected, observed = (_weekly(x, offset, n_weeks) for x in daily[family])
+        frames.append(pd.DataFrame({
+            C.AREA_ID: np.tile(areas[C.AREA_ID].to_numpy(), n_weeks),
+            C.PERIOD: np.repeat(periods, n), C.FAMILY: family,
+            "expected": expected.ravel(), "observed": observed.ravel().astype(np.int64)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def episode_table(table: pd.DataFrame, areas: pd.DataFrame, config: CityConfig) -> pd.DataFrame:
+    """Grievance episodes in calendar terms; ``culminated`` only if the end lies in the data."""
+    start = pd.Timestamp(config.start) + pd.to_timedelta(table["start"], unit="D")
+    end = start + pd.to_timedelta(table["duration"], unit="D")
+    return pd.DataFrame({
+        C.AREA_ID: areas[C.AREA_ID].to_numpy()[table["grid"]],
+        "start": start.dt.date.astype(str), "end": end.dt.date.astype(str),
+        C.TOPIC: np.array(TOPICS)[table["topic"]], "members": table["members"],
+        "culminated": table["culminates"] & (end <= pd.Timestamp(config.end)),
+    }).sort_values(["start", C.AREA_ID], kind="stable").reset_index(drop=True)
+
+
+def _weekly(daily: np.ndarray, offset: int, n_weeks: int) -> np.ndarray:
+    padded = np.zeros((n_weeks * 7, daily.shape[1]), dtype=float)
+    padded[offset:offset + len(daily)] = daily
+    return padded.reshape(n_weeks, 7, -1).sum(axis=1)
+
+
+DRIVERS = (  # "strength" and the other config-valued keys name CityConfig fields
+    {"driver": "floating_population_share", "affects": ["dispute", "law_enforcement"],
+     "inputs": [C.FLOATING_POPULATION, C.POPULATION],
+     "mechanism": "log-linear: rate x exp(b * (floating_population / population - 0.2))",
+     "strength": "floating_share_effect", "unit": "log-rate per unit of share"},
+    {"driver": "rental_units", "affects": ["dispute", "law_enforcement"],
+     "inputs": [C.RENTAL_UNITS, C.HOUSEHOLDS],
+     "mechanism": "log-linear: rate x exp(b * (rental_units / households - 0.25))",
+     "strength": "rental_effect", "unit": "log-rate per rental unit per household"},
+    {"driver": "enterprises", "affects": ["dispute", "petitions"], "inputs": [C.ENTERPRISES],
+     "mechanism": "wage-arrears disputes, wage-arrears petitions and grievance-episode starts "
+                  "scale with ((1 + enterprises) / 16) ** b",
+     "strength": "enterprise_effect", "unit": "elasticity"},
+    {"driver": "key_persons", "affects": ["dispute"],
+     "inputs": [C.KEY_CORRECTIONS, C.KEY_MENTAL, C.KEY_DRUG, C.POPULATION],
+     "mechanism": "log-linear: dispute rate x exp(b * (key persons per 1,000 residents - 3))",
+     "strength": "key_person_effect", "unit": "log-rate per key person per 1,000 residents"},
+    {"driver": "neighbour_spread", "affects": ["dispute"],
+     "inputs": ["dispute counts of the 8 queen neighbours over the last 7 days"],
+     "mechanism": "self-exciting: each dispute adds b / 7 to the daily dispute rate of each "
+                  "neighbouring grid for the next 7 days (branching ratio at most 8 b)",
+     "strength": "neighbour_spread", "unit": "events per neighbour per dispute"},
+    {"driver": "backlog", "affects": ["petitions"],
+     "inputs": ["open overdue disputes: reported more than 30 days ago and not closed"],
+     "mechanism": "petition and grievance-episode rates x (1 + backlog) ** b; escalation "
+                  "log-odds + c * log(1 + backlog)",
+     "strength": "backlog_effect", "escalation_strength": "backlog_escalation",
+     "unit": "elasticity"},
+    {"driver": "officer_load", "affects": ["backlog"], "inputs": [C.POPULATION, C.GRID_OFFICERS],
+     "mechanism": "load = residents per grid officer / 1,000; disputes take sqrt(load) times "
+                  "longer to close, 3% x load close after 30-240 days, 0.8% x load ** b never",
+     "strength": "officer_load_power", "unit": "power"},
+    {"driver": "weak_signal_repeat_petitions", "affects": ["petitions", "dispute"],
+     "inputs": ["repeat petitions by the same persons on one topic in one grid"],
+     "mechanism": "grievance episodes (3-8 weeks, 2-4 people) file repeat petitions at a rate "
+                  "rising `rise`-fold; a share end in a collective petition (5+ people, often "
+                  "escalated) and a mass dispute (5+ people) the day the episode ends",
+     "strength": "collective_share", "episodes_per_grid_year": "episodes_per_grid_year",
+     "petitions_per_episode": "episode_petitions", "rise": "episode_rise",
+     "unit": "share of episodes that culminate"},
+    {"driver": "pre_spring_festival_wage_arrears", "affects": ["dispute", "petitions"],
+     "inputs": ["days_to_spring_festival", C.ENTERPRISES],
+     "mechanism": "wage-arrears rates x (1 + b * (0.25 + 0.75 * progress)) in the 6 weeks "
+                  "before Spring Festival, progress going 0 -> 1 towards New Year's Eve",
+     "strength": "wage_season_peak", "unit": "extra multiple at the peak"},
+    {"driver": "seasonality_holidays", "affects": list(TRUTH_FAMILIES),
+     "inputs": ["day_of_year", "weekend", "makeup_workday", "statutory_holiday",
+                "spring_festival_break", "national_day_week"],
+     "mechanism": "rate x exp(amplitude * cos(2 pi (day of year - peak) / 365.25)) x the "
+                  "weekend/holiday, Spring Festival and National Day multipliers of `calendar`",
+     "strength": "holiday_effect", "seasonality": "seasonality",
+     "unit": "scale of the log multipliers"},
+)
+_NOT_CONFIG = {"driver", "affects", "inputs", "mechanism", "unit"}
+
+
+def drivers(config: CityConfig) -> list[dict]:
+    """The mechanisms planted in the city, with their strengths (truth/drivers.json)."""
+    out = []
+    for spec in DRIVERS:
+        entry = {k: v if k in _NOT_CONFIG else getattr(config, v) for k, v in spec.items()}
+        if entry["driver"] == "neighbour_spread":
+            entry["branching_ratio"] = round(8 * config.neighbour_spread, 3)
+        if entry["driver"] == "seasonality_holidays":
+            names = ("amplitude", "peak_day", "weekend_holiday", "spring_festival",
+                     "national_day")
+            entry["calendar"] = {k: dict(zip(names, v)) for k, v in CALENDAR.items()}
+        out.append(entry)
+    return out
