@@ -1,0 +1,154 @@
+"""Rolling-origin backtest: the model and every baseline, per horizon, on the same rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from features import columns as C
+from features.experiment import FeaturesConfig
+from training.baselines import baseline_forecasts, baseline_names
+from training.config import TrainingConfig
+from training.metrics import count_metrics, hotspot_metrics, risk_metrics, skill
+from training.models import HorizonModel, fit_horizon
+from training.targets import flag_threshold, target_calendar, target_counts, target_flags
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Test rows are periods [start, stop); the models see only labels known before start."""
+
+    number: int
+    start: pd.Timestamp
+    stop: pd.Timestamp
+
+
+@dataclass
+class BacktestResult:
+    horizons: list[int]
+    folds: list[Fold]
+    primary_metric: str
+    model: dict[int, dict[str, float]]
+    baselines: dict[str, dict[int, dict[str, float]]]
+    per_fold: list[dict] = field(default_factory=list)
+    predictions: pd.DataFrame | None = None
+
+    def as_json(self) -> dict:
+        """The documented JSON layout; horizons are string keys."""
+        return {
+            "horizons": self.horizons, "folds": len(self.folds),
+            "primary_metric": self.primary_metric,
+            "model": {str(h): m for h, m in self.model.items()},
+            "baselines": {n: {str(h): m for h, m in b.items()} for n, b in self.baselines.items()},
+            "skill": {str(h): skill(self.model[h], {n: b[h] for n, b in self.baselines.items()},
+                                    self.primary_metric) for h in self.horizons},
+            "fold_periods": [[str(f.start.date()), str(f.stop.date())] for f in self.folds],
+        }
+
+
+def make_folds(periods: pd.DatetimeIndex, config: TrainingConfig) -> list[Fold]:
+    """The last ``folds`` blocks of ``fold_step`` periods, after ``min_train_periods``."""
+    n = len(periods)
+    starts = [n - (config.folds - k) * config.fold_step for k in range(config.folds)]
+    if starts[0] < config.min_train_periods:
+        raise ValueError(
+            f"{n} periods are too few for {config.folds} folds of {config.fold_step} after "
+            f"{config.min_train_periods} periods of history; lower [training] folds, "
+            "fold_step or min_train_periods")
+    bounds = [*starts, n]
+    far = periods[-1] + (periods[-1] - periods[-2])
+    return [Fold(k + 1, periods[bounds[k]], periods[bounds[k + 1]] if bounds[k + 1] < n else far)
+            for k in range(config.folds)]
+
+
+def feature_columns(panel: pd.DataFrame, catalogue: pd.DataFrame) -> list[str]:
+    return [name for name in catalogue["name"] if name in panel.columns]
+
+
+def design(panel: pd.DataFrame, features: list[str], period: str, h: int) -> pd.DataFrame:
+    """Model inputs for horizon h: the row's features and the calendar of period t+h."""
+    return pd.concat([panel[features], target_calendar(panel, period, h)], axis=1)
+
+
+def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFrame,
+                 features_config: FeaturesConfig, config: TrainingConfig,
+                 progress=None) -> BacktestResult:
+    """Fit at every origin and horizon, forecast the next block, score model and baselines."""
+    periods = pd.DatetimeIndex(np.sort(panel[C.PERIOD].unique()))
+    folds = make_folds(periods, config)
+    features = feature_columns(panel, catalogue)
+    has_points = areas[C.CENTROID_X].notna().all()
+    names = baseline_names(config, features_config.windows, has_points)
+    rows = []
+    for fold in folds:
+        threshold = flag_threshold(panel, config, before=fold.start)
+        for h in features_config.horizons:
+            if progress:
+                progress(f"fold {fold.number}/{len(folds)}, horizon {h}")
+            rows.append(_fold_horizon(panel, areas, features, features_config, config, fold, h,
+                                      threshold, names))
+    predictions = pd.concat(rows, ignore_index=True)
+    return score(predictions, folds, features_config.horizons, config.primary_metric, names)
+
+
+def _fold_horizon(panel, areas, features, features_config, config, fold, h, threshold,
+                  names) -> pd.DataFrame:
+    period = panel[C.PERIOD]
+    count, flag = target_counts(panel, config, h), target_flags(panel, config, h, threshold)
+    X = design(panel, features, features_config.period, h)
+    step = periods_step(period)
+    train = (period + h * step < fold.start).to_numpy() & ~np.isnan(count)
+    test = ((period >= fold.start) & (period < fold.stop)).to_numpy() & ~np.isnan(count)
+    model = fit_horizon(X[train], count[train], flag[train], period[train].to_numpy(), config, h)
+    baselines = baseline_forecasts(panel, areas, config, h, features_config.lag_for_season(),
+                                   features_config.windows, threshold, names)
+    return _predictions(panel, areas, model, X, test, count, flag, baselines, fold, h)
+
+
+def periods_step(period: pd.Series) -> pd.Timedelta:
+    unique = np.sort(period.unique())
+    return pd.Timedelta(unique[1] - unique[0])
+
+
+def _predictions(panel, areas, model: HorizonModel, X, test, count, flag, baselines, fold,
+                 h) -> pd.DataFrame:
+    size = areas.set_index(C.AREA_ID)[C.AREA_KM2].fillna(1.0)
+    out = pd.DataFrame({
+        "fold": fold.number, "horizon": h, C.AREA_ID: panel.loc[test, C.AREA_ID].to_numpy(),
+        C.PERIOD: panel.loc[test, C.PERIOD].to_numpy(), "y": count[test], "flag": flag[test],
+        "model_count": model.expected_count(X[test]),
+        "model_probability": model.risk_probability(X[test]),
+    })
+    out["area_size"] = size.reindex(out[C.AREA_ID]).to_numpy()
+    for name, (expected, probability) in baselines.items():
+        out[f"{name}_count"] = expected[test]
+        out[f"{name}_probability"] = probability[test]
+    return out
+
+
+def _metrics(frame: pd.DataFrame, prefix: str) -> dict[str, float]:
+    rows = frame.dropna(subset=[f"{prefix}_count"])
+    hotspot = pd.DataFrame({C.PERIOD: rows[C.PERIOD], C.AREA_ID: rows[C.AREA_ID],
+                            "y_true": rows["y"], "score": rows[f"{prefix}_count"],
+                            "area_size": rows["area_size"]})
+    return {**count_metrics(rows["y"].to_numpy(), rows[f"{prefix}_count"].to_numpy()),
+            **risk_metrics(rows["flag"].to_numpy(), rows[f"{prefix}_probability"].to_numpy()),
+            **hotspot_metrics(hotspot)}
+
+
+def score(predictions: pd.DataFrame, folds: list[Fold], horizons: list[int], primary: str,
+          names: list[str]) -> BacktestResult:
+    """Metrics per horizon, pooled over folds, and per fold for the model."""
+    model, baselines, per_fold = {}, {n: {} for n in names}, []
+    for h in horizons:
+        rows = predictions[predictions["horizon"] == h]
+        model[h] = _metrics(rows, "model")
+        for name in names:
+            baselines[name][h] = _metrics(rows, name)
+        for number, fold_rows in rows.groupby("fold"):
+            per_fold.append({"fold": int(number), "horizon": h, **_metrics(fold_rows, "model")})
+    return BacktestResult(horizons=list(horizons), folds=folds, primary_metric=primary,
+                          model=model, baselines=baselines, per_fold=per_fold,
+                          predictions=predictions)

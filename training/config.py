@@ -1,0 +1,43 @@
+"""The [training] section of an experiment file: targets, models, backtest and promotion."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from features.experiment import Experiment
+
+
+class TrainingConfig(BaseModel):
+    """How risk models are trained, backtested and compared."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: str = Field("all", description="Stream whose count is forecast (all, dispute...).")
+    risk_flag: Literal["collective_or_group", "above_quantile"] = Field(
+        "collective_or_group",
+        description="High-risk flag of a period: any collective petition or group incident, "
+        "or a count above the area's own quantile (computed on data before the fold).",
+    )
+    flag_quantile: float = Field(0.9, gt=0, lt=1)
+    primary_metric: str = "poisson_deviance"
+    folds: int = Field(4, ge=1, description="Rolling origins of the backtest.")
+    fold_step: int = Field(13, ge=1, description="Periods between origins (each test block).")
+    min_train_periods: int = Field(52, ge=4, description="History before the first origin.")
+    objective: Literal["poisson", "tweedie"] = "poisson"
+    num_boost_round: int = Field(300, ge=10)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(31, ge=2)
+    min_data_in_leaf: int = Field(100, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    calibration_share: float = Field(
+        0.25, gt=0, lt=1, description="Latest share of training periods the calibrator fits on.")
+    seed: int = 7
+
+
+class TrainingExperiment(Experiment):
+    """An experiment file with its training section (defaults apply when it is absent)."""
+
+    training: TrainingConfig = TrainingConfig()
