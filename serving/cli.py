@@ -11,7 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from features import InputError, Settings, ingest, load_experiment
+from features import InputError, Settings, ingest
+from features import load_experiment as _load
+from training.config import TrainingExperiment
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Risk forecasting and early warning for grid-based social governance.")
@@ -68,6 +70,75 @@ def features(experiment: ExperimentArg) -> None:
         result = build_features(exp, settings)
     console.print(f"panel: {result.rows:,} rows x {result.columns} features, periods "
                   f"{result.periods[0]} to {result.periods[1]} -> {result.path}")
+
+
+def load_experiment(path: Path) -> TrainingExperiment:
+    """Every command reads the whole experiment file, [training] included."""
+    return _load(path, TrainingExperiment)
+
+
+def _comparison(result, horizon: int) -> Table:
+    keys = ("poisson_deviance", "mae", "roc_auc", "pr_auc", "brier", "ece", "hit_rate@5%",
+            "pai@5%", "pei@5%")
+    table = Table(title=f"backtest, horizon {horizon} ({len(result.folds)} folds)")
+    table.add_column("forecaster")
+    for key in keys:
+        table.add_column(key, justify="right")
+    rows = {"model": result.model[horizon]} | {n: b[horizon] for n, b in result.baselines.items()}
+    for name, metrics in rows.items():
+        table.add_row(name, *(f"{metrics[k]:.4f}" for k in keys))
+    return table
+
+
+@app.command("backtest")
+def backtest_command(experiment: ExperimentArg, json_path: JsonOpt = None) -> None:
+    """Rolling-origin backtest of the model and every baseline; print and write the metrics."""
+    from training.pipeline import backtest, load_inputs
+
+    settings = Settings()
+    exp = load_experiment(experiment)
+    with console.status("backtesting") as status:
+        result = backtest(exp, load_inputs(exp, settings), lambda m: status.update(m))
+    for h in result.horizons:
+        console.print(_comparison(result, h))
+    summary = result.as_json()
+    for h, s in summary["skill"].items():
+        console.print(f"horizon {h}: {s['metric']} model {s['model_value']:.4f}, best baseline "
+                      f"{s['best_baseline']} {s['baseline_value']:.4f}, improvement "
+                      f"{s['improvement']:+.4f}")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+@app.command()
+def train(experiment: ExperimentArg) -> None:
+    """Backtest, fit on all data, log to MLflow and register the model as challenger."""
+    from training.pipeline import train as train_model
+
+    settings = Settings()
+    exp = load_experiment(experiment)
+    with console.status("training") as status:
+        report = train_model(exp, settings, experiment.read_text(encoding="utf-8"),
+                             lambda m: status.update(m))
+    console.print(_comparison(report.result, min(report.result.horizons)))
+    console.print(f"registered {report.model_name} version {report.registered_version} as "
+                  f"challenger (backtest {report.backtest_fingerprint})")
+
+
+@app.command()
+def promote(experiment: ExperimentArg,
+            reason: Annotated[str, typer.Option(help="Why, for the record.")] = "scheduled review",
+            who: Annotated[str | None, typer.Option(help="Who decides (default: user).")] = None
+            ) -> None:
+    """Make the challenger champion if it beats the champion on the primary metric."""
+    from training.registry import promote as promote_model
+
+    settings = Settings()
+    exp = load_experiment(experiment)
+    record = promote_model(settings, exp.name, exp.training.primary_metric, reason, who)
+    verb = "promoted" if record["promoted"] else "kept the champion"
+    console.print(f"{verb}: {record['why']} (challenger version {record['challenger_version']})")
 
 
 def main() -> None:

@@ -72,6 +72,6 @@ def target_calendar(panel: pd.DataFrame, period: str, h: int) -> pd.DataFrame:
     targets = periods + step if step is not None else periods + pd.DateOffset(months=h)
     cal = period_calendar(targets, period)[list(TARGET_CALENDAR)]
     cal = cal.add_prefix("target_")
-    n_areas = panel[C.AREA_ID].nunique()
-    return pd.DataFrame(np.tile(cal.to_numpy(), (n_areas, 1)), columns=cal.columns,
-                        index=panel.index)
+    cal.index = periods
+    rows = cal.reindex(pd.DatetimeIndex(panel[C.PERIOD]))
+    return pd.DataFrame(rows.to_numpy(), columns=cal.columns, index=panel.index)

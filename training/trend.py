@@ -54,6 +54,7 @@ _BASE_NAMES = {
     "new_year": "New Year's Day", "qingming": "Tomb-Sweeping Day", "labour_day": "Labor Day",
     "dragon_boat": "Dragon Boat Festival", "mid_autumn": "Mid-Autumn Festival",
 }
+_BASE_KEYS = {base: key for key, base in _BASE_NAMES.items()}
 # Weekly/monthly effects count from the middle of the official break (eve to day 6), so the
 # "+0" week always holds at least four days of the break, whatever the festival's weekday.
 _SPRING_FESTIVAL = _Rule("spring_festival", -7, 7, centre=sum(SPRING_FESTIVAL_BREAK) // 2)
@@ -82,9 +83,10 @@ def _prophet() -> type[Prophet]:
 def _base_dates(year: int) -> dict[str, date]:
     """First day of each one-day holiday in ``year`` (never the one-off substituted days off)."""
     found: dict[str, date] = {}
-    for day, name in sorted(holidays.China(years=year, language="en_US").items()):
-        for key, base in _BASE_NAMES.items():
-            if name == base and key not in found:
+    for day, names in sorted(holidays.China(years=year, language="en_US").items()):
+        for name in names.split("; "):  # holidays on the same day are joined with "; "
+            key = _BASE_KEYS.get(name)
+            if key is not None and key not in found:
                 found[key] = day
     return found
 
@@ -264,8 +266,8 @@ def forecast_trend(series: pd.DataFrame, config: TrendConfig, horizon: int,
         as_of: Last period the model may see; the series' last period when None.
 
     Returns:
-        One row per period up to ``as_of`` (the in-sample fit) and per forecast period, with
-        columns ds, yhat, yhat_lower, yhat_upper (clipped at 0), y and is_forecast.
+        One row per observed period up to ``as_of`` (the in-sample fit) and per forecast
+        period, with columns ds, yhat, yhat_lower, yhat_upper (clipped at 0), y, is_forecast.
     """
     if horizon < 0:
         raise ValueError(f"horizon must be 0 or more periods, not {horizon}.")

@@ -1,0 +1,166 @@
+"""`riskgrid backtest` and `riskgrid train`: panel in, backtest, models and MLflow runs out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # plots are files; no screen
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from features import columns as C  # noqa: E402
+from features.io import read_table  # noqa: E402
+from features.settings import Settings  # noqa: E402
+from training.backtest import BacktestResult, design, feature_columns, run_backtest  # noqa: E402
+from training.config import TrainingExperiment  # noqa: E402
+from training.metrics import calibration_table  # noqa: E402
+from training.models import fit_horizon  # noqa: E402
+from training.riskmodel import RiskModel, contributions  # noqa: E402
+from training.targets import flag_threshold, target_counts, target_flags  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Inputs:
+    panel: pd.DataFrame
+    catalogue: pd.DataFrame
+    areas: pd.DataFrame
+    meta: dict
+
+
+def load_inputs(experiment: TrainingExperiment, settings: Settings) -> Inputs:
+    """The feature snapshot and the clean areas of an experiment."""
+    folder = experiment.output_dir(settings)
+    features = folder / "features"
+    meta_path = features / "meta.json"
+    if not meta_path.is_file():
+        from features.errors import InputError
+
+        raise InputError(f"{meta_path}: no feature panel yet; run riskgrid ingest and riskgrid "
+                         f"features for {experiment.name} first")
+    return Inputs(panel=read_table(features, "panel"),
+                  catalogue=pd.read_json(features / "catalogue.json"),
+                  areas=read_table(folder / "clean", "areas"),
+                  meta=json.loads(meta_path.read_text()))
+
+
+def backtest(experiment: TrainingExperiment, inputs: Inputs, progress=None) -> BacktestResult:
+    return run_backtest(inputs.panel, inputs.catalogue, inputs.areas, experiment.features,
+                        experiment.training, progress=progress)
+
+
+def fingerprint(experiment: TrainingExperiment, inputs: Inputs, result: BacktestResult) -> str:
+    """What makes two backtests comparable: the data, the folds, the targets."""
+    basis = {"data": inputs.meta["input_fingerprint"], "rows": len(inputs.panel),
+             "folds": [[str(f.start), str(f.stop)] for f in result.folds],
+             "horizons": result.horizons, "target": experiment.training.target,
+             "flag": [experiment.training.risk_flag, experiment.training.flag_quantile]}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def fit_final(experiment: TrainingExperiment, inputs: Inputs) -> RiskModel:
+    """Fit every horizon on all rows whose targets are known."""
+    config, panel = experiment.training, inputs.panel
+    features = feature_columns(panel, inputs.catalogue)
+    threshold = flag_threshold(panel, config)
+    models = {}
+    for h in experiment.features.horizons:
+        count, flag = target_counts(panel, config, h), target_flags(panel, config, h, threshold)
+        known = ~np.isnan(count)
+        X = design(panel, features, experiment.features.period, h)
+        models[h] = fit_horizon(X[known], count[known], flag[known],
+                                panel.loc[known, C.PERIOD].to_numpy(), config, h)
+    return RiskModel(experiment=experiment.name, period=experiment.features.period,
+                     target=config.target, risk_flag=config.risk_flag, features=features,
+                     horizons=models)
+
+
+def shap_importance(model: RiskModel, inputs: Inputs, recent: int = 13) -> pd.DataFrame:
+    """Mean absolute TreeSHAP contribution of each input at horizon 1, on the latest periods."""
+    panel = inputs.panel
+    last = np.sort(panel[C.PERIOD].unique())[-recent:]
+    rows = panel[panel[C.PERIOD].isin(last)]
+    h = min(model.horizons)
+    X = model.inputs(panel, h).loc[rows.index]
+    values = contributions(model.horizons[h], X).drop(columns="base_value")
+    names = dict(zip(inputs.catalogue["name"], inputs.catalogue["en"], strict=True))
+    table = values.abs().mean().sort_values(ascending=False).rename("mean_abs_shap")
+    table = table.to_frame()
+    table["description"] = [names.get(n, n) for n in table.index]
+    return table.rename_axis("feature").reset_index(), values, X
+
+
+def calibration_plot(result: BacktestResult, path: Path) -> Path:
+    rows = result.predictions[result.predictions["horizon"] == min(result.horizons)]
+    table = calibration_table(rows["flag"].to_numpy(), rows["model_probability"].to_numpy())
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
+    ax.plot(table["mean_predicted"], table["observed_rate"], marker="o", label="model")
+    ax.set(xlabel="predicted risk probability", ylabel="observed share high-risk",
+           title="Calibration, horizon 1 (backtest)")
+    ax.legend()
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def shap_plot(values: pd.DataFrame, X: pd.DataFrame, path: Path) -> Path:
+    import shap
+
+    shap.summary_plot(values.to_numpy(), X[values.columns], show=False, max_display=20)
+    plt.gcf().savefig(path, dpi=100, bbox_inches="tight")
+    plt.close("all")
+    return path
+
+
+def comparison_table(result: BacktestResult) -> pd.DataFrame:
+    """Model and baselines side by side, one row per (horizon, forecaster)."""
+    rows = [{"horizon": h, "forecaster": "model", **m} for h, m in result.model.items()]
+    rows += [{"horizon": h, "forecaster": name, **m}
+             for name, by_h in result.baselines.items() for h, m in by_h.items()]
+    return pd.DataFrame(rows).sort_values(["horizon", "forecaster"], ignore_index=True)
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    result: BacktestResult
+    registered_version: str
+    model_name: str
+    backtest_fingerprint: str
+
+
+def train(experiment: TrainingExperiment, settings: Settings, config_text: str,
+          progress=None) -> TrainReport:
+    """Backtest, fit on all data, explain, log to MLflow and register a challenger."""
+    from training.registry import TrainingRecord, log_training
+
+    inputs = load_inputs(experiment, settings)
+    result = backtest(experiment, inputs, progress)
+    if progress:
+        progress("fitting the final models")
+    model = fit_final(experiment, inputs)
+    importance, values, X = shap_importance(model, inputs)
+    backtest_fp = fingerprint(experiment, inputs, result)
+    plots_dir = experiment.output_dir(settings) / "plots"
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    record = TrainingRecord(
+        config_text=config_text,
+        params={**{f"training.{k}": v for k, v in experiment.training.model_dump().items()},
+                **{f"features.{k}": v for k, v in experiment.features.model_dump().items()}},
+        tags={"data_fingerprint": inputs.meta["input_fingerprint"],
+              "backtest_fingerprint": backtest_fp, "first_period": inputs.meta["first_period"],
+              "last_period": inputs.meta["last_period"]},
+        backtest=result.as_json(), per_fold=result.per_fold,
+        comparison=comparison_table(result), importance=importance,
+        plots={"calibration": calibration_plot(result, plots_dir / "calibration.png"),
+               "shap": shap_plot(values, X, plots_dir / "shap_summary.png")})
+    example = inputs.panel[inputs.panel[C.PERIOD] == inputs.panel[C.PERIOD].max()].head(20)
+    registered = log_training(settings, experiment.name, record, model, example)
+    return TrainReport(result=result, registered_version=registered.version,
+                       model_name=registered.name, backtest_fingerprint=backtest_fp)

@@ -1,0 +1,80 @@
+"""A trained risk model: one count model and one calibrated classifier per horizon.
+
+Saved in a plain folder (LightGBM text boosters, pickled calibrators, JSON metadata) so the
+service can load native boosters without MLflow's pyfunc wrapper.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features import columns as C
+from training.models import HorizonModel
+from training.targets import target_calendar
+
+
+@dataclass
+class RiskModel:
+    """Everything needed to score panel rows: models by horizon and what they read."""
+
+    experiment: str
+    period: str
+    target: str
+    risk_flag: str
+    features: list[str]
+    horizons: dict[int, HorizonModel]
+
+    def inputs(self, panel: pd.DataFrame, h: int) -> pd.DataFrame:
+        """Panel rows (complete area x period grid) with the calendar of period t+h."""
+        return pd.concat([panel[self.features], target_calendar(panel, self.period, h)], axis=1)
+
+    def predict(self, panel: pd.DataFrame) -> pd.DataFrame:
+        """Expected count and risk probability of t+h for each row and horizon (long frame)."""
+        frames = []
+        for h, model in self.horizons.items():
+            X = self.inputs(panel, h)
+            frames.append(pd.DataFrame({
+                C.AREA_ID: panel[C.AREA_ID].to_numpy(), C.PERIOD: panel[C.PERIOD].to_numpy(),
+                "horizon": h, "expected_count": model.expected_count(X),
+                "risk_probability": model.risk_probability(X)}))
+        return pd.concat(frames, ignore_index=True)
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {"experiment": self.experiment, "period": self.period, "target": self.target,
+                "risk_flag": self.risk_flag, "features": self.features,
+                "horizons": sorted(self.horizons)}
+        (folder / "model.json").write_text(json.dumps(meta, indent=2))
+        for h, model in self.horizons.items():
+            model.count.save_model(str(folder / f"count_h{h}.txt"))
+            model.risk.save_model(str(folder / f"risk_h{h}.txt"))
+            (folder / f"calibrator_h{h}.pkl").write_bytes(pickle.dumps(model.calibrator))
+            (folder / f"inputs_h{h}.json").write_text(json.dumps(model.features))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> RiskModel:
+        meta = json.loads((folder / "model.json").read_text())
+        horizons = {}
+        for h in meta["horizons"]:
+            horizons[h] = HorizonModel(
+                horizon=h, features=json.loads((folder / f"inputs_h{h}.json").read_text()),
+                count=lgb.Booster(model_file=str(folder / f"count_h{h}.txt")),
+                risk=lgb.Booster(model_file=str(folder / f"risk_h{h}.txt")),
+                calibrator=pickle.loads((folder / f"calibrator_h{h}.pkl").read_bytes()))
+        return cls(experiment=meta["experiment"], period=meta["period"], target=meta["target"],
+                   risk_flag=meta["risk_flag"], features=meta["features"], horizons=horizons)
+
+
+def contributions(model: HorizonModel, X: pd.DataFrame) -> pd.DataFrame:
+    """TreeSHAP contributions of each input to the count model's log-rate (LightGBM's own
+    exact TreeSHAP); the last column, ``base_value``, is the expected log-rate."""
+    values = model.count.predict(X[model.features].to_numpy(np.float32), pred_contrib=True)
+    return pd.DataFrame(values, columns=[*model.features, "base_value"], index=X.index)
