@@ -155,6 +155,21 @@ def area_features(events: IncidentIndex, petitions: pd.DataFrame, layout: Layout
     return {name: v.astype(np.float32) for name, v in values.items()}, specs
 
 
+def outcomes_known_at(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.DataFrame,
+                      config: FeaturesConfig, layout: Layout,
+                      cutoff: pd.Timestamp) -> dict[str, np.ndarray]:
+    """The ``outcome_*`` counts as they stood at ``cutoff``: records reported after it left out.
+
+    Training at a backtest origin must learn from labels as they were known then, not as they
+    were completed later by late reports.
+    """
+    known = incidents[incidents[C.REPORTED_AT] < cutoff]
+    filed = petitions[petitions[C.FILED_AT] < cutoff]
+    events = index_incidents(known, layout, config.handling_deadline_days)
+    found = incident_streams(events, layout) | petition_streams(filed, layout)
+    return {f"{OUTCOME_PREFIX}{n}": s.final.astype(np.float32) for n, s in found.items()}
+
+
 def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.DataFrame,
                 config: FeaturesConfig, workers: int = 1) -> Panel:
     """Every feature for every grid and period, plus the outcomes training turns into targets.

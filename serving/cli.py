@@ -17,7 +17,7 @@ from training.config import TrainingExperiment
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Risk forecasting and early warning for grid-based social governance.")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, soft_wrap=True)
 
 ExperimentArg = Annotated[Path, typer.Argument(help="Experiment file, e.g. experiments/synthetic_city.toml")]

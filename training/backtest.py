@@ -9,6 +9,8 @@ import pandas as pd
 
 from features import columns as C
 from features.experiment import FeaturesConfig
+from features.layout import Layout
+from features.panel import outcomes_known_at
 from training.baselines import baseline_forecasts, baseline_names
 from training.config import TrainingConfig
 from training.metrics import count_metrics, hotspot_metrics, risk_metrics, skill
@@ -74,34 +76,51 @@ def design(panel: pd.DataFrame, features: list[str], period: str, h: int) -> pd.
 
 def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFrame,
                  features_config: FeaturesConfig, config: TrainingConfig,
+                 records: tuple[pd.DataFrame, pd.DataFrame] | None = None,
                  progress=None) -> BacktestResult:
-    """Fit at every origin and horizon, forecast the next block, score model and baselines."""
+    """Fit at every origin and horizon, forecast the next block, score model and baselines.
+
+    Args:
+        records: the clean incidents and petitions. With them, each origin trains on labels
+            as they were known at the origin (late reports left out); without them, on the
+            final labels, which lets reports made after the origin leak into training.
+    """
     periods = pd.DatetimeIndex(np.sort(panel[C.PERIOD].unique()))
     folds = make_folds(periods, config)
     features = feature_columns(panel, catalogue)
     has_points = areas[C.CENTROID_X].notna().all()
-    names = baseline_names(config, features_config.windows, has_points)
+    first = int(np.searchsorted(periods, folds[0].start))
+    names = baseline_names(features_config.windows, has_points,
+                           first >= features_config.lag_for_season())
+    layout = Layout(area_ids=panel[C.AREA_ID].unique(), periods=periods,
+                    period=features_config.period)
     rows = []
     for fold in folds:
-        threshold = flag_threshold(panel, config, before=fold.start)
+        known = panel if records is None else panel.assign(**{
+            name: values.ravel() for name, values in outcomes_known_at(
+                areas, *records, features_config, layout, fold.start).items()})
+        threshold = flag_threshold(known, config, before=fold.start)
         for h in features_config.horizons:
             if progress:
                 progress(f"fold {fold.number}/{len(folds)}, horizon {h}")
-            rows.append(_fold_horizon(panel, areas, features, features_config, config, fold, h,
-                                      threshold, names))
+            rows.append(_fold_horizon(panel, known, areas, features, features_config, config,
+                                      fold, h, threshold, names))
     predictions = pd.concat(rows, ignore_index=True)
     return score(predictions, folds, features_config.horizons, config.primary_metric, names)
 
 
-def _fold_horizon(panel, areas, features, features_config, config, fold, h, threshold,
+def _fold_horizon(panel, known, areas, features, features_config, config, fold, h, threshold,
                   names) -> pd.DataFrame:
     period = panel[C.PERIOD]
     count, flag = target_counts(panel, config, h), target_flags(panel, config, h, threshold)
+    known_count = target_counts(known, config, h)
+    known_flag = target_flags(known, config, h, threshold)
     X = design(panel, features, features_config.period, h)
     step = periods_step(period)
-    train = (period + h * step < fold.start).to_numpy() & ~np.isnan(count)
+    train = (period + h * step < fold.start).to_numpy() & ~np.isnan(known_count)
     test = ((period >= fold.start) & (period < fold.stop)).to_numpy() & ~np.isnan(count)
-    model = fit_horizon(X[train], count[train], flag[train], period[train].to_numpy(), config, h)
+    model = fit_horizon(X[train], known_count[train], known_flag[train],
+                        period[train].to_numpy(), config, h)
     baselines = baseline_forecasts(panel, areas, config, h, features_config.lag_for_season(),
                                    features_config.windows, threshold, names)
     return _predictions(panel, areas, model, X, test, count, flag, baselines, fold, h)

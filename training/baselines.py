@@ -42,8 +42,10 @@ def _forecast(panel: pd.DataFrame, stream: str, kind: str, h: int, season: int,
     return (smoother @ long_run).ravel()  # kernel_density_hotspot
 
 
-def baseline_names(config: TrainingConfig, windows: list[int], has_points: bool) -> list[str]:
-    names = ["last_value", "seasonal_naive"] + [f"moving_average_{w}" for w in windows]
+def baseline_names(windows: list[int], has_points: bool, has_last_year: bool) -> list[str]:
+    """The baselines that can forecast every test row (last year's value needs a year)."""
+    names = ["last_value"] + (["seasonal_naive"] if has_last_year else [])
+    names += [f"moving_average_{w}" for w in windows]
     names.append("long_run_mean")
     return names + (["kernel_density_hotspot"] if has_points else [])
 

@@ -31,6 +31,8 @@ class Inputs:
     panel: pd.DataFrame
     catalogue: pd.DataFrame
     areas: pd.DataFrame
+    incidents: pd.DataFrame
+    petitions: pd.DataFrame
     meta: dict
 
 
@@ -44,15 +46,18 @@ def load_inputs(experiment: TrainingExperiment, settings: Settings) -> Inputs:
 
         raise InputError(f"{meta_path}: no feature panel yet; run riskgrid ingest and riskgrid "
                          f"features for {experiment.name} first")
+    clean = folder / "clean"
     return Inputs(panel=read_table(features, "panel"),
                   catalogue=pd.read_json(features / "catalogue.json"),
-                  areas=read_table(folder / "clean", "areas"),
+                  areas=read_table(clean, "areas"), incidents=read_table(clean, "incidents"),
+                  petitions=read_table(clean, "petitions"),
                   meta=json.loads(meta_path.read_text()))
 
 
 def backtest(experiment: TrainingExperiment, inputs: Inputs, progress=None) -> BacktestResult:
     return run_backtest(inputs.panel, inputs.catalogue, inputs.areas, experiment.features,
-                        experiment.training, progress=progress)
+                        experiment.training, records=(inputs.incidents, inputs.petitions),
+                        progress=progress)
 
 
 def fingerprint(experiment: TrainingExperiment, inputs: Inputs, result: BacktestResult) -> str:

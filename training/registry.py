@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from training.metrics import LOWER_IS_BETTER
 from training.riskmodel import RiskModel
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+logging.getLogger("mlflow").setLevel(logging.WARNING)
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def metric_key(name: str) -> str:
@@ -72,6 +76,8 @@ class Registered:
 
 def log_model(model: RiskModel, example: pd.DataFrame, registered_name: str) -> Registered:
     """Log the model with its signature and an input example, and register a new version."""
+    # Counts as floats: integer columns cannot hold the missing values scoring may send.
+    example = example.astype({c: "float64" for c in example.select_dtypes("number").columns})
     with tempfile.TemporaryDirectory() as tmp:
         folder = model.save(Path(tmp) / "risk_model")
         output = model.predict(example)

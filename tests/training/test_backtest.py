@@ -1,0 +1,98 @@
+"""The backtest: its JSON layout, its baselines, and that nothing after an origin leaks in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import build_panel
+from features import columns as C
+from features.experiment import FeaturesConfig
+from tests.conftest import random_tables
+from tests.features.test_panel import CUTOFF, rewrite_after_cutoff
+from training.backtest import make_folds, run_backtest
+from training.config import TrainingConfig
+
+FEATURES = FeaturesConfig(period="week", start="2023-01-02", end="2023-12-25")
+# Two folds of 13 weeks: the first origin is the week of 2023-07-03, whose cutoff is CUTOFF.
+TRAINING = TrainingConfig(folds=2, fold_step=13, min_train_periods=20, num_boost_round=15,
+                          min_data_in_leaf=5, risk_flag="above_quantile", flag_quantile=0.8)
+METRICS = {"poisson_deviance", "mae", "rmse", "roc_auc", "pr_auc", "brier", "ece",
+           "hit_rate@1%", "hit_rate@5%", "hit_rate@10%", "pai@1%", "pai@5%", "pai@10%",
+           "pei@5%"}
+
+
+def backtest(areas, incidents, petitions):
+    panel = build_panel(areas, incidents, petitions, FEATURES)
+    return run_backtest(panel.frame, panel.catalogue, areas, FEATURES, TRAINING,
+                        records=(incidents, petitions))
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return random_tables(n_areas=8, n_incidents=6000, n_petitions=800)
+
+
+@pytest.fixture(scope="module")
+def result(tables):
+    return backtest(*tables)
+
+
+def test_json_has_the_documented_layout(result):
+    out = result.as_json()
+    assert out["horizons"] == [1, 2, 3, 4] and out["folds"] == 2
+    assert out["primary_metric"] == "poisson_deviance"
+    assert set(out["model"]) == {"1", "2", "3", "4"}
+    assert set(out["model"]["1"]) == METRICS
+    # One year of data: no year-ago values before the first origin, so no seasonal naive.
+    assert set(out["baselines"]) == {"last_value", "moving_average_4", "moving_average_13",
+                                     "long_run_mean"}
+    assert all(set(b["4"]) == METRICS for b in out["baselines"].values())
+    assert out["skill"]["1"]["best_baseline"] in out["baselines"]
+
+
+def test_model_and_baselines_are_scored_on_the_same_rows(result):
+    rows = result.predictions
+    # Every forecaster has a forecast on every row; later horizons lose the last weeks only.
+    assert rows.groupby("horizon").size().tolist() == [200, 192, 184, 176]
+    assert rows[[c for c in rows.columns if c.endswith("_count")]].notna().all().all()
+    assert (rows[C.PERIOD] >= pd.Timestamp("2023-07-03")).all()
+
+
+def test_folds_follow_each_other_after_enough_history():
+    periods = pd.date_range("2023-01-02", periods=52, freq="7D")
+    folds = make_folds(periods, TRAINING)
+    assert [f.start for f in folds] == [periods[26], periods[39]]
+    assert folds[0].stop == folds[1].start
+    with pytest.raises(ValueError, match="too few"):
+        make_folds(periods[:30], TRAINING)
+
+
+def test_nothing_after_the_origin_reaches_the_first_forecasts(tables):
+    """Rewrite every record reported after the first origin's cutoff: the forecasts made at
+    that origin must not move. A feature or label computed from the future fails this."""
+    areas, incidents, petitions = tables
+    before = backtest(areas, incidents, petitions).predictions
+    after = backtest(areas, *rewrite_after_cutoff(incidents, petitions)).predictions
+    origin = CUTOFF - pd.Timedelta(weeks=1)
+    first = (before["fold"] == 1) & (before[C.PERIOD] == origin)
+    assert first.sum() == 8 * 4  # every area, every horizon
+    columns = ["model_count", "model_probability"]
+    np.testing.assert_allclose(before.loc[first, columns], after.loc[first, columns])
+
+
+def test_a_leaky_feature_is_caught(tables, monkeypatch):
+    """The check above is not vacuous: a feature that peeks one week ahead breaks it."""
+    import features.panel as panel_module
+
+    original = panel_module.count_features
+
+    def leaky(streams, config, composites=None):
+        values, specs = original(streams, config, composites)
+        values["all_now"] = np.roll(values["all_now"], -1, axis=1)  # next week's count
+        return values, specs
+
+    monkeypatch.setattr(panel_module, "count_features", leaky)
+    with pytest.raises(AssertionError):
+        test_nothing_after_the_origin_reaches_the_first_forecasts(tables)
