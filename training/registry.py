@@ -22,6 +22,8 @@ from training.metrics import LOWER_IS_BETTER
 from training.riskmodel import RiskModel
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+# Read once: mlflow.set_tracking_uri writes the variable back into the environment.
+SHARED_STORE = os.environ.get("MLFLOW_TRACKING_URI")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -34,9 +36,8 @@ def metric_key(name: str) -> str:
 
 def tracking_uri(settings: Settings) -> str:
     """``MLFLOW_TRACKING_URI`` when set (a shared server), else SQLite in the data directory."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
+    if SHARED_STORE:
+        return SHARED_STORE
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(settings.data_dir / 'mlflow.db').resolve()}"
 
@@ -46,7 +47,7 @@ def use_store(settings: Settings, experiment: str) -> MlflowClient:
     mlflow.set_tracking_uri(tracking_uri(settings))
     if mlflow.get_experiment_by_name(experiment) is None:
         location = None
-        if "MLFLOW_TRACKING_URI" not in os.environ:
+        if not SHARED_STORE:
             location = (settings.data_dir / "mlartifacts").resolve().as_uri()
         mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
@@ -63,7 +64,7 @@ class RiskModelPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         self.model = RiskModel.load(Path(context.artifacts["risk_model"]))
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+    def predict(self, context, model_input, params=None):  # no hints: MLflow would parse them
         return self.model.predict(model_input)
 
 
@@ -78,13 +79,17 @@ def log_model(model: RiskModel, example: pd.DataFrame, registered_name: str) -> 
     """Log the model with its signature and an input example, and register a new version."""
     # Counts as floats: integer columns cannot hold the missing values scoring may send.
     example = example.astype({c: "float64" for c in example.select_dtypes("number").columns})
+    # Text as Python objects: mlflow 3.17's example writer trips over pandas 3 string arrays.
+    example = example.astype({c: object for c in example.select_dtypes(["str", "string"])
+                              .columns})
+    example.columns = pd.Index(list(example.columns), dtype=object)
     with tempfile.TemporaryDirectory() as tmp:
         folder = model.save(Path(tmp) / "risk_model")
         output = model.predict(example)
         info = mlflow.pyfunc.log_model(
             name="model", python_model=RiskModelPyfunc(), artifacts={"risk_model": str(folder)},
             signature=infer_signature(example, output), input_example=example.head(5),
-            registered_model_name=registered_name)
+            registered_model_name=registered_name, pip_requirements=_requirements())
     version = info.registered_model_version
     return Registered(run_id=mlflow.active_run().info.run_id, name=registered_name,
                       version=str(version))
@@ -124,7 +129,7 @@ def log_training(settings: Settings, experiment: str, record: TrainingRecord, mo
             mlflow.log_metrics({f"fold_{metric_key(k)}_h{row['horizon']}": v
                                 for k, v in row.items() if k not in ("fold", "horizon")
                                 and v == v}, step=row["fold"])
-        mlflow.log_table(record.comparison, "baseline_comparison.json")
+        mlflow.log_dict(record.comparison.to_dict(orient="records"), "baseline_comparison.json")
         mlflow.log_text(record.comparison.to_csv(index=False), "baseline_comparison.csv")
         mlflow.log_text(record.importance.to_csv(index=False), "feature_importance.csv")
         for path in record.plots.values():
@@ -132,6 +137,14 @@ def log_training(settings: Settings, experiment: str, record: TrainingRecord, mo
         registered = log_model(model, example, model_name(experiment))
     set_challenger(client, registered)
     return registered
+
+
+def _requirements() -> list[str]:
+    """The model's runtime needs, pinned to what trained it (no slow environment probing)."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in
+            ("lightgbm", "pandas", "numpy", "scikit-learn", "mlflow", "holidays", "pyarrow")]
 
 
 def set_challenger(client: MlflowClient, registered: Registered) -> None:

@@ -1,0 +1,107 @@
+"""MLflow: runs, registry aliases and the promotion rules, on a real SQLite tracking store."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from features import InputError, build_panel
+from features.io import csv_writer, json_writer, parquet_writer, write_snapshot
+from features.pipeline import fingerprint
+from tests.conftest import random_tables
+from training import registry
+from training.config import TrainingConfig, TrainingExperiment
+from training.pipeline import train
+
+SANE = dict(folds=1, fold_step=8, min_train_periods=20, num_boost_round=20,
+            min_data_in_leaf=20, risk_flag="above_quantile", flag_quantile=0.8)
+WILD = SANE | dict(num_boost_round=150, learning_rate=1.0, num_leaves=64, min_data_in_leaf=1)
+
+
+def experiment(**training) -> TrainingExperiment:
+    return TrainingExperiment.model_validate({
+        "name": "tiny", "areas": {"path": "unused.csv"}, "sources": {},
+        "features": {"start": "2023-01-02", "end": "2023-12-25", "horizons": [1]},
+        "training": TrainingConfig(**training).model_dump()})
+
+
+def write_inputs(exp: TrainingExperiment, settings, seed: int = 0) -> None:
+    areas, incidents, petitions = random_tables(seed=seed, n_areas=6, n_incidents=4000)
+    panel = build_panel(areas, incidents, petitions, exp.features)
+    out = exp.output_dir(settings)
+    write_snapshot(out / "clean", {f"{n}.parquet": parquet_writer(f) for n, f in
+                                   (("areas", areas), ("incidents", incidents),
+                                    ("petitions", petitions))})
+    write_snapshot(out / "features", {
+        "panel.parquet": parquet_writer(panel.frame),
+        "catalogue.json": json_writer(panel.catalogue.to_dict(orient="records")),
+        "catalogue.csv": csv_writer(panel.catalogue),
+        "meta.json": json_writer({"input_fingerprint": fingerprint(areas, incidents, petitions),
+                                  "first_period": "2023-01-02", "last_period": "2023-12-25"})})
+
+
+def aliases(settings) -> dict[str, str]:
+    registry.use_store(settings, "tiny")
+    found = MlflowClient().get_registered_model("riskgrid-tiny").aliases
+    return {alias: str(version) for alias, version in found.items()}
+
+
+def test_training_logs_a_run_and_registers_a_challenger(settings):
+    exp = experiment(**SANE)
+    write_inputs(exp, settings)
+    report = train(exp, settings, "name = 'tiny'\n")
+    assert aliases(settings) == {"challenger": report.registered_version}
+    client = MlflowClient()
+    version = client.get_model_version("riskgrid-tiny", report.registered_version)
+    run = client.get_run(version.run_id)
+    assert run.data.tags["backtest_fingerprint"] == report.backtest_fingerprint
+    assert "poisson_deviance_h1" in run.data.metrics and "pai_at_5pct_h1" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(version.run_id)}
+    assert {"experiment.toml", "backtest.json", "baseline_comparison.csv",
+            "feature_importance.csv", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(version.run_id, "plots")}
+    assert plots == {"plots/calibration.png", "plots/shap_summary.png"}
+    assert (settings.data_dir / "mlflow.db").is_file()  # the default store: SQLite, no server
+
+
+def test_promotion_rules(settings):
+    sane = experiment(**SANE)
+    write_inputs(sane, settings)
+    first = train(sane, settings, "")
+    record = registry.promote(settings, "tiny", "poisson_deviance", "first model", who="ana")
+    assert record["promoted"] and record["why"] == "first champion"
+    assert aliases(settings)["champion"] == first.registered_version
+
+    wild = train(experiment(**WILD), settings, "")  # overfits noise: worse held-out deviance
+    record = registry.promote(settings, "tiny", "poisson_deviance", "try", who="ana")
+    assert not record["promoted"] and record["challenger_value"] > record["champion_value"]
+    assert aliases(settings) == {"champion": first.registered_version,
+                                 "challenger": wild.registered_version}
+
+    write_inputs(sane, settings, seed=1)  # new data: a different backtest
+    train(sane, settings, "")
+    with pytest.raises(InputError, match="different data"):
+        registry.promote(settings, "tiny", "poisson_deviance", "new data")
+    assert aliases(settings)["champion"] == first.registered_version
+
+    client = MlflowClient()
+    tags = client.get_model_version("riskgrid-tiny", first.registered_version).tags
+    assert tags["promoted_who"] == "ana" and tags["promoted_reason"] == "first model"
+    assert pd.Timestamp(tags["promoted_when"]).year >= 2025
+
+
+def test_a_failed_training_changes_no_alias(settings, monkeypatch):
+    exp = experiment(**SANE)
+    write_inputs(exp, settings)
+    first = train(exp, settings, "")
+    registry.promote(settings, "tiny", "poisson_deviance", "first")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(registry, "log_model", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        train(exp, settings, "")
+    assert aliases(settings) == {"champion": first.registered_version,
+                                 "challenger": first.registered_version}
