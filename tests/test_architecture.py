@@ -46,3 +46,12 @@ def test_stages_import_only_forwards(stage):
 def test_experiments_hold_configs_not_code():
     assert not list((ROOT / "experiments").rglob("*.py"))
     assert (ROOT / "experiments" / "synthetic_city.toml").is_file()
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "experiments").glob("*.toml")),
+                         ids=lambda p: p.stem)
+def test_every_shipped_experiment_is_valid(path):
+    from features import load_experiment
+    from training.config import TrainingExperiment
+
+    assert load_experiment(path, TrainingExperiment).name == path.stem

@@ -10,6 +10,7 @@ import pandas as pd
 from features.synthetic_city.areas import build_areas
 from features.synthetic_city.config import CityConfig
 from features.synthetic_city.dirt import add_dirt
+from features.synthetic_city.dynamics import rate_dynamics
 from features.synthetic_city.incidents import incident_records, simulate_disputes, static_events
 from features.synthetic_city.petitioners import draw_petitioners
 from features.synthetic_city.petitions import simulate_petitions
@@ -44,25 +45,27 @@ def synthesize_city(config: CityConfig | None = None) -> SyntheticCity:
     areas = build_areas(config, rng["areas"])
     grid = grid_arrays(areas)
     effects = calendar_effects(config)
-    static = {f: static_events(f, grid, effects, config, rng[f])
+    dynamics = rate_dynamics(grid, effects["day"], config, rng["dynamics"])
+    moves = dynamics["multiplier"]
+    static = {f: static_events(f, grid, effects, moves[f], config, rng[f])
               for f in ("law_enforcement", "livelihood")}
-    disputes = simulate_disputes(grid, effects, config, rng["dispute"])
+    disputes = simulate_disputes(grid, effects, moves["dispute"], config, rng["dispute"])
     petitions = simulate_petitions(grid, effects, disputes["backlog"], config, rng["petitions"])
-    records = incident_records(static, disputes, petitions["mass"], grid, config,
-                               rng["handling"])
+    records = incident_records(static, disputes, petitions["mass"], dynamics["shift"], grid,
+                               config, rng["handling"])
     incidents = incident_export(records, areas, config, rng["export"])
     people = draw_petitioners(petitions["person_grid"], grid, rng["people"])
     petition_frame = petition_export(petitions["records"], people, areas, config, rng["export"])
     incidents, petition_frame, dirt = add_dirt(incidents, petition_frame, config, rng["dirt"])
     truth = weekly_truth(static, disputes, petitions, areas, config)
     episodes = episode_table(petitions["episodes"], areas, config)
-    return SyntheticCity(config, areas, incidents, petition_frame, truth, drivers(config), dirt,
-                         episodes)
+    return SyntheticCity(config, areas, incidents, petition_frame, truth,
+                         drivers(config, dynamics["events"]), dirt, episodes)
 
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:
     """Independent random streams, so switching one mechanism off leaves the others' draws."""
     names = ("areas", "law_enforcement", "livelihood", "dispute", "petitions", "handling",
-             "people", "export", "dirt")
+             "people", "export", "dirt", "dynamics")
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: np.random.default_rng(s) for n, s in zip(names, children)}

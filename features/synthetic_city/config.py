@@ -44,6 +44,26 @@ class CityConfig:
     under_reporting: bool = True
     duplicate_share: float = 0.002
     dirty_rows: bool = True
+    # 9. grid regimes: a latent weekly AR(1) log-rate per grid (half shared by its community):
+    # stationary sd (scaled by each family's loading) and week-to-week persistence
+    regime_sd: float = 0.45
+    regime_persistence: float = 0.97
+    # 10. district trends, log-rate per year: the new town (D02) grows, the old centre declines
+    district_growth: float = 0.18
+    district_decline: float = 0.06
+    # 11. city-wide weather shocks: livelihood requests x (1 + effect) while they last
+    heat_wave_effect: float = 0.8
+    rainstorm_effect: float = 1.0
+    # 12. street enforcement campaigns (专项整治): law enforcement x (1 + effect) for 4-8 weeks
+    campaign_effect: float = 0.8
+    campaigns_per_street_year: float = 0.8
+    # 13. group incidents (5+ people): share of disputes at random, extra share per open
+    # overdue dispute of the grid, per unit of local dispute surge above 1, and extra share of
+    # wage-arrears disputes on the eve of Spring Festival
+    group_background: float = 0.004
+    group_backlog_effect: float = 0.003
+    group_surge_effect: float = 0.02
+    wage_group_share: float = 0.2
 
     @property
     def n_grids(self) -> int:

@@ -50,11 +50,15 @@ def simulate_petitions(grid: dict[str, np.ndarray], effects: dict[str, np.ndarra
     records = {k: np.concatenate([background[k], episodes["records"][k]]) for k in background}
     observed = np.zeros((n_days, n), dtype=np.int64)
     np.add.at(observed, (records["day"], records["grid"]), 1)
+    collective = np.zeros((n_days, n), dtype=np.int64)
+    is_collective = records["kind"] == 2
+    np.add.at(collective, (records["day"][is_collective], records["grid"][is_collective]), 1)
     person_grid = np.concatenate([np.repeat(np.arange(n), pool), background["grid"][fresh],
                                   episodes["member_grid"]])
     return {"records": records, "intensity": lam_other + lam_wage + episodes["intensity"],
             "observed": observed, "mass": episodes["mass"], "person_grid": person_grid,
-            "episodes": episodes["table"]}
+            "episodes": episodes["table"], "culmination": episodes["culmination"],
+            "collective": collective}
 
 
 def _background_petitions(other: np.ndarray, wage: np.ndarray, grid: dict[str, np.ndarray],
@@ -104,11 +108,14 @@ def _episodes(grid: dict[str, np.ndarray], effects: dict[str, np.ndarray], backl
              "topic": topic, "culminates": culminates, "first_person": first}
     repeat, intensity = _episode_petitions(table, effects, backlog, config, rng)
     collective, mass = _collective(table, backlog, config, rng)
+    # the culmination's expectation: each episode's end day, with its probability
+    culmination = np.zeros(backlog.shape)
     ends = start + duration < n_days
-    np.add.at(intensity, (start[ends] + duration[ends], g[ends]), config.collective_share)
+    np.add.at(culmination, (start[ends] + duration[ends], g[ends]), config.collective_share)
     records = {k: np.concatenate([repeat[k], collective[k]]) for k in repeat}
-    return {"records": records, "intensity": intensity, "mass": mass,
-            "member_grid": np.repeat(g, members), "table": pd.DataFrame(table)}
+    return {"records": records, "intensity": intensity + culmination, "mass": mass,
+            "culmination": culmination, "member_grid": np.repeat(g, members),
+            "table": pd.DataFrame(table)}
 
 
 def _episode_petitions(table: dict[str, np.ndarray], effects: dict[str, np.ndarray],

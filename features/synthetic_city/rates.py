@@ -10,15 +10,16 @@ from features.calendar import WAGE_SEASON_DAYS, daily_calendar
 from features.synthetic_city.config import CityConfig
 
 # Daily rate per 1,000 residents at the reference covariates, on an ordinary workday, before
-# the annual cycle (calibrated to ~70,000 reported incidents and ~4,500 petitions a year).
-BASE_RATE = {"law_enforcement": 0.058, "livelihood": 0.050, "dispute": 0.014,
+# the annual cycle and the shocks (calibrated to ~70,000 reported incidents and ~4,500
+# petitions a year).
+BASE_RATE = {"law_enforcement": 0.053, "livelihood": 0.045, "dispute": 0.014,
              "wage_arrears": 0.0022, "petitions": 0.0050, "wage_petitions": 0.0008}
 # family: (annual amplitude, peak day of year, weekend/holiday, Spring Festival break,
 # National Day week); the last three are rate multipliers.
 CALENDAR = {
-    "law_enforcement": (0.20, 200, 0.75, 0.55, 0.70),
-    "livelihood": (0.15, 20, 0.60, 0.45, 0.60),
-    "dispute": (0.10, 180, 0.85, 1.00, 0.90),
+    "law_enforcement": (0.30, 200, 0.75, 0.55, 0.70),
+    "livelihood": (0.35, 205, 0.60, 0.45, 0.60),
+    "dispute": (0.20, 190, 0.85, 1.00, 0.90),
     "wage_arrears": (0.00, 0, 0.85, 0.30, 0.90),
     "petitions": (0.00, 0, 0.25, 0.20, 0.30),
 }
@@ -46,6 +47,9 @@ def grid_arrays(areas: pd.DataFrame) -> dict[str, np.ndarray]:
         "load": pop / areas[C.GRID_OFFICERS].to_numpy(float) / 1000,
         "urban": areas[C.URBAN].to_numpy(bool),
         "district": pd.factorize(areas[C.DISTRICT_ID])[0],
+        "street": pd.factorize(areas[C.STREET_ID])[0],
+        "street_ids": pd.unique(areas[C.STREET_ID]),
+        "community": pd.factorize(areas[C.COMMUNITY_ID])[0],
         "neighbours": padded,
     }
 
@@ -77,6 +81,7 @@ def calendar_effects(config: CityConfig) -> dict[str, np.ndarray]:
     to_sf = cal["days_to_spring_festival"].to_numpy()
     progress = np.clip((WAGE_SEASON_DAYS + to_sf) / (WAGE_SEASON_DAYS - 2), 0, 1)
     season = cal["pre_spring_festival"].to_numpy() * (0.25 + 0.75 * progress)
+    out["wage_position"] = season  # 0 outside the season, 0.25 -> 1 within it
     out["wage_season"] = 1 + config.wage_season_peak * season
     return out
 

@@ -7,15 +7,27 @@ import pandas as pd
 
 from features import columns as C
 from features.synthetic_city.config import CityConfig
+from features.synthetic_city.dynamics import (
+    DECLINING_DISTRICT,
+    GROWING_DISTRICT,
+    REGIME_COMMUNITY_SHARE,
+    REGIME_LOADING,
+)
 from features.synthetic_city.petitions import TOPICS
 from features.synthetic_city.rates import CALENDAR
 
-TRUTH_FAMILIES = ("law_enforcement", "livelihood", "dispute", "petitions")
+TRUTH_FAMILIES = ("law_enforcement", "livelihood", "dispute", "petitions", "group",
+                  "collective")
 
 
 def weekly_truth(static: dict[str, dict], disputes: dict, petitions: dict, areas: pd.DataFrame,
                  config: CityConfig) -> pd.DataFrame:
-    """Weekly expected (summed daily intensity) and observed (true, pre-reporting) counts."""
+    """Weekly expected (summed daily intensity) and observed (true, pre-reporting) counts.
+
+    ``group`` counts incidents with 5+ people (always reported): disputes that drew a crowd and
+    the mass disputes of culminating episodes (expected: each episode's end with its
+    probability); ``collective`` counts collective petitions the same way.
+    """
     mass = np.zeros_like(disputes["true"])
     np.add.at(mass, (petitions["mass"]["day"], petitions["mass"]["grid"]), 1)
     daily = {
@@ -24,6 +36,9 @@ def weekly_truth(static: dict[str, dict], disputes: dict, petitions: dict, areas
         "livelihood": (static["livelihood"]["intensity"], static["livelihood"]["true"]),
         "dispute": (disputes["intensity"], disputes["true"] + mass),
         "petitions": (petitions["intensity"], petitions["observed"]),
+        "group": (disputes["group_intensity"] + petitions["culmination"],
+                  disputes["group_true"] + mass),
+        "collective": (petitions["culmination"], petitions["collective"]),
     }
     offset = config.start.weekday()
     n_days, n = mass.shape
@@ -90,7 +105,8 @@ DRIVERS = (  # "strength" and the other config-valued keys name CityConfig field
      "mechanism": "load = residents per grid officer / 1,000; disputes take sqrt(load) times "
                   "longer to close, 3% x load close after 30-240 days, 0.8% x load ** b never",
      "strength": "officer_load_power", "unit": "power"},
-    {"driver": "weak_signal_repeat_petitions", "affects": ["petitions", "dispute"],
+    {"driver": "weak_signal_repeat_petitions",
+     "affects": ["petitions", "dispute", "group", "collective"],
      "inputs": ["repeat petitions by the same persons on one topic in one grid"],
      "mechanism": "grievance episodes (3-8 weeks, 2-4 people) file repeat petitions at a rate "
                   "rising `rise`-fold; a share end in a collective petition (5+ people, often "
@@ -103,22 +119,95 @@ DRIVERS = (  # "strength" and the other config-valued keys name CityConfig field
      "mechanism": "wage-arrears rates x (1 + b * (0.25 + 0.75 * progress)) in the 6 weeks "
                   "before Spring Festival, progress going 0 -> 1 towards New Year's Eve",
      "strength": "wage_season_peak", "unit": "extra multiple at the peak"},
-    {"driver": "seasonality_holidays", "affects": list(TRUTH_FAMILIES),
+    {"driver": "seasonality_holidays", "affects": list(TRUTH_FAMILIES[:4]),
      "inputs": ["day_of_year", "weekend", "makeup_workday", "statutory_holiday",
                 "spring_festival_break", "national_day_week"],
      "mechanism": "rate x exp(amplitude * cos(2 pi (day of year - peak) / 365.25)) x the "
                   "weekend/holiday, Spring Festival and National Day multipliers of `calendar`",
      "strength": "holiday_effect", "seasonality": "seasonality",
      "unit": "scale of the log multipliers"},
+    {"driver": "grid_regimes", "affects": ["law_enforcement", "livelihood", "dispute"],
+     "inputs": ["latent: shows as lasting rises and falls of a grid's and its community's "
+                "recent counts"],
+     "mechanism": "rate x exp(loading * z - (loading * sd) ** 2 / 2), z = sd * (sqrt(s) * "
+                  "community AR(1) + sqrt(1 - s) * grid AR(1)), weekly, unit variance, "
+                  "week-to-week persistence phi (construction sites, new rental compounds, "
+                  "changes of property management)",
+     "strength": "regime_sd", "persistence": "regime_persistence",
+     "unit": "stationary sd of the log-rate (loading 1)"},
+    {"driver": "district_trends", "affects": ["law_enforcement", "livelihood", "dispute"],
+     "inputs": [C.DISTRICT_ID, "date"],
+     "mechanism": "log-rate + b * years from the middle of the span in the growing new town, "
+                  "- c * years in the declining old centre",
+     "strength": "district_growth", "decline": "district_decline",
+     "unit": "log-rate per year"},
+    {"driver": "heat_waves", "affects": ["livelihood"],
+     "inputs": ["city-wide: the days of each heat wave (events)"],
+     "mechanism": "livelihood requests x (1 + b) in every grid during a heat wave (1-2 a "
+                  "summer, 7-21 days, mid-June to August); 85% of the extra requests are "
+                  "about utilities",
+     "strength": "heat_wave_effect", "unit": "extra multiple"},
+    {"driver": "rainstorms", "affects": ["livelihood"],
+     "inputs": ["city-wide: the days of each rainstorm (events)"],
+     "mechanism": "livelihood requests x (1 + b) in every grid during a rainstorm (1-3 a "
+                  "year, 2-5 days, late May to early September); the extra requests are about "
+                  "roads (40%), sanitation (30%) and utilities (30%)",
+     "strength": "rainstorm_effect", "unit": "extra multiple"},
+    {"driver": "enforcement_campaigns", "affects": ["law_enforcement"],
+     "inputs": [C.STREET_ID, "the days of each campaign (events)"],
+     "mechanism": "专项整治: law-enforcement reports in every grid of one street x (1 + b * (1 - "
+                  "0.5 * progress)) for 4-8 weeks, the extra reports all in the campaign's "
+                  "target category; Poisson, `per_street_year` campaigns per street and year",
+     "strength": "campaign_effect", "per_street_year": "campaigns_per_street_year",
+     "unit": "extra multiple at the start"},
+    {"driver": "group_incidents_background", "affects": ["group", "dispute"],
+     "inputs": ["disputes"],
+     "mechanism": "a share b of disputes draws 5+ people at random (group incidents are "
+                  "always reported)",
+     "strength": "group_background", "unit": "share of disputes"},
+    {"driver": "group_incidents_backlog", "affects": ["group", "dispute"],
+     "inputs": ["open overdue disputes of the grid (backlog)"],
+     "mechanism": "chance that a dispute draws 5+ people + b * backlog (at most 0.5 in all)",
+     "strength": "group_backlog_effect", "unit": "share per open overdue dispute"},
+    {"driver": "group_incidents_surge", "affects": ["group", "dispute"],
+     "inputs": ["disputes of the grid and its 8 neighbours: the last 7 days against the "
+                "weekly mean of the last 364 days"],
+     "mechanism": "chance that a dispute draws 5+ people + b * max(0, surge - 1), surge = "
+                  "(disputes of the last 7 days + 1) / (weekly mean of the last year + 1)",
+     "strength": "group_surge_effect", "unit": "share per unit of surge"},
+    {"driver": "group_incidents_wage_arrears", "affects": ["group", "dispute"],
+     "inputs": ["days_to_spring_festival", C.ENTERPRISES],
+     "mechanism": "wage-arrears disputes in the 6 weeks before Spring Festival draw 5+ people "
+                  "with an extra chance b * (0.25 + 0.75 * progress), most in enterprise-heavy "
+                  "grids where wage disputes are frequent",
+     "strength": "wage_group_share", "unit": "extra share on New Year's Eve"},
 )
 _NOT_CONFIG = {"driver", "affects", "inputs", "mechanism", "unit"}
 
 
-def drivers(config: CityConfig) -> list[dict]:
-    """The mechanisms planted in the city, with their strengths (truth/drivers.json)."""
+EVENTS = {"heat_waves": "heat_waves", "rainstorms": "rainstorms",
+          "enforcement_campaigns": "campaigns"}
+
+
+def drivers(config: CityConfig, events: dict[str, list[dict]] | None = None) -> list[dict]:
+    """The mechanisms planted in the city, with their strengths (truth/drivers.json).
+
+    Args:
+        config: the city's configuration.
+        events: the drawn shocks (heat waves, rainstorms, campaigns), listed under their
+            drivers when given.
+    """
     out = []
     for spec in DRIVERS:
         entry = {k: v if k in _NOT_CONFIG else getattr(config, v) for k, v in spec.items()}
+        if events is not None and entry["driver"] in EVENTS:
+            entry["events"] = events[EVENTS[entry["driver"]]]
+        if entry["driver"] == "grid_regimes":
+            entry["loadings"] = dict(REGIME_LOADING)
+            entry["community_share"] = REGIME_COMMUNITY_SHARE
+        if entry["driver"] == "district_trends":
+            entry["growing_district"] = f"D{GROWING_DISTRICT + 1:02d}"
+            entry["declining_district"] = f"D{DECLINING_DISTRICT + 1:02d}"
         if entry["driver"] == "neighbour_spread":
             entry["branching_ratio"] = round(8 * config.neighbour_spread, 3)
         if entry["driver"] == "seasonality_holidays":

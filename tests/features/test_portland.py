@@ -7,13 +7,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features import build_features, ingest, load_experiment
+from features import build_features, ingest
+from features import load_experiment as _load
+from training.config import TrainingExperiment
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "portland_nij"
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not SHARED.is_dir(), reason="shared Portland data not present")]
+
+
+def load_experiment(path: Path) -> TrainingExperiment:
+    # The files carry a [training] section, which the training stage defines.
+    return _load(path, TrainingExperiment)
 
 
 def balanced(counts: dict) -> bool:
@@ -54,8 +61,3 @@ def test_all_calls_2016(settings):
     assert set(incidents["category"]) == {"law_enforcement.vehicle_theft",
                                           "law_enforcement.burglary",
                                           "law_enforcement.street_crime", "law_enforcement.other"}
-
-
-@pytest.mark.parametrize("path", sorted(EXPERIMENTS.glob("*.toml")), ids=lambda p: p.stem)
-def test_every_shipped_experiment_is_valid(path):
-    assert load_experiment(path).name == path.stem

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import shapely
 from sklearn.linear_model import PoissonRegressor
+from sklearn.metrics import roc_auc_score
 
 from features import columns as C
 from features.areas import AreaIndex, areas_from_table, finalize_areas
@@ -37,6 +38,11 @@ MEDIUM = CityConfig(seed=5, n_districts=2, streets_per_district=2, communities_p
                     export_date=date(2024, 1, 8))
 
 
+# MEDIUM without the mechanisms that move rates over time (regimes, trends, shocks).
+STATIC = replace(MEDIUM, regime_sd=0.0, district_growth=0.0, district_decline=0.0,
+                 heat_wave_effect=0.0, rainstorm_effect=0.0, campaign_effect=0.0)
+
+
 @pytest.fixture(scope="module")
 def small() -> SyntheticCity:
     return synthesize_city(SMALL)
@@ -47,17 +53,32 @@ def medium() -> SyntheticCity:
     return synthesize_city(MEDIUM)
 
 
+@pytest.fixture(scope="module")
+def static() -> SyntheticCity:
+    return synthesize_city(STATIC)
+
+
+# Decoding is slow and the cities are frozen: decode each once. The city is kept with its
+# decoded export, so its id cannot be reused by another city.
+_DECODED: dict[int, tuple[SyntheticCity, pd.DataFrame]] = {}
+
+
 def incidents_of(city: SyntheticCity) -> pd.DataFrame:
     """The incident export decoded with the project's mapping file (planted dirt removed)."""
-    raw = city.incidents.drop_duplicates()
-    mapped, _ = apply_mapping(raw, load_mapping(INCIDENT_MAPPING))
+    if id(city) not in _DECODED:
+        _DECODED[id(city)] = (city, decode_incidents(city.incidents, city.areas))
+    return _DECODED[id(city)][1].copy()
+
+
+def decode_incidents(raw: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
+    mapped, _ = apply_mapping(raw.drop_duplicates(), load_mapping(INCIDENT_MAPPING))
     out = mapped.assign(
         occurred_at=pd.to_datetime(mapped[C.OCCURRED_AT], errors="coerce", format="mixed"),
         reported_at=pd.to_datetime(mapped[C.REPORTED_AT], errors="coerce", format="mixed"),
         closed_at=pd.to_datetime(mapped[C.CLOSED_AT], errors="coerce", format="mixed"),
         people_involved=pd.to_numeric(mapped[C.PEOPLE_INVOLVED], errors="coerce"),
         satisfaction=pd.to_numeric(mapped[C.SATISFACTION], errors="coerce"))
-    out = out[out[C.AREA_ID].isin(city.areas[C.AREA_ID]) & out[C.OCCURRED_AT].notna()
+    out = out[out[C.AREA_ID].isin(areas[C.AREA_ID]) & out[C.OCCURRED_AT].notna()
               & (out[C.REPORTED_AT] < pd.Timestamp("2030-01-01")) & (out[C.PEOPLE_INVOLVED] >= 0)]
     return out.assign(family=out[C.CATEGORY].str.split(".").str[0],
                       day=out[C.OCCURRED_AT].dt.normalize())
@@ -257,8 +278,9 @@ def test_channel_mix_depends_on_the_family(medium):
 
 # --- planted mechanisms --------------------------------------------------------------------
 
-def test_floating_population_and_rentals_raise_disputes_and_law_enforcement(medium):
-    inc, areas = incidents_of(medium), medium.areas.set_index(C.AREA_ID)
+def planted_slopes(city: SyntheticCity) -> dict[str, float]:
+    """Poisson GLM slope of each family's rate per resident on the planted covariate index."""
+    inc, areas = incidents_of(city), city.areas.set_index(C.AREA_ID)
     share = areas[C.FLOATING_POPULATION] / areas[C.POPULATION]
     rentals = areas[C.RENTAL_UNITS] / areas[C.HOUSEHOLDS]
     planted = MEDIUM.floating_share_effect * share + MEDIUM.rental_effect * rentals
@@ -266,16 +288,26 @@ def test_floating_population_and_rentals_raise_disputes_and_law_enforcement(medi
     for family in ("dispute", "law_enforcement", "livelihood"):
         counts = inc[inc["family"] == family].groupby(C.AREA_ID).size()
         counts = counts.reindex(areas.index, fill_value=0)
-        # a log-linear Poisson model of the rate per resident recovers the planted index
         model = PoissonRegressor(alpha=0, tol=1e-10, max_iter=1000).fit(
             planted.to_frame(), counts / areas[C.POPULATION], sample_weight=areas[C.POPULATION])
         slopes[family] = model.coef_[0]
         if family != "livelihood":
-            assert top_over_bottom(per_grid(inc[inc["family"] == family], medium.areas),
+            assert top_over_bottom(per_grid(inc[inc["family"] == family], city.areas),
                                    share) > 1.3, family
+    return slopes
+
+
+def test_floating_population_and_rentals_raise_disputes_and_law_enforcement(medium, static):
+    # without the moving rates, a log-linear Poisson model recovers the planted index
+    slopes = planted_slopes(static)
     assert 0.9 < slopes["law_enforcement"] < 1.1
     assert 0.5 < slopes["dispute"] < 1.05  # diluted by wage arrears and neighbour spread
     assert abs(slopes["livelihood"]) < 0.15
+    # regimes, trends and campaigns add grid-level noise, but the covariates still show
+    slopes = planted_slopes(medium)
+    assert 0.8 < slopes["law_enforcement"] < 1.25
+    assert 0.4 < slopes["dispute"] < 1.2
+    assert abs(slopes["livelihood"]) < 0.3
 
 
 def test_enterprises_raise_wage_arrears_disputes_and_petitions(medium):
@@ -291,8 +323,9 @@ def test_wage_arrears_peak_in_the_six_weeks_before_spring_festival(medium):
     cal = daily_calendar(MEDIUM.start, MEDIUM.end).set_index("day")
     pre = cal["pre_spring_festival"]
     inc, pet = incidents_of(medium), petitions_of(medium)
+    # first petitions only: an episode's repeat petitions come in clumps that add noise
     for frame in (inc[inc[C.CATEGORY] == "dispute.wage_arrears"],
-                  pet[pet[C.TOPIC] == "wage_arrears"]):
+                  pet[(pet[C.TOPIC] == "wage_arrears") & ~pet[C.REPEAT].astype(bool)]):
         daily = frame.groupby("day").size().reindex(cal.index, fill_value=0)
         assert daily[pre].mean() > 1.6 * daily[~pre & ~cal["spring_festival_break"]].mean()
     other = pet[pet[C.TOPIC] == "social_security"].groupby("day").size()
@@ -311,7 +344,7 @@ def test_calendar_lowers_reports_on_weekends_and_holidays(medium):
     assert daily[cal["spring_festival_break"]].mean() < 0.4 * daily[workday].mean()
     assert daily[cal["national_day_week"]].mean() < 0.5 * daily[workday].mean()
     july = daily[(daily.index.month == 7) & workday].mean()
-    assert daily[(daily.index.month == 1) & workday].mean() > july  # heating season
+    assert july > 1.5 * daily[(daily.index.month == 1) & workday].mean()  # summer peak
 
 
 def test_disputes_spread_to_neighbouring_grids(medium):
@@ -378,14 +411,128 @@ def test_collective_events_are_rare(medium):
         pet[C.ESCALATION].astype(int).gt(0).mean() + 0.15
 
 
+# --- rates that move over time -------------------------------------------------------------
+
+def weekly_truth(city: SyntheticCity, family: str, column: str = "expected") -> pd.DataFrame:
+    rows = city.intensity[city.intensity[C.FAMILY] == family]
+    return rows.pivot(index=C.PERIOD, columns=C.AREA_ID, values=column)
+
+
+def events_of(city: SyntheticCity, driver: str) -> list[dict]:
+    return next(d for d in city.drivers if d["driver"] == driver)["events"]
+
+
+def test_grid_regimes_heat_up_and_cool_down_over_months(medium, static):
+    def share_of_city(city: SyntheticCity) -> np.ndarray:
+        """Log of each grid's share of the city's expected livelihood requests, centred per
+        grid: the calendar and city-wide shocks cancel, the regime (and trend) remain."""
+        expected = weekly_truth(city, "livelihood")
+        share = np.log(expected.div(expected.sum(axis=1), axis=0))
+        return (share - share.mean()).to_numpy()
+
+    def autocorrelation(x: np.ndarray, lag: int) -> float:
+        return np.corrcoef(x[lag:].ravel(), x[:-lag].ravel())[0, 1]
+
+    moving = share_of_city(medium)
+    assert 0.15 < moving.std() < 0.4  # loading 0.6 x sd 0.45, less what two years average out
+    assert autocorrelation(moving, 1) > 0.9
+    assert autocorrelation(moving, 26) < 0.6
+    assert np.abs(share_of_city(static)).max() < 1e-9  # strength 0: no regimes
+
+
+def test_new_town_grows_and_old_centre_declines(medium):
+    inc = incidents_of(medium)
+    counts = inc.groupby([inc[C.AREA_ID].str[:3], inc["day"].dt.year]).size()
+    growth = counts["D02"][2023] / counts["D02"][2022]
+    decline = counts["D01"][2023] / counts["D01"][2022]
+    planted = np.exp(MEDIUM.district_growth + MEDIUM.district_decline)
+    assert growth > 1.1 and decline < 1.0
+    assert growth / decline == pytest.approx(planted, rel=0.12)
+
+
+def test_campaign_weeks_raise_law_enforcement_in_their_street(medium):
+    campaigns = events_of(medium, "enforcement_campaigns")
+    assert len(campaigns) >= 4
+    inc = incidents_of(medium)
+    law = inc[inc["family"] == "law_enforcement"]
+    daily = law.groupby(["day", law[C.AREA_ID].str[:6]]).size().unstack(fill_value=0)
+    share = daily.div(daily.sum(axis=1), axis=0)
+    lifts, target_lifts = [], []
+    for c in campaigns:
+        inside = (share.index >= c["start"]) & (share.index <= c["end"])
+        lifts.append(share.loc[inside, c[C.STREET_ID]].mean()
+                     / share.loc[~inside, c[C.STREET_ID]].mean())
+        street = law[law[C.AREA_ID].str[:6] == c[C.STREET_ID]]
+        during = street["day"].between(c["start"], c["end"])
+        on_target = street[C.CATEGORY] == c["target"]
+        target_lifts.append(on_target[during].mean() / on_target[~during].mean())
+    assert np.mean(lifts) > 1.25 and min(lifts) > 1.0
+    assert np.median(target_lifts) > 1.5  # the extra reports are on the campaign's target
+
+
+def test_heat_waves_raise_livelihood_requests_city_wide(medium):
+    heat_waves = events_of(medium, "heat_waves")
+    assert len(heat_waves) >= 2
+    inc = incidents_of(medium)
+    summer = inc[(inc["family"] == "livelihood") & inc["day"].dt.month.isin([6, 7, 8])]
+    hot = np.zeros(len(summer), bool)
+    for wave in heat_waves:
+        hot |= summer["day"].between(wave["start"], wave["end"]).to_numpy()
+    days = summer.groupby("day")["day"].size()
+    hot_days = days.index.isin(summer.loc[hot, "day"].unique())
+    assert days[hot_days].mean() > 1.4 * days[~hot_days].mean()
+    utilities = summer[C.CATEGORY] == "livelihood.utilities"
+    assert utilities[hot].mean() > utilities[~hot].mean() + 0.15
+    # city-wide: nearly every community sees more requests a day in a heat wave
+    per_day = summer.groupby([summer[C.AREA_ID].str[:9], hot]).size().unstack()
+    per_day = per_day / np.array([(~hot_days).sum(), hot_days.sum()])
+    assert (per_day[True] > per_day[False]).mean() > 0.85
+
+
+def test_group_incidents_come_mostly_from_planted_mechanisms(medium):
+    inc = incidents_of(medium)
+    group = inc[C.PEOPLE_INVOLVED] >= 5
+    assert (inc.loc[group, "family"] == "dispute").all()  # ordinary incidents: 1-4 people
+    # wage-arrears disputes draw crowds before Spring Festival
+    cal = daily_calendar(MEDIUM.start, MEDIUM.end).set_index("day")
+    wage = inc[inc[C.CATEGORY] == "dispute.wage_arrears"]
+    season = cal["pre_spring_festival"].reindex(wage["day"]).to_numpy()
+    crowd = (wage[C.PEOPLE_INVOLVED] >= 5).to_numpy()
+    assert crowd[season].mean() > 3 * crowd[~season].mean()
+    # without backlog, surge and wage-season escalation only the random share (and the
+    # episodes' mass disputes) remain: about 50-100 a year in the 600-grid city
+    quiet = synthesize_city(replace(MEDIUM, group_backlog_effect=0.0, group_surge_effect=0.0,
+                                    wage_group_share=0.0))
+    quiet_inc = incidents_of(quiet)
+    mass = quiet.episodes["culminated"].sum()
+    random_group = (quiet_inc[C.PEOPLE_INVOLVED] >= 5).sum() - mass
+    assert random_group < 0.5 * group.sum()
+    assert 0.05 < random_group / len(quiet.areas) / 2 < 0.2
+    # the truth ranks next year's high-risk grid-weeks far better than last year's grid rates
+    flag = (weekly_truth(medium, "group", "observed")
+            + weekly_truth(medium, "collective", "observed")) > 0
+    chance = 1 - np.exp(-(weekly_truth(medium, "group") + weekly_truth(medium, "collective")))
+    later = flag.index >= pd.Timestamp("2023-01-01")
+    y = flag[later].to_numpy().ravel()
+    history = np.tile(flag[~later].mean().to_numpy(), (later.sum(), 1)).ravel()
+    truth_auc = roc_auc_score(y, chance[later].to_numpy().ravel())
+    assert truth_auc > 0.75
+    assert truth_auc > roc_auc_score(y, history) + 0.15
+
+
 # --- ground truth --------------------------------------------------------------------------
 
 def test_truth_intensity_agrees_with_the_observed_and_exported_counts(medium):
     truth = medium.intensity
-    assert set(truth[C.FAMILY]) == {"law_enforcement", "livelihood", "dispute", "petitions"}
+    assert set(truth[C.FAMILY]) == {"law_enforcement", "livelihood", "dispute", "petitions",
+                                    "group", "collective"}
     assert str(truth[C.PERIOD].dtype) == "datetime64[ns]"
     assert (truth[C.PERIOD].dt.day_of_week == 0).all()
     for family, rows in truth.groupby(C.FAMILY):
+        total = rows["expected"].sum()
+        assert abs(rows["observed"].sum() - total) < 4 * np.sqrt(total), family
+        if family in ("group", "collective"):  # rare, and culminations are Bernoulli draws
+            continue
         # observed is a Poisson draw of expected: Pearson dispersion about 1
         dispersion = ((rows["observed"] - rows["expected"]) ** 2 / rows["expected"]).mean()
         assert 0.85 < dispersion < 1.2, family
@@ -393,20 +540,27 @@ def test_truth_intensity_agrees_with_the_observed_and_exported_counts(medium):
         weeks = rows.groupby(C.PERIOD)[["expected", "observed"]].sum()
         assert np.corrcoef(grids["expected"], grids["observed"])[0, 1] > 0.8, family
         assert np.corrcoef(weeks["expected"], weeks["observed"])[0, 1] > 0.6, family
-        total = rows["expected"].sum()
-        assert abs(rows["observed"].sum() - total) < 4 * np.sqrt(total), family
-    exported = incidents_of(medium).groupby("family").size()
+    inc = incidents_of(medium)
+    exported = inc.groupby("family").size()
     observed = truth.groupby(C.FAMILY)["observed"].sum()
     for family in ("law_enforcement", "livelihood", "dispute"):
         assert 0.75 < exported[family] / observed[family] < 0.95, family
-    assert len(petitions_of(medium)) == pytest.approx(observed["petitions"], abs=10)
+    pet = petitions_of(medium)
+    assert len(pet) == pytest.approx(observed["petitions"], abs=10)
+    # group incidents are always reported: the export has them all but the planted dirt
+    assert (inc[C.PEOPLE_INVOLVED] >= 5).sum() == pytest.approx(observed["group"], abs=3)
+    collective = (pet[C.PETITIONER_COUNT] >= C.COLLECTIVE_MIN_PEOPLE).sum()
+    assert collective == pytest.approx(observed["collective"], abs=2)
 
 
 def test_drivers_name_every_planted_mechanism(small):
     names = {d["driver"] for d in small.drivers}
     assert {"floating_population_share", "rental_units", "enterprises", "neighbour_spread",
             "backlog", "weak_signal_repeat_petitions", "pre_spring_festival_wage_arrears",
-            "seasonality_holidays"} <= names
+            "seasonality_holidays", "grid_regimes", "district_trends", "heat_waves",
+            "rainstorms", "enforcement_campaigns", "group_incidents_background",
+            "group_incidents_backlog", "group_incidents_surge",
+            "group_incidents_wage_arrears"} <= names
     for d in small.drivers:
         assert {"driver", "mechanism", "affects", "inputs", "strength"} <= set(d)
     json.dumps(small.drivers)
@@ -428,12 +582,12 @@ def test_export_dirt_is_listed_row_by_row(small):
 # --- the default city ----------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_default_city_has_realistic_volumes(tmp_path):
+def test_default_city_has_realistic_volumes_and_group_incidents(tmp_path):
     began = time.perf_counter()
     paths = write_city(tmp_path / "city", seed=7)
     assert time.perf_counter() - began < 30
-    incidents = pd.read_csv(paths["incidents"], encoding="gb18030", dtype=str)
-    years = incidents["发生时间"].str[:4].value_counts()
+    raw = pd.read_csv(paths["incidents"], encoding="gb18030", dtype=str)
+    years = raw["发生时间"].str[:4].value_counts()
     for year in ("2022", "2023", "2024", "2025"):
         assert 60_000 < years[year] < 80_000, year
     petitions = pd.read_json(paths["petitions"], lines=True, dtype=False)
@@ -443,6 +597,53 @@ def test_default_city_has_realistic_volumes(tmp_path):
         assert 3_000 < (filed == year).sum() < 6_000, year
         assert 20 <= (collective["登记日期"].str[:4] == year).sum() <= 60, year
     truth = pd.read_parquet(paths["intensity"])
-    assert len(truth) == 600 * 208 * 4
+    assert len(truth) == 600 * 208 * 6
     dirt = pd.read_csv(paths["dirt"])
     assert 20 <= (dirt["kind"] != "duplicate").sum() <= 80
+    areas = pd.read_csv(paths["areas"])
+    disputes = decode_incidents(raw[raw["事件类别"].isin(C.SUB_CATEGORIES["dispute"].values())],
+                                areas)
+    group = disputes[C.PEOPLE_INVOLVED] >= 5
+    assert 150 < group.groupby(disputes["day"].dt.year).sum().min()
+    assert group.groupby(disputes["day"].dt.year).sum().max() < 600
+    # disputes draw crowds where the backlog is high and after a local surge of disputes
+    share = group_share_by_backlog(disputes, areas)
+    assert share[">=5"] > 1.8 * share["0"]
+    share = group_share_by_surge(disputes, areas)
+    assert share[">2"] > 1.3 * share["<=1"]
+
+
+def group_share_by_backlog(disputes: pd.DataFrame, areas: pd.DataFrame) -> pd.Series:
+    """Share of disputes with 5+ people in the month after each monthly cutoff, by the grid's
+    backlog at the cutoff (reported 30+ days before it and still open)."""
+    rows = []
+    for cutoff in pd.date_range("2022-04-01", "2025-12-01", freq="MS"):
+        late = disputes[(disputes[C.REPORTED_AT] < cutoff - pd.Timedelta(days=30))
+                        & (disputes[C.CLOSED_AT].isna() | (disputes[C.CLOSED_AT] > cutoff))]
+        backlog = late.groupby(C.AREA_ID).size().reindex(areas[C.AREA_ID], fill_value=0)
+        month = disputes[disputes["day"].between(cutoff, cutoff + pd.Timedelta(days=29))]
+        rows.append(pd.DataFrame({"backlog": backlog.reindex(month[C.AREA_ID]).to_numpy(),
+                                  "group": (month[C.PEOPLE_INVOLVED] >= 5).to_numpy()}))
+    table = pd.concat(rows)
+    bucket = pd.cut(table["backlog"], [-1, 0, 4, np.inf], labels=["0", "1-4", ">=5"])
+    return table.groupby(bucket, observed=True)["group"].mean()
+
+
+def group_share_by_surge(disputes: pd.DataFrame, areas: pd.DataFrame) -> pd.Series:
+    """Share of disputes with 5+ people in a grid-week, by the surge of its neighbourhood
+    (the grid and its neighbours) in the week before: disputes that week against their
+    weekly mean over the year before, both plus one."""
+    week = disputes["day"] - pd.to_timedelta(disputes["day"].dt.day_of_week, unit="D")
+    counts = disputes.groupby([week, C.AREA_ID]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=areas[C.AREA_ID], fill_value=0)
+    groups = disputes[disputes[C.PEOPLE_INVOLVED] >= 5].groupby([week, C.AREA_ID]).size()
+    groups = groups.unstack(fill_value=0).reindex_like(counts).fillna(0)
+    block = {a: [a, *n.split(";")] for a, n in zip(areas[C.AREA_ID], areas[C.NEIGHBOURS])}
+    local = pd.DataFrame({a: counts[b].sum(axis=1) for a, b in block.items()})
+    usual = local.rolling(52, min_periods=8).mean().shift(1)
+    surge = ((local.shift(1) + 1) / (usual + 1)).stack()
+    table = pd.DataFrame({"surge": surge, "n": counts.stack(), "group": groups.stack()})
+    table = table.dropna()
+    bucket = pd.cut(table["surge"], [0, 1, 2, np.inf], labels=["<=1", "1-2", ">2"])
+    sums = table.groupby(bucket, observed=True)[["n", "group"]].sum()
+    return sums["group"] / sums["n"]
