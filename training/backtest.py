@@ -119,11 +119,22 @@ def _fold_horizon(panel, known, areas, features, features_config, config, fold, 
     step = periods_step(period)
     train = (period + h * step < fold.start).to_numpy() & ~np.isnan(known_count)
     test = ((period >= fold.start) & (period < fold.stop)).to_numpy() & ~np.isnan(count)
+    rows = row_thresholds(panel, config, threshold)
     model = fit_horizon(X[train], known_count[train], known_flag[train],
-                        period[train].to_numpy(), config, h)
+                        period[train].to_numpy(), config, h,
+                        None if rows is None else rows[train])
     baselines = baseline_forecasts(panel, areas, config, h, features_config.lag_for_season(),
                                    features_config.windows, threshold, names)
-    return _predictions(panel, areas, model, X, test, count, flag, baselines, fold, h)
+    return _predictions(panel, areas, model, X, test, count, flag, baselines, fold, h,
+                        None if rows is None else rows[test])
+
+
+def row_thresholds(panel: pd.DataFrame, config: TrainingConfig,
+                   threshold: np.ndarray) -> np.ndarray | None:
+    """Each row's area threshold, for count-threshold flags (None for event flags)."""
+    if config.risk_flag != "above_quantile":
+        return None
+    return np.repeat(threshold, panel[C.PERIOD].nunique())
 
 
 def periods_step(period: pd.Series) -> pd.Timedelta:
@@ -132,13 +143,13 @@ def periods_step(period: pd.Series) -> pd.Timedelta:
 
 
 def _predictions(panel, areas, model: HorizonModel, X, test, count, flag, baselines, fold,
-                 h) -> pd.DataFrame:
+                 h, threshold) -> pd.DataFrame:
     size = areas.set_index(C.AREA_ID)[C.AREA_KM2].fillna(1.0)
     out = pd.DataFrame({
         "fold": fold.number, "horizon": h, C.AREA_ID: panel.loc[test, C.AREA_ID].to_numpy(),
         C.PERIOD: panel.loc[test, C.PERIOD].to_numpy(), "y": count[test], "flag": flag[test],
         "model_count": model.expected_count(X[test]),
-        "model_probability": model.risk_probability(X[test]),
+        "model_probability": model.risk_probability(X[test], threshold),
     })
     out["area_size"] = size.reindex(out[C.AREA_ID]).to_numpy()
     for name, (expected, probability) in baselines.items():
@@ -149,8 +160,10 @@ def _predictions(panel, areas, model: HorizonModel, X, test, count, flag, baseli
 
 def _metrics(frame: pd.DataFrame, prefix: str) -> dict[str, float]:
     rows = frame.dropna(subset=[f"{prefix}_count"])
+    # Hotspot maps flag the densest areas: expected events per unit of area.
     hotspot = pd.DataFrame({C.PERIOD: rows[C.PERIOD], C.AREA_ID: rows[C.AREA_ID],
-                            "y_true": rows["y"], "score": rows[f"{prefix}_count"],
+                            "y_true": rows["y"],
+                            "score": rows[f"{prefix}_count"] / rows["area_size"],
                             "area_size": rows["area_size"]})
     return {**count_metrics(rows["y"].to_numpy(), rows[f"{prefix}_count"].to_numpy()),
             **risk_metrics(rows["flag"].to_numpy(), rows[f"{prefix}_probability"].to_numpy()),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
@@ -46,20 +47,32 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 @dataclass
 class HorizonModel:
-    """The two boosters and the calibrator of one horizon, and the features they read."""
+    """The two boosters and the calibrator of one horizon, and the features they read.
+
+    With a count-threshold flag (``by_count``), ``risk`` is a count model fitted on the earlier
+    periods and its raw risk is P(count > threshold) under a Poisson law; otherwise ``risk`` is
+    a classifier of the flag. Either way the calibrator maps raw risk to probability.
+    """
 
     horizon: int
     features: list[str]
     count: lgb.Booster
     risk: lgb.Booster
     calibrator: Calibrator
+    by_count: bool = False
 
     def expected_count(self, X: pd.DataFrame) -> np.ndarray:
         return self.count.predict(X[self.features].to_numpy(np.float32))
 
-    def risk_probability(self, X: pd.DataFrame) -> np.ndarray:
+    def raw_risk(self, X: pd.DataFrame, threshold: np.ndarray | None = None) -> np.ndarray:
         raw = self.risk.predict(X[self.features].to_numpy(np.float32))
-        return self.calibrator.transform(raw)
+        if self.by_count:
+            return stats.poisson.sf(np.floor(threshold), np.maximum(raw, 1e-9))
+        return raw
+
+    def risk_probability(self, X: pd.DataFrame,
+                         threshold: np.ndarray | None = None) -> np.ndarray:
+        return self.calibrator.transform(self.raw_risk(X, threshold))
 
 
 def _params(config: TrainingConfig, objective: str) -> dict:
@@ -79,11 +92,17 @@ def _train(X: np.ndarray, y: np.ndarray, names: list[str], params: dict,
 
 
 def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, periods: np.ndarray,
-                config: TrainingConfig, horizon: int) -> HorizonModel:
+                config: TrainingConfig, horizon: int,
+                threshold: np.ndarray | None = None) -> HorizonModel:
     """Fit one horizon's models on rows whose targets are known.
 
-    The classifier trains on the earlier periods and the calibrator on the latest
+    The risk model trains on the earlier periods and the calibrator on the latest
     ``calibration_share`` of them, so calibration is fitted on data the booster did not see.
+
+    Args:
+        threshold: per row, the count above which the flag is set (count-threshold flags);
+            the flag is then forecast from a count model, which copes with trends in the
+            count far better than a classifier of a moving target.
     """
     names = list(X.columns)
     matrix = X.to_numpy(np.float32)
@@ -92,9 +111,12 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, periods: n
     unique = np.unique(periods)
     split = unique[int(len(unique) * (1 - config.calibration_share))]
     early = periods < split
-    risk_model = _train(matrix[early], flag[early], names, _params(config, "binary"),
+    by_count = threshold is not None
+    target, kind = (count, objective) if by_count else (flag, "binary")
+    risk_model = _train(matrix[early], target[early], names, _params(config, kind),
                         config.num_boost_round)
-    calibrator = Calibrator(config.calibration).fit(risk_model.predict(matrix[~early]),
-                                                    flag[~early])
-    return HorizonModel(horizon=horizon, features=names, count=count_model, risk=risk_model,
-                        calibrator=calibrator)
+    model = HorizonModel(horizon=horizon, features=names, count=count_model, risk=risk_model,
+                         calibrator=Calibrator(config.calibration), by_count=by_count)
+    late_threshold = None if threshold is None else threshold[~early]
+    model.calibrator.fit(model.raw_risk(X[~early], late_threshold), flag[~early])
+    return model

@@ -18,7 +18,13 @@ import pandas as pd  # noqa: E402
 from features import columns as C  # noqa: E402
 from features.io import read_table  # noqa: E402
 from features.settings import Settings  # noqa: E402
-from training.backtest import BacktestResult, design, feature_columns, run_backtest  # noqa: E402
+from training.backtest import (  # noqa: E402
+    BacktestResult,
+    design,
+    feature_columns,
+    row_thresholds,
+    run_backtest,
+)
 from training.config import TrainingExperiment  # noqa: E402
 from training.metrics import calibration_table  # noqa: E402
 from training.models import fit_horizon  # noqa: E402
@@ -74,16 +80,20 @@ def fit_final(experiment: TrainingExperiment, inputs: Inputs) -> RiskModel:
     config, panel = experiment.training, inputs.panel
     features = feature_columns(panel, inputs.catalogue)
     threshold = flag_threshold(panel, config)
+    rows = row_thresholds(panel, config, threshold)
     models = {}
     for h in experiment.features.horizons:
         count, flag = target_counts(panel, config, h), target_flags(panel, config, h, threshold)
         known = ~np.isnan(count)
         X = design(panel, features, experiment.features.period, h)
         models[h] = fit_horizon(X[known], count[known], flag[known],
-                                panel.loc[known, C.PERIOD].to_numpy(), config, h)
+                                panel.loc[known, C.PERIOD].to_numpy(), config, h,
+                                None if rows is None else rows[known])
+    thresholds = {} if rows is None else dict(zip(panel[C.AREA_ID].unique(),
+                                                  map(float, threshold), strict=True))
     return RiskModel(experiment=experiment.name, period=experiment.features.period,
                      target=config.target, risk_flag=config.risk_flag, features=features,
-                     horizons=models)
+                     horizons=models, thresholds=thresholds)
 
 
 def shap_importance(model: RiskModel, inputs: Inputs, recent: int = 13) -> pd.DataFrame:

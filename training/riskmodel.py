@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightgbm as lgb
@@ -30,6 +30,13 @@ class RiskModel:
     risk_flag: str
     features: list[str]
     horizons: dict[int, HorizonModel]
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    def area_thresholds(self, panel: pd.DataFrame) -> np.ndarray | None:
+        """Each row's flag threshold (count-threshold flags only)."""
+        if not self.thresholds:
+            return None
+        return panel[C.AREA_ID].map(self.thresholds).to_numpy(np.float64)
 
     def inputs(self, panel: pd.DataFrame, h: int) -> pd.DataFrame:
         """Panel rows (complete area x period grid) with the calendar of period t+h."""
@@ -43,14 +50,15 @@ class RiskModel:
             frames.append(pd.DataFrame({
                 C.AREA_ID: panel[C.AREA_ID].to_numpy(), C.PERIOD: panel[C.PERIOD].to_numpy(),
                 "horizon": h, "expected_count": model.expected_count(X),
-                "risk_probability": model.risk_probability(X)}))
+                "risk_probability": model.risk_probability(X, self.area_thresholds(panel))}))
         return pd.concat(frames, ignore_index=True)
 
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"experiment": self.experiment, "period": self.period, "target": self.target,
                 "risk_flag": self.risk_flag, "features": self.features,
-                "horizons": sorted(self.horizons)}
+                "horizons": sorted(self.horizons), "thresholds": self.thresholds,
+                "by_count": {str(h): m.by_count for h, m in self.horizons.items()}}
         (folder / "model.json").write_text(json.dumps(meta, indent=2))
         for h, model in self.horizons.items():
             model.count.save_model(str(folder / f"count_h{h}.txt"))
@@ -68,9 +76,11 @@ class RiskModel:
                 horizon=h, features=json.loads((folder / f"inputs_h{h}.json").read_text()),
                 count=lgb.Booster(model_file=str(folder / f"count_h{h}.txt")),
                 risk=lgb.Booster(model_file=str(folder / f"risk_h{h}.txt")),
-                calibrator=pickle.loads((folder / f"calibrator_h{h}.pkl").read_bytes()))
+                calibrator=pickle.loads((folder / f"calibrator_h{h}.pkl").read_bytes()),
+                by_count=meta["by_count"][str(h)])
         return cls(experiment=meta["experiment"], period=meta["period"], target=meta["target"],
-                   risk_flag=meta["risk_flag"], features=meta["features"], horizons=horizons)
+                   risk_flag=meta["risk_flag"], features=meta["features"], horizons=horizons,
+                   thresholds=meta["thresholds"])
 
 
 def contributions(model: HorizonModel, X: pd.DataFrame) -> pd.DataFrame:
