@@ -26,6 +26,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/features_throughput.py
+	$(PY) bench/synthetic_city_signal.py
+	$(PY) bench/training_time.py
 
 lock:
 	$(VENV)/bin/uv pip compile requirements.in -o requirements.lock --python-version 3.11
