@@ -19,7 +19,14 @@ demo: $(STAMP)
 	$(VENV)/bin/riskgrid synth
 	$(VENV)/bin/riskgrid ingest experiments/synthetic_city.toml --json data/synthetic_city/ingest_summary.json
 	$(VENV)/bin/riskgrid features experiments/synthetic_city.toml
-	@echo "Outputs are under data/synthetic_city/ (clean tables, quarantine, features, catalogue)."
+	$(VENV)/bin/riskgrid train experiments/synthetic_city.toml
+	$(VENV)/bin/riskgrid promote experiments/synthetic_city.toml --reason "make demo"
+	@echo
+	@echo "Outputs:"
+	@echo "  raw exports and ground truth  data/synthetic_city/ (truth/ holds the planted mechanisms)"
+	@echo "  clean tables and quarantine   data/synthetic_city/clean/"
+	@echo "  feature panel and catalogue   data/synthetic_city/features/ (plots/ for the last training)"
+	@echo "  MLflow runs and models        data/mlflow.db: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///data/mlflow.db"
 
 test: $(STAMP)
 	$(VENV)/bin/pytest
