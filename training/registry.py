@@ -6,6 +6,7 @@ import getpass
 import json
 import logging
 import os
+import warnings
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,8 @@ SHARED_STORE = os.environ.get("MLFLOW_TRACKING_URI")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
+# The pyfunc wrapper's predict takes a panel frame; MLflow's type-hint inference cannot use it.
+warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method")
 
 
 def metric_key(name: str) -> str:

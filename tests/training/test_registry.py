@@ -63,6 +63,8 @@ def test_training_logs_a_run_and_registers_a_challenger(settings):
     plots = {a.path for a in client.list_artifacts(version.run_id, "plots")}
     assert plots == {"plots/calibration.png", "plots/shap_summary.png"}
     assert (settings.data_dir / "mlflow.db").is_file()  # the default store: SQLite, no server
+    location = client.get_experiment_by_name("tiny").artifact_location
+    assert location.startswith((settings.data_dir / "mlartifacts").resolve().as_uri())
 
 
 def test_promotion_rules(settings):
