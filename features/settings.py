@@ -29,8 +29,9 @@ class Settings(BaseSettings):
         None, description="Clock used to reject future timestamps (default: the real time)."
     )
     workers: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1,
-        description="Worker processes for the per-area feature step (default: every core).",
+        1, ge=1,
+        description="Worker processes for the per-area feature step. On 2 cores the transfer "
+        "of results costs more than the second worker saves (bench/features_throughput.py).",
     )
     future_tolerance_hours: float = Field(
         24.0, description="How far past 'now' a timestamp may lie before it counts as future."
