@@ -29,7 +29,12 @@ from training.config import TrainingExperiment  # noqa: E402
 from training.metrics import calibration_table  # noqa: E402
 from training.models import fit_horizon  # noqa: E402
 from training.riskmodel import RiskModel, contributions  # noqa: E402
-from training.targets import flag_threshold, target_counts, target_flags  # noqa: E402
+from training.targets import (  # noqa: E402
+    flag_threshold,
+    input_catalogue,
+    target_counts,
+    target_flags,
+)
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,8 @@ def shap_importance(model: RiskModel, inputs: Inputs, recent: int = 13) -> pd.Da
     h = min(model.horizons)
     X = model.inputs(panel, h).loc[rows.index]
     values = contributions(model.horizons[h], X).drop(columns="base_value")
-    names = dict(zip(inputs.catalogue["name"], inputs.catalogue["en"], strict=True))
+    catalogue = input_catalogue(inputs.catalogue)
+    names = dict(zip(catalogue["name"], catalogue["en"], strict=True))
     table = values.abs().mean().sort_values(ascending=False).rename("mean_abs_shap")
     table = table.to_frame()
     table["description"] = [names.get(n, n) for n in table.index]

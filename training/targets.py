@@ -75,3 +75,12 @@ def target_calendar(panel: pd.DataFrame, period: str, h: int) -> pd.DataFrame:
     cal.index = periods
     rows = cal.reindex(pd.DatetimeIndex(panel[C.PERIOD]))
     return pd.DataFrame(rows.to_numpy(), columns=cal.columns, index=panel.index)
+
+
+def input_catalogue(catalogue: pd.DataFrame) -> pd.DataFrame:
+    """The feature catalogue plus the target-period calendar inputs the models also read."""
+    calendar = catalogue[catalogue["name"].isin(TARGET_CALENDAR)]
+    target = calendar.assign(name="target_" + calendar["name"], family="target_calendar",
+                             en="forecast period: " + calendar["en"],
+                             zh="预测期" + calendar["zh"])
+    return pd.concat([catalogue, target], ignore_index=True)

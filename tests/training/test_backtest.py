@@ -96,3 +96,15 @@ def test_a_leaky_feature_is_caught(tables, monkeypatch):
     monkeypatch.setattr(panel_module, "count_features", leaky)
     with pytest.raises(AssertionError):
         test_nothing_after_the_origin_reaches_the_first_forecasts(tables)
+
+
+def test_every_model_input_has_a_description(tables, result):
+    from training.backtest import design
+    from training.targets import input_catalogue
+
+    areas, incidents, petitions = tables
+    panel = build_panel(areas, incidents, petitions, FEATURES)
+    inputs = design(panel.frame, panel.feature_names, "week", 1).columns
+    catalogue = input_catalogue(panel.catalogue).set_index("name")
+    assert set(inputs) <= set(catalogue.index)
+    assert catalogue.loc["target_spring_festival_days", "zh"].startswith("预测期")
