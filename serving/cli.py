@@ -106,6 +106,10 @@ def backtest_command(experiment: ExperimentArg, json_path: JsonOpt = None) -> No
         console.print(f"horizon {h}: {s['metric']} model {s['model_value']:.4f}, best baseline "
                       f"{s['best_baseline']} {s['baseline_value']:.4f}, improvement "
                       f"{s['improvement']:+.4f}")
+    for level, gap in summary.get("coherence", {}).items():
+        console.print(f"{level}: bottom-up vs Prophet gap {gap['coherence_gap']:.1%} of the mean "
+                      f"count; MAE bottom-up {gap['mae_bottom_up']:.2f}, Prophet "
+                      f"{gap['mae_prophet']:.2f}")
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(summary, indent=2) + "\n")

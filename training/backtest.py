@@ -36,6 +36,7 @@ class BacktestResult:
     baselines: dict[str, dict[int, dict[str, float]]]
     per_fold: list[dict] = field(default_factory=list)
     predictions: pd.DataFrame | None = None
+    coherence: dict | None = None
 
     def as_json(self) -> dict:
         """The documented JSON layout; horizons are string keys."""
@@ -47,6 +48,7 @@ class BacktestResult:
             "skill": {str(h): skill(self.model[h], {n: b[h] for n, b in self.baselines.items()},
                                     self.primary_metric) for h in self.horizons},
             "fold_periods": [[str(f.start.date()), str(f.stop.date())] for f in self.folds],
+            **({"coherence": self.coherence} if self.coherence else {}),
         }
 
 

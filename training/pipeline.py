@@ -25,6 +25,7 @@ from training.backtest import (  # noqa: E402
     row_thresholds,
     run_backtest,
 )
+from training.coherence import coherence_report  # noqa: E402
 from training.config import TrainingExperiment  # noqa: E402
 from training.metrics import calibration_table  # noqa: E402
 from training.models import fit_horizon  # noqa: E402
@@ -44,6 +45,7 @@ class Inputs:
     areas: pd.DataFrame
     incidents: pd.DataFrame
     petitions: pd.DataFrame
+    counts: pd.DataFrame
     meta: dict
 
 
@@ -61,14 +63,21 @@ def load_inputs(experiment: TrainingExperiment, settings: Settings) -> Inputs:
     return Inputs(panel=read_table(features, "panel"),
                   catalogue=pd.read_json(features / "catalogue.json"),
                   areas=read_table(clean, "areas"), incidents=read_table(clean, "incidents"),
-                  petitions=read_table(clean, "petitions"),
+                  petitions=read_table(clean, "petitions"), counts=read_table(features, "counts"),
                   meta=json.loads(meta_path.read_text()))
 
 
 def backtest(experiment: TrainingExperiment, inputs: Inputs, progress=None) -> BacktestResult:
-    return run_backtest(inputs.panel, inputs.catalogue, inputs.areas, experiment.features,
-                        experiment.training, records=(inputs.incidents, inputs.petitions),
-                        progress=progress)
+    result = run_backtest(inputs.panel, inputs.catalogue, inputs.areas, experiment.features,
+                          experiment.training, records=(inputs.incidents, inputs.petitions),
+                          progress=progress)
+    if experiment.features.period != "month":  # Prophet's periods align with ours by a fixed step
+        if progress:
+            progress("comparing bottom-up sums with Prophet")
+        result.coherence = coherence_report(result, inputs.areas, inputs.counts,
+                                            experiment.features.period,
+                                            experiment.training.target)
+    return result
 
 
 def fingerprint(experiment: TrainingExperiment, inputs: Inputs, result: BacktestResult) -> str:
@@ -134,7 +143,8 @@ def calibration_plot(result: BacktestResult, path: Path) -> Path:
 def shap_plot(values: pd.DataFrame, X: pd.DataFrame, path: Path) -> Path:
     import shap
 
-    shap.summary_plot(values.to_numpy(), X[values.columns], show=False, max_display=20)
+    shap.summary_plot(values.to_numpy(), X[values.columns], show=False, max_display=20,
+                      rng=np.random.default_rng(0))
     plt.gcf().savefig(path, dpi=100, bbox_inches="tight")
     plt.close("all")
     return path

@@ -125,6 +125,8 @@ def log_training(settings: Settings, experiment: str, record: TrainingRecord, mo
         mlflow.log_params(record.params)
         mlflow.log_text(record.config_text, "experiment.toml")
         mlflow.log_dict(record.backtest, "backtest.json")
+        for level, gap in record.backtest.get("coherence", {}).items():
+            mlflow.log_metrics({f"{key}_{level}": value for key, value in gap.items()})
         for h, metrics in record.backtest["model"].items():
             mlflow.log_metrics({f"{metric_key(k)}_h{h}": v for k, v in metrics.items()
                                 if v == v})  # NaN metrics are not logged

@@ -8,6 +8,7 @@ from mlflow import MlflowClient
 
 from features import InputError, build_panel
 from features.io import csv_writer, json_writer, parquet_writer, write_snapshot
+from features.hierarchy import level_counts
 from features.pipeline import fingerprint
 from tests.conftest import random_tables
 from training import registry
@@ -35,6 +36,7 @@ def write_inputs(exp: TrainingExperiment, settings, seed: int = 0) -> None:
                                     ("petitions", petitions))})
     write_snapshot(out / "features", {
         "panel.parquet": parquet_writer(panel.frame),
+        "counts.parquet": parquet_writer(level_counts(panel.frame, areas)),
         "catalogue.json": json_writer(panel.catalogue.to_dict(orient="records")),
         "catalogue.csv": csv_writer(panel.catalogue),
         "meta.json": json_writer({"input_fingerprint": fingerprint(areas, incidents, petitions),
@@ -57,6 +59,7 @@ def test_training_logs_a_run_and_registers_a_challenger(settings):
     run = client.get_run(version.run_id)
     assert run.data.tags["backtest_fingerprint"] == report.backtest_fingerprint
     assert "poisson_deviance_h1" in run.data.metrics and "pai_at_5pct_h1" in run.data.metrics
+    assert run.data.metrics["coherence_gap_city"] >= 0  # bottom-up against Prophet
     artifacts = {a.path for a in client.list_artifacts(version.run_id)}
     assert {"experiment.toml", "backtest.json", "baseline_comparison.csv",
             "feature_importance.csv", "plots"} <= artifacts
