@@ -6,8 +6,8 @@ import getpass
 import json
 import logging
 import os
-import warnings
 import tempfile
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path

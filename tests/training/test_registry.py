@@ -7,8 +7,8 @@ import pytest
 from mlflow import MlflowClient
 
 from features import InputError, build_panel
-from features.io import csv_writer, json_writer, parquet_writer, write_snapshot
 from features.hierarchy import level_counts
+from features.io import csv_writer, json_writer, parquet_writer, write_snapshot
 from features.pipeline import fingerprint
 from tests.conftest import random_tables
 from training import registry
