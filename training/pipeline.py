@@ -129,11 +129,15 @@ def shap_importance(model: RiskModel, inputs: Inputs, recent: int = 13) -> pd.Da
 def calibration_plot(result: BacktestResult, path: Path) -> Path:
     rows = result.predictions[result.predictions["horizon"] == min(result.horizons)]
     table = calibration_table(rows["flag"].to_numpy(), rows["model_probability"].to_numpy())
+    table = table[table["count"] >= 20]  # a handful of rows says nothing about calibration
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect")
     ax.plot(table["mean_predicted"], table["observed_rate"], marker="o", label="model")
+    for _, row in table.iterrows():
+        ax.annotate(f"n={int(row['count']):,}", (row["mean_predicted"], row["observed_rate"]),
+                    textcoords="offset points", xytext=(4, -10), fontsize=7)
     ax.set(xlabel="predicted risk probability", ylabel="observed share high-risk",
-           title="Calibration, horizon 1 (backtest)")
+           title="Calibration, horizon 1 (backtest; bins with 20+ rows)")
     ax.legend()
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
