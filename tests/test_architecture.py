@@ -13,7 +13,8 @@ STAGES = ("features", "training", "serving")
 PUBLIC = {
     "features": {"Experiment", "FeaturesReport", "IngestReport", "InputError", "Panel",
                  "Settings", "build_features", "build_panel", "ingest", "load_experiment"},
-    "training": set(),
+    "training": {"BacktestResult", "RiskModel", "TrainingConfig", "TrainingExperiment",
+                 "run_backtest"},
     "serving": set(),
 }
 
