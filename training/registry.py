@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +27,6 @@ SHARED_STORE = os.environ.get("MLFLOW_TRACKING_URI")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
-# The pyfunc wrapper's predict takes a panel frame; MLflow's type-hint inference cannot use it.
-warnings.filterwarnings("ignore", message=r".*Add type hints to the `predict` method")
 
 
 def metric_key(name: str) -> str:
@@ -67,7 +64,7 @@ class RiskModelPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         self.model = RiskModel.load(Path(context.artifacts["risk_model"]))
 
-    def predict(self, context, model_input, params=None):  # no hints: MLflow would parse them
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         return self.model.predict(model_input)
 
 
