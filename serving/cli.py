@@ -20,8 +20,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, soft_wrap=True)
 
-ExperimentArg = Annotated[Path, typer.Argument(help="Experiment file, e.g. experiments/synthetic_city.toml")]
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the summary as JSON here.")]
+ExperimentArg = Annotated[
+    Path, typer.Argument(help="Experiment file, e.g. experiments/synthetic_city.toml")]
+JsonOpt = Annotated[
+    Path | None, typer.Option("--json", help="Also write the summary as JSON here.")]
 
 
 @app.command()
@@ -54,9 +56,7 @@ def ingest_command(experiment: ExperimentArg, json_path: JsonOpt = None) -> None
                                                           "duplicates")))
     console.print(table)
     console.print(f"clean tables: {report.clean_dir}")
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(json_path, summary)
 
 
 @app.command()
@@ -70,6 +70,13 @@ def features(experiment: ExperimentArg) -> None:
         result = build_features(exp, settings)
     console.print(f"panel: {result.rows:,} rows x {result.columns} features, periods "
                   f"{result.periods[0]} to {result.periods[1]} -> {result.path}")
+
+
+def write_json(path: Path | None, payload: dict) -> None:
+    """The --json output other tools read, when asked for."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
 def load_experiment(path: Path) -> TrainingExperiment:
@@ -110,9 +117,7 @@ def backtest_command(experiment: ExperimentArg, json_path: JsonOpt = None) -> No
         console.print(f"{level}: bottom-up vs Prophet gap {gap['coherence_gap']:.1%} of the mean "
                       f"count; MAE bottom-up {gap['mae_bottom_up']:.2f}, Prophet "
                       f"{gap['mae_prophet']:.2f}")
-    if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(json_path, summary)
 
 
 @app.command()
