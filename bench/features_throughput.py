@@ -146,7 +146,8 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({
             "events": args.events, "areas": args.areas, "riskgrid_seconds": ours_s,
-            "baseline_seconds": base_s, "riskgrid_one_worker_seconds": one_s, "events_per_second": args.events / ours_s,
+            "baseline_seconds": base_s, "riskgrid_one_worker_seconds": one_s,
+            "events_per_second": args.events / ours_s,
             "ratio_vs_baseline": base_s / ours_s, "riskgrid_peak_mib": ours_mb,
             "baseline_peak_mib": base_mb}, indent=2))
 

@@ -1,4 +1,4 @@
-"""Training and backtest time on the synthetic city (run `make demo` first, or synth/ingest/features).
+"""Training and backtest time on the synthetic city (after `make demo`, or synth/ingest/features).
 
 Prints the wall time of the rolling-origin backtest (models and baselines), of the baselines
 alone (the reference measured in the same run), and of the final fit on all data.
@@ -37,7 +37,7 @@ def main() -> None:
         threshold = flag_threshold(inputs.panel, config, before=fold.start)
         names = baseline_names(features.windows, False, True)
         for h in features.horizons:
-            baseline_forecasts(inputs.panel, inputs.areas, config, h, features.lag_for_season(),
+            baseline_forecasts(inputs.panel, None, config, h, features.lag_for_season(),
                                features.windows, threshold, names)
     baselines_s = time.perf_counter() - start
     start = time.perf_counter()
@@ -47,7 +47,8 @@ def main() -> None:
     print(f"{experiment.name}: {rows:,} panel rows ({step.days}-day periods), "
           f"{len(result.folds)} folds x {len(result.horizons)} horizons, {os.cpu_count()} cores")
     print(f"backtest (models + baselines): {backtest_s:8.1f} s")
-    print(f"baselines alone:               {baselines_s:8.1f} s  (ratio {backtest_s / baselines_s:.0f}x)")
+    ratio = backtest_s / baselines_s
+    print(f"baselines alone:               {baselines_s:8.1f} s  (ratio {ratio:.0f}x)")
     print(f"final fit, all horizons:       {final_s:8.1f} s")
 
 

@@ -11,7 +11,7 @@ from features import columns as C
 from features.experiment import FeaturesConfig
 from features.layout import Layout
 from features.panel import outcomes_known_at
-from training.baselines import baseline_forecasts, baseline_names
+from training.baselines import baseline_forecasts, baseline_names, kernel_smoother
 from training.config import TrainingConfig
 from training.metrics import count_metrics, hotspot_metrics, risk_metrics, skill
 from training.models import HorizonModel, fit_horizon
@@ -94,6 +94,7 @@ def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFra
     first = int(np.searchsorted(periods, folds[0].start))
     names = baseline_names(features_config.windows, has_points,
                            first >= features_config.lag_for_season())
+    smoother = kernel_smoother(areas) if has_points else None  # once: it depends on areas only
     layout = Layout(area_ids=panel[C.AREA_ID].unique(), periods=periods,
                     period=features_config.period)
     rows = []
@@ -105,14 +106,14 @@ def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFra
         for h in features_config.horizons:
             if progress:
                 progress(f"fold {fold.number}/{len(folds)}, horizon {h}")
-            rows.append(_fold_horizon(panel, known, areas, features, features_config, config,
-                                      fold, h, threshold, names))
+            rows.append(_fold_horizon(panel, known, areas, smoother, features, features_config,
+                                      config, fold, h, threshold, names))
     predictions = pd.concat(rows, ignore_index=True)
     return score(predictions, folds, features_config.horizons, config.primary_metric, names)
 
 
-def _fold_horizon(panel, known, areas, features, features_config, config, fold, h, threshold,
-                  names) -> pd.DataFrame:
+def _fold_horizon(panel, known, areas, smoother, features, features_config, config, fold, h,
+                  threshold, names) -> pd.DataFrame:
     period = panel[C.PERIOD]
     count, flag = target_counts(panel, config, h), target_flags(panel, config, h, threshold)
     known_count = target_counts(known, config, h)
@@ -125,7 +126,7 @@ def _fold_horizon(panel, known, areas, features, features_config, config, fold, 
     model = fit_horizon(X[train], known_count[train], known_flag[train],
                         period[train].to_numpy(), config, h,
                         None if rows is None else rows[train])
-    baselines = baseline_forecasts(panel, areas, config, h, features_config.lag_for_season(),
+    baselines = baseline_forecasts(panel, smoother, config, h, features_config.lag_for_season(),
                                    features_config.windows, threshold, names)
     return _predictions(panel, areas, model, X, test, count, flag, baselines, fold, h,
                         None if rows is None else rows[test])

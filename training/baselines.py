@@ -69,11 +69,14 @@ def kernel_smoother(areas: pd.DataFrame, bandwidth: float | None = None) -> spar
     return (matrix @ sparse.diags(1 / column_sums)).tocsr()
 
 
-def baseline_forecasts(panel: pd.DataFrame, areas: pd.DataFrame, config: TrainingConfig,
-                       h: int, season: int, windows: list[int], threshold: np.ndarray,
+def baseline_forecasts(panel: pd.DataFrame, smoother: sparse.csr_matrix | None,
+                       config: TrainingConfig, h: int, season: int, windows: list[int],
+                       threshold: np.ndarray,
                        names: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """For each baseline, (expected count of t+h, probability that t+h is high-risk)."""
-    smoother = kernel_smoother(areas) if "kernel_density_hotspot" in names else None
+    """For each baseline, (expected count of t+h, probability that t+h is high-risk).
+
+    ``smoother`` is :func:`kernel_smoother` of the areas, needed by the kernel-density map.
+    """
     n_periods = panel[C.PERIOD].nunique()
     out = {}
     for name in names:
