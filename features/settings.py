@@ -37,6 +37,26 @@ class Settings(BaseSettings):
         24.0, description="How far past 'now' a timestamp may lie before it counts as future."
     )
 
+    port: int = Field(3000, ge=1, le=65535, description="Port of `riskgrid serve`.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the service's store (API keys, audit log, warnings), e.g. "
+        "postgresql+psycopg://user@host/riskgrid. Default: SQLite at DATA_DIR/riskgrid.db.",
+    )
+    max_batch_areas: int = Field(
+        5000, ge=1, description="Most areas one API request may ask for (larger: 413)."
+    )
+    model_poll_seconds: float = Field(
+        30.0, gt=0, description="How often the service checks the registry for a new champion."
+    )
+
+    def store_url(self) -> str:
+        """The service store's SQLAlchemy URL (SQLite in the data directory by default)."""
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'riskgrid.db').resolve()}"
+
     def clock(self) -> datetime:
         return self.now or datetime.now()
 
