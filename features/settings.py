@@ -37,6 +37,9 @@ class Settings(BaseSettings):
         24.0, description="How far past 'now' a timestamp may lie before it counts as future."
     )
 
+    experiment: Path = Field(
+        Path("experiments/synthetic_city.toml"), description="Experiment file the service serves."
+    )
     port: int = Field(3000, ge=1, le=65535, description="Port of `riskgrid serve`.")
     database_url: str | None = Field(
         None,

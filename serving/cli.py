@@ -13,7 +13,7 @@ from rich.table import Table
 
 from features import InputError, Settings, ingest
 from features import load_experiment as _load
-from training.config import TrainingExperiment
+from serving.config import ServingExperiment
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Risk forecasting and early warning for grid-based social governance.")
@@ -79,9 +79,9 @@ def write_json(path: Path | None, payload: dict) -> None:
         path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
-def load_experiment(path: Path) -> TrainingExperiment:
-    """Every command reads the whole experiment file, [training] included."""
-    return _load(path, TrainingExperiment)
+def load_experiment(path: Path) -> ServingExperiment:
+    """Every command reads the whole experiment file, every section included."""
+    return _load(path, ServingExperiment)
 
 
 def _comparison(result, horizon: int) -> Table:
@@ -148,6 +148,67 @@ def promote(experiment: ExperimentArg,
     record = promote_model(settings, exp.name, exp.training.primary_metric, reason, who)
     verb = "promoted" if record["promoted"] else "kept the champion"
     console.print(f"{verb}: {record['why']} (challenger version {record['challenger_version']})")
+
+
+@app.command()
+def serve(experiment: Annotated[Path, typer.Argument(help="Experiment file.")] = Path(
+              "experiments/synthetic_city.toml"),
+          host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+          port: Annotated[int | None, typer.Option(help="Port (default RISKGRID_PORT, "
+                                                   "3000).")] = None) -> None:
+    """Start the scoring service (BentoML) for the experiment's champion model."""
+    import os
+
+    load_experiment(experiment)  # a bad file fails here, in one line, not in the server log
+    settings = Settings()
+    os.environ["RISKGRID_EXPERIMENT"] = str(experiment.resolve())
+    port = port or settings.port
+    console.print(f"serving {experiment} on http://{host}:{port} (docs at /docs)")
+    bentoml = Path(sys.executable).with_name("bentoml")
+    os.execv(bentoml, [str(bentoml), "serve", "serving.service:RiskGrid", "--host", host,
+                       "--port", str(port)])
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of the service.")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(role: Annotated[str, typer.Option(help="viewer, analyst or admin.")],
+                scope: Annotated[str, typer.Option(help="Area id the key sees ('city': all).")],
+                label: Annotated[str | None, typer.Option(help="Whose key it is.")] = None
+                ) -> None:
+    """Create a key; the key itself is printed once, alone on the last line."""
+    from serving.store import open_store
+
+    record, token = open_store(Settings().store_url()).create_key(role, scope, label)
+    console.print(f"key {record.key_id}: role {record.role}, scope {record.scope}; keep the "
+                  "key below, it is not stored and cannot be shown again")
+    print(token)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, role, scope, label, created, revoked."""
+    from serving.store import open_store
+
+    table = Table(title="API keys")
+    for column in ("key_id", "role", "scope", "label", "created_at", "revoked_at"):
+        table.add_column(column)
+    for k in open_store(Settings().store_url()).list_keys():
+        table.add_row(k.key_id, k.role, k.scope, k.label or "", str(k.created_at)[:19],
+                      str(k.revoked_at)[:19] if k.revoked_at else "")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (keys list).")]) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    from serving.store import open_store
+
+    if not open_store(Settings().store_url()).revoke_key(key_id):
+        raise InputError(f"no active key with id {key_id!r}; riskgrid keys list shows them")
+    console.print(f"revoked {key_id}")
 
 
 def main() -> None:

@@ -15,16 +15,22 @@ from training.baselines import baseline_forecasts, baseline_names, kernel_smooth
 from training.config import TrainingConfig
 from training.metrics import count_metrics, hotspot_metrics, risk_metrics, skill
 from training.models import HorizonModel, fit_horizon
+from training.shrinkage import TrainingRows
 from training.targets import flag_threshold, target_calendar, target_counts, target_flags
 
 
 @dataclass(frozen=True)
 class Fold:
-    """Test rows are periods [start, stop); the models see only labels known before start."""
+    """Test rows are periods [start, stop); the models see only labels known before start.
+
+    ``targets_before``, set on validation folds, also drops test rows whose target period
+    falls on or after it, so no reported period is looked at while choosing settings.
+    """
 
     number: int
     start: pd.Timestamp
     stop: pd.Timestamp
+    targets_before: pd.Timestamp | None = None
 
 
 @dataclass
@@ -53,18 +59,25 @@ class BacktestResult:
 
 
 def make_folds(periods: pd.DatetimeIndex, config: TrainingConfig) -> list[Fold]:
-    """The last ``folds`` blocks of ``fold_step`` periods, after ``min_train_periods``."""
+    """The last ``folds`` blocks of ``fold_step`` periods, after ``min_train_periods``.
+
+    With ``config.validation``, the ``folds`` blocks before those instead.
+    """
     n = len(periods)
-    starts = [n - (config.folds - k) * config.fold_step for k in range(config.folds)]
+    span = config.folds * config.fold_step
+    end = n - span if config.validation else n
+    starts = [end - span + k * config.fold_step for k in range(config.folds)]
     if starts[0] < config.min_train_periods:
+        needed = "twice " if config.validation else ""
         raise ValueError(
-            f"{n} periods are too few for {config.folds} folds of {config.fold_step} after "
-            f"{config.min_train_periods} periods of history; lower [training] folds, "
+            f"{n} periods are too few for {needed}{config.folds} folds of {config.fold_step} "
+            f"after {config.min_train_periods} periods of history; lower [training] folds, "
             "fold_step or min_train_periods")
-    bounds = [*starts, n]
+    bounds = [*starts, end]
     far = periods[-1] + (periods[-1] - periods[-2])
-    return [Fold(k + 1, periods[bounds[k]], periods[bounds[k + 1]] if bounds[k + 1] < n else far)
-            for k in range(config.folds)]
+    limit = periods[end] if config.validation else None
+    return [Fold(k + 1, periods[bounds[k]], periods[bounds[k + 1]] if bounds[k + 1] < n else far,
+                 limit) for k in range(config.folds)]
 
 
 def feature_columns(panel: pd.DataFrame, catalogue: pd.DataFrame) -> list[str]:
@@ -122,14 +135,30 @@ def _fold_horizon(panel, known, areas, smoother, features, features_config, conf
     step = periods_step(period)
     train = (period + h * step < fold.start).to_numpy() & ~np.isnan(known_count)
     test = ((period >= fold.start) & (period < fold.stop)).to_numpy() & ~np.isnan(count)
-    rows = row_thresholds(panel, config, threshold)
-    model = fit_horizon(X[train], known_count[train], known_flag[train],
-                        period[train].to_numpy(), config, h,
-                        None if rows is None else rows[train])
+    if fold.targets_before is not None:
+        test &= (period + h * step < fold.targets_before).to_numpy()
+    rows = training_rows(known, areas, config, threshold)
+    model = fit_horizon(X[train], known_count[train], known_flag[train], rows.take(train),
+                        config, h)
     baselines = baseline_forecasts(panel, smoother, config, h, features_config.lag_for_season(),
                                    features_config.windows, threshold, names)
     return _predictions(panel, areas, model, X, test, count, flag, baselines, fold, h,
-                        None if rows is None else rows[test])
+                        None if rows.threshold is None else rows.threshold[test])
+
+
+def training_rows(panel: pd.DataFrame, areas: pd.DataFrame, config: TrainingConfig,
+                  threshold: np.ndarray) -> TrainingRows:
+    """Each panel row's period, area, area size, long-run rate and flag threshold."""
+    return TrainingRows(
+        period=panel[C.PERIOD].to_numpy(), area_id=panel[C.AREA_ID].to_numpy(),
+        area_size=area_sizes(areas).reindex(panel[C.AREA_ID]).to_numpy(np.float64),
+        long_run=panel[f"{config.target}_mean_all"].to_numpy(np.float64),
+        threshold=row_thresholds(panel, config, threshold))
+
+
+def area_sizes(areas: pd.DataFrame) -> pd.Series:
+    """Area in km2 by area id (1 where unknown): hotspot maps rank events per unit of area."""
+    return areas.set_index(C.AREA_ID)[C.AREA_KM2].astype(np.float64).fillna(1.0)
 
 
 def row_thresholds(panel: pd.DataFrame, config: TrainingConfig,
@@ -147,7 +176,7 @@ def periods_step(period: pd.Series) -> pd.Timedelta:
 
 def _predictions(panel, areas, model: HorizonModel, X, test, count, flag, baselines, fold,
                  h, threshold) -> pd.DataFrame:
-    size = areas.set_index(C.AREA_ID)[C.AREA_KM2].fillna(1.0)
+    size = area_sizes(areas)
     out = pd.DataFrame({
         "fold": fold.number, "horizon": h, C.AREA_ID: panel.loc[test, C.AREA_ID].to_numpy(),
         C.PERIOD: panel.loc[test, C.PERIOD].to_numpy(), "y": count[test], "flag": flag[test],

@@ -12,6 +12,7 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from training.config import TrainingConfig
+from training.shrinkage import TrainingRows, choose_weight, sample_weights, shrunk_labels
 
 
 @dataclass
@@ -75,48 +76,67 @@ class HorizonModel:
         return self.calibrator.transform(self.raw_risk(X, threshold))
 
 
-def _params(config: TrainingConfig, objective: str) -> dict:
+# Below this many rows a second thread costs more in synchronisation than it saves.
+_ONE_THREAD_ROWS = 100_000
+
+
+def _params(config: TrainingConfig, objective: str, rows: int) -> dict:
     return {
         "objective": objective, "learning_rate": config.learning_rate,
         "num_leaves": config.num_leaves, "min_data_in_leaf": config.min_data_in_leaf,
         "feature_fraction": config.feature_fraction, "bagging_fraction": 0.8,
         "bagging_freq": 1, "seed": config.seed, "deterministic": True, "verbosity": -1,
-        "num_threads": 0,
+        "num_threads": 1 if rows < _ONE_THREAD_ROWS else 0,
     }
 
 
-def _train(X: np.ndarray, y: np.ndarray, names: list[str], params: dict,
-           rounds: int) -> lgb.Booster:
-    data = lgb.Dataset(X, label=y, feature_name=names, free_raw_data=True)
-    return lgb.train(params, data, num_boost_round=rounds)
+def _train(X: np.ndarray, y: np.ndarray, weight: np.ndarray, names: list[str],
+           config: TrainingConfig, objective: str) -> lgb.Booster:
+    data = lgb.Dataset(X, label=y, weight=weight, feature_name=names, free_raw_data=True)
+    return lgb.train(_params(config, objective, len(y)), data,
+                     num_boost_round=config.num_boost_round)
 
 
-def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, periods: np.ndarray,
-                config: TrainingConfig, horizon: int,
-                threshold: np.ndarray | None = None) -> HorizonModel:
+def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: TrainingRows,
+                config: TrainingConfig, horizon: int) -> HorizonModel:
     """Fit one horizon's models on rows whose targets are known.
 
     The risk model trains on the earlier periods and the calibrator on the latest
     ``calibration_share`` of them, so calibration is fitted on data the booster did not see.
+    The shrinkage weight of the count model is chosen on that same slice, from a count
+    booster fitted on the earlier periods only. The boosters train on the rows that
+    :func:`sample_weights` keeps; calibration and the choice of weight see every late row.
 
     Args:
-        threshold: per row, the count above which the flag is set (count-threshold flags);
-            the flag is then forecast from a count model, which copes with trends in the
-            count far better than a classifier of a moving target.
+        rows: each row's period, area and long-run rate; with a count-threshold flag, also
+            its threshold: the flag is then forecast from a count model, which copes with
+            trends in the count far better than a classifier of a moving target.
     """
     names = list(X.columns)
     matrix = X.to_numpy(np.float32)
     objective = "poisson" if config.objective == "poisson" else "tweedie"
-    count_model = _train(matrix, count, names, _params(config, objective), config.num_boost_round)
-    unique = np.unique(periods)
-    split = unique[int(len(unique) * (1 - config.calibration_share))]
-    early = periods < split
-    by_count = threshold is not None
+    unique = np.unique(rows.period)
+    late = rows.period >= unique[int(len(unique) * (1 - config.calibration_share))]
+    weight = sample_weights(count, flag, config)
+    fit_early = ~late & (weight > 0)
+    by_count = rows.threshold is not None
     target, kind = (count, objective) if by_count else (flag, "binary")
-    risk_model = _train(matrix[early], target[early], names, _params(config, kind),
-                        config.num_boost_round)
+    risk_model = _train(matrix[fit_early], target[fit_early], weight[fit_early], names, config,
+                        kind)
+    late_X, late_rows = matrix[late], rows.take(late)
+    raw = risk_model.predict(late_X)
+    shrink = config.shrinkage_weights[0]
+    if len(set(config.shrinkage_weights)) > 1:
+        forecast = raw if by_count else _train(
+            matrix[fit_early], count[fit_early], weight[fit_early], names, config,
+            objective).predict(late_X)
+        shrink = choose_weight(forecast, count[late], late_rows, config)
+    kept = weight > 0
+    label = shrunk_labels(count[kept], rows.long_run[kept], shrink)
+    count_model = _train(matrix[kept], label, weight[kept], names, config, objective)
     model = HorizonModel(horizon=horizon, features=names, count=count_model, risk=risk_model,
                          calibrator=Calibrator(config.calibration), by_count=by_count)
-    late_threshold = None if threshold is None else threshold[~early]
-    model.calibrator.fit(model.raw_risk(X[~early], late_threshold), flag[~early])
+    if by_count:
+        raw = stats.poisson.sf(np.floor(late_rows.threshold), np.maximum(raw, 1e-9))
+    model.calibrator.fit(raw, flag[late])
     return model

@@ -22,8 +22,8 @@ from training.backtest import (  # noqa: E402
     BacktestResult,
     design,
     feature_columns,
-    row_thresholds,
     run_backtest,
+    training_rows,
 )
 from training.coherence import coherence_report  # noqa: E402
 from training.config import TrainingExperiment  # noqa: E402
@@ -94,17 +94,15 @@ def fit_final(experiment: TrainingExperiment, inputs: Inputs) -> RiskModel:
     config, panel = experiment.training, inputs.panel
     features = feature_columns(panel, inputs.catalogue)
     threshold = flag_threshold(panel, config)
-    rows = row_thresholds(panel, config, threshold)
+    rows = training_rows(panel, inputs.areas, config, threshold)
     models = {}
     for h in experiment.features.horizons:
         count, flag = target_counts(panel, config, h), target_flags(panel, config, h, threshold)
         known = ~np.isnan(count)
         X = design(panel, features, experiment.features.period, h)
-        models[h] = fit_horizon(X[known], count[known], flag[known],
-                                panel.loc[known, C.PERIOD].to_numpy(), config, h,
-                                None if rows is None else rows[known])
-    thresholds = {} if rows is None else dict(zip(panel[C.AREA_ID].unique(),
-                                                  map(float, threshold), strict=True))
+        models[h] = fit_horizon(X[known], count[known], flag[known], rows.take(known), config, h)
+    thresholds = {} if rows.threshold is None else dict(zip(
+        panel[C.AREA_ID].unique(), map(float, threshold), strict=True))
     return RiskModel(experiment=experiment.name, period=experiment.features.period,
                      target=config.target, risk_flag=config.risk_flag, features=features,
                      horizons=models, thresholds=thresholds)

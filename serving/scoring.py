@@ -1,0 +1,307 @@
+"""Scores, explanations and what-if scores of grids, as the API serves them.
+
+A :class:`Scorer` holds one model and one feature panel. Scoring an as-of period scores every
+grid of it at once (a :class:`Snapshot`), because ranks, percentiles and the alert budget
+compare each grid with its peers; snapshots are cached, so a one-grid request is a lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import poisson
+
+from features import columns as C
+from features.errors import InputError
+from features.io import read_table
+from features.settings import Settings
+from serving.champion import LoadedModel
+from serving.config import ServingExperiment
+from serving.warnings import WarningsConfig, levels
+from training.riskmodel import RiskModel, contributions
+from training.targets import input_catalogue
+
+
+@dataclass(frozen=True)
+class ServingData:
+    """What the service reads besides the model: panel, catalogue, areas and unit counts."""
+
+    panel: pd.DataFrame
+    catalogue: pd.DataFrame
+    areas: pd.DataFrame
+    counts: pd.DataFrame
+    fingerprint: str
+
+
+def load_serving_data(experiment: ServingExperiment, settings: Settings) -> ServingData:
+    folder = experiment.output_dir(settings)
+    meta_path = folder / "features" / "meta.json"
+    if not meta_path.is_file():
+        raise InputError(f"{meta_path}: no feature panel yet; run riskgrid ingest and riskgrid "
+                         f"features for {experiment.name} first")
+    features = folder / "features"
+    return ServingData(
+        panel=read_table(features, "panel"),
+        catalogue=input_catalogue(pd.read_json(features / "catalogue.json")),
+        areas=read_table(folder / "clean", "areas"), counts=read_table(features, "counts"),
+        fingerprint=json.loads(Path(meta_path).read_text())["input_fingerprint"])
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every grid of one as-of period scored for every horizon."""
+
+    as_of: pd.Timestamp
+    area_ids: np.ndarray
+    position: dict[str, int]
+    horizons: dict[int, pd.DataFrame]  # scores: expected_count, low, high, probability, ...
+    inputs: dict[int, np.ndarray]  # model inputs (rows x features)
+    contributions: dict[int, np.ndarray]  # rows x (features + base value)
+
+
+class Scorer:
+    """Scores, drivers and explanations of one model over one panel."""
+
+    def __init__(self, loaded: LoadedModel, data: ServingData, experiment: ServingExperiment):
+        self.loaded = loaded
+        self.model: RiskModel = loaded.model
+        self.data = data
+        self.config = experiment.serving
+        self.warnings_config = experiment.warnings
+        missing = sorted(set(self.model.features) - set(data.panel.columns))
+        if missing:
+            raise InputError(f"model version {loaded.version} reads features the panel lacks "
+                             f"({', '.join(missing[:5])}); rebuild the features or retrain")
+        self.periods = pd.DatetimeIndex(sorted(data.panel[C.PERIOD].unique()))
+        by_period = data.panel.groupby(C.PERIOD, sort=False).indices
+        self._rows = {pd.Timestamp(k): v for k, v in by_period.items()}
+        labels = data.catalogue.set_index("name")
+        self._labels = {name: (str(labels.at[name, "en"]) if name in labels.index else name,
+                               str(labels.at[name, "zh"]) if name in labels.index else name)
+                        for h in self.model.horizons.values() for name in h.features}
+        self._cache: OrderedDict[pd.Timestamp, Snapshot] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def horizons(self) -> list[int]:
+        return sorted(self.model.horizons)
+
+    @property
+    def latest(self) -> pd.Timestamp:
+        return self.periods[-1]
+
+    def as_of(self, value: str | None) -> pd.Timestamp:
+        """The panel period holding ``value`` (an ISO date); the latest when None."""
+        if value is None:
+            return self.latest
+        try:
+            day = pd.Timestamp(value)
+        except ValueError:
+            raise InputError(f"as_of {value!r} is not a date; send YYYY-MM-DD") from None
+        position = self.periods.searchsorted(day, side="right") - 1
+        if position < 0 or day > self.latest + (self.latest - self.periods[-2]):
+            raise InputError(f"as_of {value} is outside the data: periods run from "
+                             f"{self.periods[0].date()} to {self.latest.date()}")
+        return self.periods[position]
+
+    def check_horizons(self, horizons: list[int]) -> list[int]:
+        bad = sorted({h for h in horizons if h not in self.model.horizons})
+        if bad:
+            raise InputError(f"horizons {bad} are not served: this model forecasts "
+                             f"{self.horizons} periods ahead")
+        return list(dict.fromkeys(horizons))
+
+    def snapshot(self, as_of: pd.Timestamp) -> Snapshot:
+        with self._lock:
+            if as_of in self._cache:
+                self._cache.move_to_end(as_of)
+                return self._cache[as_of]
+        snap = self._score_period(as_of)
+        with self._lock:
+            self._cache[as_of] = snap
+            while len(self._cache) > self.config.snapshots:
+                self._cache.popitem(last=False)
+        return snap
+
+    def _score_period(self, as_of: pd.Timestamp) -> Snapshot:
+        rows = self.data.panel.iloc[self._rows[as_of]].reset_index(drop=True)
+        area_ids = rows[C.AREA_ID].astype(str).to_numpy()
+        scores, inputs, contribs = {}, {}, {}
+        thresholds = self.model.area_thresholds(rows)
+        for h, model in self.model.horizons.items():
+            X = self.model.inputs(rows, h)[model.features]
+            expected = model.expected_count(X)
+            probability = model.risk_probability(X, thresholds)
+            low, high = self._interval(expected)
+            frame = pd.DataFrame({C.AREA_ID: area_ids, "horizon": h, "expected_count": expected,
+                                  "low": low, "high": high, "risk_probability": probability})
+            frame["risk_level"] = levels(frame, self.warnings_config).to_numpy()
+            order = np.lexsort((-expected, -probability))
+            rank = np.empty(len(frame), np.int64)
+            rank[order] = np.arange(1, len(frame) + 1)
+            frame["rank"] = rank
+            below = np.searchsorted(np.sort(probability), probability, side="left")
+            frame["percentile"] = np.round(100.0 * below / max(len(frame) - 1, 1), 1)
+            scores[h] = frame
+            inputs[h] = X.to_numpy(np.float64)
+            contribs[h] = contributions(model, X).to_numpy(np.float64)
+        return Snapshot(as_of=as_of, area_ids=area_ids,
+                        position={a: i for i, a in enumerate(area_ids)}, horizons=scores,
+                        inputs=inputs, contributions=contribs)
+
+    def _interval(self, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tail = (1 - self.config.interval) / 2
+        return poisson.ppf(tail, expected), poisson.ppf(1 - tail, expected)
+
+    def positions(self, snap: Snapshot, area_ids: list[str]) -> list[int]:
+        unknown = [a for a in area_ids if a not in snap.position]
+        if unknown:
+            shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise InputError(f"unknown area ids: {shown}; scores are made for grids "
+                             "(see /model_info for the levels and /score with a level and "
+                             "parent_id to list them)")
+        return [snap.position[a] for a in area_ids]
+
+    def score(self, area_ids: list[str], horizons: list[int], as_of: pd.Timestamp,
+              drivers: int | None = None) -> list[dict]:
+        """One record per area and horizon, in the order asked, with the top drivers."""
+        snap = self.snapshot(as_of)
+        where = self.positions(snap, area_ids)
+        n = drivers or self.config.drivers
+        out = []
+        for h in self.check_horizons(horizons):
+            frame = snap.horizons[h]
+            names = self.model.horizons[h].features
+            cols = {c: frame[c].to_numpy() for c in frame.columns}
+            for i in where:
+                out.append({
+                    "area_id": snap.area_ids[i], "horizon": h,
+                    "expected_count": float(cols["expected_count"][i]),
+                    "interval": [float(cols["low"][i]), float(cols["high"][i])],
+                    "risk_probability": float(cols["risk_probability"][i]),
+                    "risk_level": str(cols["risk_level"][i]), "rank": int(cols["rank"][i]),
+                    "percentile": float(cols["percentile"][i]),
+                    "drivers": self._drivers(names, snap.contributions[h][i, :-1],
+                                             snap.inputs[h][i], n)})
+        return out
+
+    def _drivers(self, names: list[str], contrib: np.ndarray, values: np.ndarray,
+                 n: int) -> list[dict]:
+        top = np.argsort(-np.abs(contrib), kind="stable")[:n]
+        return [self._driver(names[j], values[j], contrib[j]) for j in top]
+
+    def _driver(self, name: str, value: float, contribution: float) -> dict:
+        en, zh = self._labels[name]
+        return {"feature": name, "label_en": en, "label_zh": zh,
+                "value": None if np.isnan(value) else float(value),
+                "contribution": float(contribution)}
+
+    def explain(self, area_id: str, horizon: int, as_of: pd.Timestamp) -> dict:
+        """Every contribution for one area and horizon, and the changes since last period."""
+        self.check_horizons([horizon])
+        snap = self.snapshot(as_of)
+        (i,) = self.positions(snap, [area_id])
+        names = self.model.horizons[horizon].features
+        contrib = snap.contributions[horizon][i]
+        values = snap.inputs[horizon][i]
+        row = snap.horizons[horizon].iloc[i]
+        out = {"area_id": area_id, "horizon": horizon, "as_of": str(as_of.date()),
+               "base_value": float(contrib[-1]), "log_rate": float(contrib.sum()),
+               "expected_count": float(row["expected_count"]),
+               "risk_probability": float(row["risk_probability"]),
+               "risk_level": str(row["risk_level"]),
+               "contributions": self._drivers(names, contrib[:-1], values, len(names)),
+               "previous": None, "changes": []}
+        position = self.periods.get_loc(as_of)
+        if position > 0:
+            before = self.snapshot(self.periods[position - 1])
+            j = before.position.get(area_id)
+            if j is not None:
+                old = before.contributions[horizon][j]
+                prev = before.horizons[horizon].iloc[j]
+                out["previous"] = {"as_of": str(before.as_of.date()),
+                                   "expected_count": float(prev["expected_count"]),
+                                   "risk_probability": float(prev["risk_probability"]),
+                                   "risk_level": str(prev["risk_level"])}
+                diff = contrib[:-1] - old[:-1]
+                order = np.argsort(-np.abs(diff), kind="stable")
+                old_values = before.inputs[horizon][j]
+                out["changes"] = [
+                    {**self._driver(names[k], values[k], diff[k]),
+                     "previous_value": None if np.isnan(old_values[k]) else float(old_values[k])}
+                    for k in order if diff[k] != 0]
+        return out
+
+    def score_rows(self, rows: list[dict], horizons: list[int]) -> list[dict]:
+        """What-if: score caller-supplied feature rows (validated against the model's inputs)."""
+        frame = self._what_if_frame(rows)
+        thresholds = self.model.area_thresholds(frame)
+        out = []
+        for h in self.check_horizons(horizons):
+            model = self.model.horizons[h]
+            X = self.model.inputs(frame, h)[model.features]
+            expected = model.expected_count(X)
+            probability = model.risk_probability(X, thresholds)
+            low, high = self._interval(expected)
+            contrib = contributions(model, X).to_numpy(np.float64)
+            values = X.to_numpy(np.float64)
+            level = threshold_levels(probability, self.warnings_config)
+            for i in range(len(frame)):
+                out.append({"row": i, "horizon": h, "expected_count": float(expected[i]),
+                            "interval": [float(low[i]), float(high[i])],
+                            "risk_probability": float(probability[i]),
+                            "risk_level": str(level[i]),
+                            "drivers": self._drivers(model.features, contrib[i, :-1],
+                                                     values[i], self.config.drivers)})
+        return out
+
+    def what_if_columns(self) -> list[str]:
+        return list(self.model.features)
+
+    def _what_if_frame(self, rows: list[dict]) -> pd.DataFrame:
+        needed = set(self.model.features)
+        allowed = needed | {C.AREA_ID, C.PERIOD}
+        for n, row in enumerate(rows):
+            missing = sorted(needed - row.keys())
+            extra = sorted(row.keys() - allowed)
+            if missing:
+                raise InputError(f"row {n}: missing features {missing[:5]}"
+                                 f"{' ...' if len(missing) > 5 else ''}; GET /model_info lists "
+                                 "the inputs")
+            if extra:
+                raise InputError(f"row {n}: unknown fields {extra[:5]}; allowed are "
+                                 "period, area_id and the model's features")
+            if C.PERIOD not in row:
+                raise InputError(f"row {n}: field 'period' is required (YYYY-MM-DD): the "
+                                 "calendar of the forecast period is an input")
+            if self.model.thresholds and row.get(C.AREA_ID) not in self.model.thresholds:
+                raise InputError(f"row {n}: field 'area_id' must name a known grid: this "
+                                 "model's risk flag is relative to each grid's own history")
+            for name in self.model.features:
+                value = row[name]
+                if value is not None and (isinstance(value, bool) or
+                                          not isinstance(value, int | float)):
+                    raise InputError(f"row {n}: feature {name!r} must be a number or null, "
+                                     f"not {value!r}")
+        frame = pd.DataFrame(rows)
+        try:
+            frame[C.PERIOD] = pd.to_datetime(frame[C.PERIOD])
+        except (ValueError, TypeError):
+            raise InputError("field 'period' must be a date (YYYY-MM-DD) in every row") from None
+        features = frame[self.model.features].astype(np.float64)
+        return pd.concat([frame[[c for c in (C.AREA_ID, C.PERIOD) if c in frame]], features],
+                         axis=1)
+
+
+def threshold_levels(probability: np.ndarray, config: WarningsConfig) -> np.ndarray:
+    """Levels from the probability thresholds alone (what-if rows have no peers to budget)."""
+    out = np.full(len(probability), "none", dtype=object)
+    for level in ("blue", "yellow", "orange", "red"):
+        out[probability >= config.threshold(level)] = level
+    return out

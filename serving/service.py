@@ -1,0 +1,396 @@
+"""The BentoML service: scores, explanations, what-if scores, trends, warnings, model info.
+
+Start it with ``riskgrid serve experiments/NAME.toml`` (or ``bentoml serve
+serving.service:RiskGrid`` with RISKGRID_EXPERIMENT set). Every endpoint takes a JSON body
+and an ``Authorization: Bearer KEY`` header; see the README for curl calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import bentoml
+import pandas as pd
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+
+from features import columns as C
+from features.errors import InputError
+from features.experiment import load_experiment
+from features.settings import Settings
+from serving.access import AccessDenied, hierarchy, require_role
+from serving.champion import champion_version, fetch_champion, load_champion
+from serving.config import ServingExperiment
+from serving.gate import AuditGate, RequestRecord, store
+from serving.issuing import issue_for
+from serving.scoring import Scorer, load_serving_data
+from serving.trends import TrendService
+from serving.warnings import KINDS, LEVELS
+
+log = logging.getLogger("riskgrid.service")
+
+
+class TooLarge(InputError):
+    """A request over the configured batch cap (HTTP 413)."""
+
+
+# --- response models (the stable interface dashboards rely on) ------------------------------
+
+
+class Driver(BaseModel):
+    feature: str
+    label_en: str
+    label_zh: str
+    value: float | None
+    contribution: float = Field(description="TreeSHAP contribution to the log expected count.")
+
+
+class Score(BaseModel):
+    area_id: str
+    horizon: int
+    expected_count: float
+    interval: list[float] = Field(description="[low, high] count interval (see model_info).")
+    risk_probability: float
+    risk_level: str = Field(description="red, orange, yellow, blue or none")
+    rank: int = Field(description="1 = highest risk among the grids of the period.")
+    percentile: float
+    drivers: list[Driver]
+
+
+class ScoreResponse(BaseModel):
+    model_version: str
+    as_of: str
+    scores: list[Score]
+
+
+class Change(Driver):
+    previous_value: float | None
+
+
+class Previous(BaseModel):
+    as_of: str
+    expected_count: float
+    risk_probability: float
+    risk_level: str
+
+
+class ExplainResponse(BaseModel):
+    model_version: str
+    as_of: str
+    area_id: str
+    horizon: int
+    base_value: float
+    log_rate: float
+    expected_count: float
+    risk_probability: float
+    risk_level: str
+    contributions: list[Driver]
+    previous: Previous | None
+    changes: list[Change] = Field(description="Contribution changes since the previous "
+                                  "period's forecast, largest first.")
+
+
+class WhatIfScore(BaseModel):
+    row: int
+    horizon: int
+    expected_count: float
+    interval: list[float]
+    risk_probability: float
+    risk_level: str
+    drivers: list[Driver]
+
+
+class WhatIfResponse(BaseModel):
+    model_version: str
+    scores: list[WhatIfScore]
+
+
+class TrendPoint(BaseModel):
+    period: str
+    forecast: float
+    low: float
+    high: float
+    observed: float | None
+    is_forecast: bool
+
+
+class ForecastResponse(BaseModel):
+    model_version: str
+    as_of: str
+    unit_id: str
+    level: str
+    stream: str
+    interval: float
+    points: list[TrendPoint]
+
+
+class WarningItem(BaseModel):
+    warning_id: str
+    area_id: str
+    level: str
+    kind: str
+    rule: str | None = None
+    period: str
+    as_of: str
+    horizon: int
+    model_version: str | None
+    score: float
+    evidence: dict[str, Any]
+    response_en: str
+    response_zh: str
+    status: str
+    issued_at: str
+
+
+class WarningsResponse(BaseModel):
+    model_version: str
+    as_of: str
+    warnings: list[WarningItem]
+
+
+class ModelInfo(BaseModel):
+    model_version: str
+    as_of: str
+    name: str
+    experiment: str
+    source: str = Field(description="registry, or local copy when the registry was down")
+    loaded_at: str
+    period: str
+    horizons: list[int]
+    target: str
+    risk_flag: str
+    features: list[str]
+    levels: dict[str, int] = Field(description="Number of units at each level of the hierarchy.")
+    periods: list[str] = Field(description="[first, last] as-of period the service can score.")
+    data_fingerprint: str
+    backtest: dict[str, Any] = Field(description="The training run's backtest: model, "
+                                     "baselines and skill by horizon.")
+
+
+AreaIds = Annotated[list[str] | None, Field(min_length=1, max_length=100_000)]
+Horizons = Annotated[list[int], Field(min_length=1, max_length=50)]
+
+
+@bentoml.service(name="riskgrid", traffic={"timeout": 120}, workers=1)
+class RiskGrid:
+    """Risk scores, explanations and early warnings for grid-based governance."""
+
+    def __init__(self) -> None:
+        self.settings = Settings()
+        self.experiment = load_experiment(self.settings.experiment, ServingExperiment)
+        self.store = store(self.settings)
+        self.data = load_serving_data(self.experiment, self.settings)
+        self.hierarchy = hierarchy(self.data.areas)
+        self.scorer = self._scorer(load_champion(self.settings, self.experiment.name))
+        self.trends = TrendService(self.data.counts, self.experiment)
+        self._stop = threading.Event()
+        self._issue_warnings(self.scorer)
+        threading.Thread(target=self._watch_registry, name="registry-watch", daemon=True).start()
+
+    # --- model lifecycle -------------------------------------------------------------------
+
+    def _scorer(self, loaded) -> Scorer:
+        scorer = Scorer(loaded, self.data, self.experiment)
+        scorer.snapshot(scorer.latest)  # warm: the first request must not pay for it
+        return scorer
+
+    def _watch_registry(self) -> None:
+        """Swap in a newly promoted champion; requests in flight keep the old one."""
+        while not self._stop.wait(self.settings.model_poll_seconds):
+            try:
+                version = champion_version(self.settings, self.experiment.name)
+                if version is None or version == self.scorer.loaded.version:
+                    continue
+                scorer = self._scorer(fetch_champion(self.settings, self.experiment.name))
+                self.scorer = scorer  # one reference assignment: atomic for readers
+                log.info("now serving model version %s", version)
+                self._issue_warnings(scorer)
+            except Exception as exc:  # noqa: BLE001 - keep serving the current model
+                log.warning("registry check failed (%s: %s); serving version %s",
+                            type(exc).__name__, str(exc)[:200], self.scorer.loaded.version)
+
+    def _issue_warnings(self, scorer: Scorer) -> None:
+        def run() -> None:
+            try:
+                issue_for(scorer, self.trends, self.experiment, self.store)
+            except Exception:  # a warnings run must never take the service down
+                log.exception("issuing warnings failed")
+
+        threading.Thread(target=run, name="warnings", daemon=True).start()
+
+    def __is_ready__(self) -> bool:
+        return self.scorer is not None
+
+    # --- endpoints -------------------------------------------------------------------------
+
+    @bentoml.api
+    def score(self, ctx: bentoml.Context, area_ids: AreaIds = None, level: str | None = None,
+              parent_id: str | None = None, horizons: Horizons = [1],  # noqa: B006
+              as_of: str | None = None, drivers: int | None = None) -> ScoreResponse:
+        """Expected counts with intervals, calibrated risk, levels, ranks and top drivers."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            ids = self._areas(area_ids, level, parent_id)
+            record.areas = ids
+            self._check_scope(record, ids)
+            when = scorer.as_of(as_of)
+            n = None if drivers is None else max(1, min(drivers, 50))
+            return {"model_version": scorer.loaded.version, "as_of": str(when.date()),
+                    "scores": scorer.score(ids, horizons, when, n)}
+
+        return self._call(ctx, "score", ScoreResponse, work)
+
+    @bentoml.api
+    def explain(self, ctx: bentoml.Context, area_id: str, horizon: int = 1,
+                as_of: str | None = None) -> ExplainResponse:
+        """Every contribution for one area and horizon, and what changed since last period."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            record.areas = [area_id]
+            self._known(area_id)
+            self._check_scope(record, [area_id])
+            when = scorer.as_of(as_of)
+            return {"model_version": scorer.loaded.version,
+                    **scorer.explain(area_id, horizon, when)}
+
+        return self._call(ctx, "explain", ExplainResponse, work)
+
+    @bentoml.api
+    def score_features(self, ctx: bentoml.Context,
+                       rows: Annotated[list[dict[str, Any]], Field(min_length=1)],
+                       horizons: Horizons = [1]) -> WhatIfResponse:  # noqa: B006
+        """What-if: score feature rows you supply (GET the inputs from /model_info)."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            if len(rows) > self.settings.max_batch_areas:
+                raise TooLarge(f"{len(rows)} rows is over the cap of "
+                               f"{self.settings.max_batch_areas}; split the request")
+            ids = sorted({str(r[C.AREA_ID]) for r in rows if r.get(C.AREA_ID) is not None})
+            record.areas = ids
+            for area in ids:
+                self._known(area)
+            self._check_scope(record, ids)
+            return {"model_version": scorer.loaded.version,
+                    "scores": scorer.score_rows(rows, horizons)}
+
+        return self._call(ctx, "score_features", WhatIfResponse, work)
+
+    @bentoml.api
+    def forecast(self, ctx: bentoml.Context, unit_id: str = C.CITY,
+                 horizon: Annotated[int, Field(ge=1, le=104)] = 8, stream: str = "all",
+                 as_of: str | None = None) -> ForecastResponse:
+        """Prophet trend forecast with intervals for a street, a district or the city."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            record.areas = [unit_id]
+            self._known(unit_id)
+            self._check_scope(record, [unit_id])
+            when = scorer.as_of(as_of)
+            level = self.hierarchy.level_of[unit_id]
+            return {"model_version": scorer.loaded.version, "as_of": str(when.date()),
+                    **self.trends.forecast(level, unit_id, stream, horizon, when)}
+
+        return self._call(ctx, "forecast", ForecastResponse, work)
+
+    @bentoml.api
+    def warnings(self, ctx: bentoml.Context, area_ids: AreaIds = None,
+                 level: str | None = None, kind: str | None = None,
+                 period: str | None = None, as_of: str | None = None) -> WarningsResponse:
+        """Active early warnings in the key's scope, filterable by area, level, kind, period."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            if level is not None and level not in LEVELS:
+                raise InputError(f"level must be one of {list(LEVELS)}, not {level!r}")
+            if kind is not None and kind not in KINDS:
+                raise InputError(f"kind must be one of {list(KINDS)}, not {kind!r}")
+            asked = list(area_ids or [])
+            for area in asked:
+                self._known(area)
+            record.areas = asked
+            self._check_scope(record, asked)
+            when = str(scorer.as_of(as_of).date()) if as_of else None
+            found = self.store.query_warnings(level=level, kind=kind, period=period,
+                                              as_of=when, status="issued")
+            within = set(asked) or {record.key.scope}
+            found = [w for w in found
+                     if within & self.hierarchy.ancestors.get(w["area_id"], frozenset())]
+            for w in found:
+                w["issued_at"] = str(w["issued_at"])
+            return {"model_version": scorer.loaded.version,
+                    "as_of": str(scorer.latest.date()), "warnings": found}
+
+        return self._call(ctx, "warnings", WarningsResponse, work)
+
+    @bentoml.api
+    def model_info(self, ctx: bentoml.Context) -> ModelInfo:
+        """The model being served, where it came from, its inputs and its backtest."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            m = scorer.model
+            counts = pd.Series(self.hierarchy.level_of).value_counts().to_dict()
+            return {"model_version": scorer.loaded.version, "as_of": str(scorer.latest.date()),
+                    **scorer.loaded.summary(), "experiment": m.experiment, "period": m.period,
+                    "horizons": scorer.horizons, "target": m.target, "risk_flag": m.risk_flag,
+                    "features": m.features, "levels": {k: int(v) for k, v in counts.items()},
+                    "periods": [str(scorer.periods[0].date()), str(scorer.latest.date())],
+                    "data_fingerprint": self.data.fingerprint,
+                    "backtest": scorer.loaded.backtest}
+
+        return self._call(ctx, "model_info", ModelInfo, work)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _call(self, ctx: bentoml.Context, endpoint: str, answer: type[BaseModel],
+              work: Callable[[Scorer, RequestRecord], dict]) -> Any:
+        """Role check, the work, and errors as 4xx JSON with one clear sentence."""
+        record = RequestRecord.of(ctx.request)
+        scorer = self.scorer  # one model for the whole request, even across a promotion
+        record.model_version = scorer.loaded.version
+        try:
+            require_role(record.key.role, endpoint)
+            return answer.model_validate(work(scorer, record))
+        except AccessDenied as exc:
+            return _error(ctx, 403, exc)
+        except TooLarge as exc:
+            return _error(ctx, 413, exc)
+        except InputError as exc:
+            return _error(ctx, 422, exc)
+
+    def _areas(self, area_ids: list[str] | None, level: str | None,
+               parent_id: str | None) -> list[str]:
+        if area_ids and (level or parent_id):
+            raise InputError("send either area_ids or level with parent_id, not both")
+        if area_ids:
+            ids = list(dict.fromkeys(area_ids))
+            unknown = [a for a in ids if not self.hierarchy.knows(a)]
+            if unknown:
+                raise InputError(f"unknown area ids: {', '.join(unknown[:5])}"
+                                 f"{' ...' if len(unknown) > 5 else ''}; ids are the "
+                                 "experiment's grid ids (level 'grid' with a parent_id lists "
+                                 "them)")
+        elif level and parent_id:
+            if level != "grid":
+                raise InputError(f"scores are made for grids, not {level!r}: send level "
+                                 "'grid' with a parent_id (use /forecast for streets, "
+                                 "districts and the city)")
+            self._known(parent_id)
+            ids = self.hierarchy.units("grid", parent_id)
+        else:
+            raise InputError("send area_ids (a non-empty list) or level and parent_id")
+        if len(ids) > self.settings.max_batch_areas:
+            raise TooLarge(f"{len(ids)} areas is over the cap of "
+                           f"{self.settings.max_batch_areas} per request; split it")
+        return ids
+
+    def _known(self, unit_id: str) -> None:
+        if not self.hierarchy.knows(unit_id):
+            raise InputError(f"unknown area id {unit_id!r}; ids are the experiment's grid, "
+                             "community, street and district ids, or 'city'")
+
+    def _check_scope(self, record: RequestRecord, ids: list[str]) -> None:
+        self.hierarchy.check(record.key.scope, ids)
+
+
+def _error(ctx: bentoml.Context, status: int, exc: Exception) -> JSONResponse:
+    ctx.response.status_code = status  # BentoML copies the context's status onto the answer
+    return JSONResponse({"error": str(exc)}, status_code=status)
+
+
+RiskGrid.add_asgi_middleware(AuditGate)

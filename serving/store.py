@@ -1,0 +1,438 @@
+"""The service's persistent store: API keys, the append-only audit log and issued warnings."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    DDL,
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from features.errors import InputError
+
+ROLES = ("viewer", "analyst", "admin")
+LEVELS = ("red", "orange", "yellow", "blue")
+KINDS = ("sudden_group", "cyclical_sector", "spreading", "sinking_backlog")
+CITY_SCOPE = "city"
+ISSUED = "issued"
+
+# A key revoked by another process (the CLI) stops working within this many seconds;
+# a revoke through the same Store takes effect at once.
+_CACHE_SECONDS = 5.0
+_clock = time.monotonic
+_TOKEN = re.compile(r"rg_([0-9a-f]{8})_([A-Za-z0-9_-]{16,})")
+_SQLITE_BUSY_MS = 30_000
+_IN_CHUNK = 900  # below SQLite's bound-parameter limit on old builds
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are ambiguous; pass a timezone-aware one")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("key_id", Text, primary_key=True),
+    Column("key_hash", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("label", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("key_id", Text),
+    Column("endpoint", Text, nullable=False),
+    Column("areas", Text, nullable=False),
+    Column("model_version", Text),
+    Column("status", Integer, nullable=False),
+    Column("detail", Text),
+)
+
+warnings_table = Table(
+    "warnings", metadata,
+    Column("warning_id", Text, primary_key=True),
+    Column("area_id", Text, nullable=False),
+    Column("level", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("rule", Text, nullable=True),
+    Column("period", Text, nullable=False),
+    Column("as_of", Text, nullable=False),
+    Column("horizon", Integer, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("response_en", Text, nullable=False),
+    Column("response_zh", Text, nullable=False),
+    Column("status", Text, nullable=False, default=ISSUED),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Index("ix_warnings_area_period", "area_id", "period"),
+    Index("ix_warnings_as_of", "as_of"),
+)
+
+# Append-only in the database itself, so no code path (or psql session) can rewrite history.
+for _op in ("UPDATE", "DELETE"):
+    event.listen(audit_log, "after_create", DDL(
+        f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{_op.lower()} BEFORE {_op} ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+    ).execute_if(dialect="sqlite"))
+event.listen(audit_log, "after_create", DDL(
+    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$"
+).execute_if(dialect="postgresql"))
+event.listen(audit_log, "after_create", DDL(
+    "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
+    "ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
+).execute_if(dialect="postgresql"))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """An API key as the service sees it (never the hash, never the token)."""
+
+    key_id: str
+    role: str
+    scope: str
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def open_store(url: str) -> Store:
+    """Open (and create if needed) the store at a SQLAlchemy URL (SQLite or PostgreSQL)."""
+    engine = _engine(url)
+    metadata.create_all(engine)
+    return Store(engine)
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": _SQLITE_BUSY_MS / 1000},
+            **({"poolclass": StaticPool} if memory else {}),
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_pre_ping=True)
+    raise InputError(f"RISKGRID_DATABASE_URL {url.split(':')[0]!r} is not supported; "
+                     "use a sqlite:/// or postgresql+psycopg:// URL.")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_MS}")
+    # Under WAL, NORMAL never corrupts the file and keeps one-row audit writes cheap.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Store:
+    """Thread-safe access to the store; build one with `open_store`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        # SQLite has one writer at a time: queue this process's writers here, not in busy waits.
+        self._write_lock: AbstractContextManager[Any] = (
+            threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
+        )
+        self._cache: dict[str, tuple[str, KeyRecord, float]] = {}
+        self._cache_lock = threading.Lock()
+        self._revocations = 0
+
+    # --- API keys -----------------------------------------------------------------------
+    def create_key(self, role: str, scope: str, label: str | None = None) -> tuple[KeyRecord, str]:
+        """Create an API key; returns its record and the token, which is shown only once."""
+        if role not in ROLES:
+            raise InputError(f"Role {role!r} is unknown; use one of {', '.join(ROLES)}.")
+        if not scope or not scope.strip():
+            raise InputError(f"Scope is empty; give an area id, or {CITY_SCOPE!r} for all areas.")
+        for _ in range(5):  # 32-bit ids: a collision is rare, so retry a few times
+            key_id = secrets.token_hex(4)
+            token = f"rg_{key_id}_{secrets.token_urlsafe(32)}"
+            record = KeyRecord(key_id, role, scope.strip(), label, _now(), None)
+            try:
+                with self._writing() as conn:
+                    conn.execute(insert(api_keys).values(key_hash=_hash(token), **_asdict(record)))
+            except IntegrityError:
+                continue
+            return record, token
+        raise RuntimeError("could not find a free key id after 5 attempts")
+
+    def verify_key(self, token: str) -> KeyRecord | None:
+        """The key's record if the token is valid and not revoked, else None."""
+        match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+        if match is None:
+            return None
+        key_id = match.group(1)
+        cached = self._cached(key_id)
+        if cached is None:
+            cached = self._load_key(key_id)
+            if cached is None:
+                return None
+        key_hash, record = cached
+        if not hmac.compare_digest(key_hash, _hash(token)):
+            return None
+        return record
+
+    def list_keys(self) -> list[KeyRecord]:
+        """Every key, revoked ones included, oldest first."""
+        query = select(*_record_columns()).order_by(api_keys.c.created_at, api_keys.c.key_id)
+        with self._engine.connect() as conn:
+            return [KeyRecord(**row._mapping) for row in conn.execute(query)]
+
+    def revoke_key(self, key_id: str) -> bool:
+        """Revoke a key at once; False if no such key or it was already revoked."""
+        statement = (update(api_keys)
+                     .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+                     .values(revoked_at=_now()))
+        with self._writing() as conn:
+            revoked = conn.execute(statement).rowcount == 1
+        with self._cache_lock:
+            self._revocations += 1  # a lookup that raced with this revoke must not cache
+            self._cache.pop(key_id, None)
+        return revoked
+
+    def _cached(self, key_id: str) -> tuple[str, KeyRecord] | None:
+        with self._cache_lock:
+            entry = self._cache.get(key_id)
+        if entry is None or entry[2] < _clock():
+            return None
+        return entry[0], entry[1]
+
+    def _load_key(self, key_id: str) -> tuple[str, KeyRecord] | None:
+        query = (select(api_keys.c.key_hash, *_record_columns())
+                 .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)))
+        revocations = self._revocations
+        with self._engine.connect() as conn:
+            row = conn.execute(query).one_or_none()
+        if row is None:
+            return None
+        fields = dict(row._mapping)
+        key_hash = fields.pop("key_hash")
+        record = KeyRecord(**fields)
+        with self._cache_lock:
+            if self._revocations == revocations:
+                self._cache[key_id] = (key_hash, record, _clock() + _CACHE_SECONDS)
+        return key_hash, record
+
+    # --- audit log ----------------------------------------------------------------------
+    def audit(self, key_id: str | None, endpoint: str, areas: Sequence[str],
+              model_version: str | None, status: int, detail: str | None = None) -> None:
+        """Append one row to the audit log (one per request)."""
+        row = {"at": _now(), "key_id": key_id, "endpoint": endpoint,
+               "areas": json.dumps(list(areas), ensure_ascii=False),
+               "model_version": model_version, "status": int(status),
+               "detail": None if detail is None else detail[:500]}
+        with self._writing() as conn:
+            conn.execute(insert(audit_log).values(**row))
+
+    def audit_rows(self, limit: int | None = None) -> pd.DataFrame:
+        """The audit log oldest first (the last `limit` rows if given), areas decoded to lists."""
+        query = select(audit_log).order_by(audit_log.c.id.desc() if limit else audit_log.c.id)
+        if limit:
+            query = query.limit(limit)
+        with self._engine.connect() as conn:
+            rows = [dict(row._mapping) for row in conn.execute(query)]
+        rows.sort(key=lambda row: row["id"])
+        for row in rows:
+            row["areas"] = json.loads(row["areas"])
+        frame = pd.DataFrame(rows, columns=[c.name for c in audit_log.columns])
+        frame["at"] = pd.to_datetime(frame["at"], utc=True)
+        return frame.astype({"id": "int64", "status": "int64"})
+
+    # --- warnings -----------------------------------------------------------------------
+    def save_warnings(self, rows: list[dict]) -> int:
+        """Store new warnings, skipping ones already issued (same warning_id).
+
+        Returns:
+            How many of the rows were new.
+        """
+        issued_at = _now()
+        records = {}
+        for number, row in enumerate(rows, start=1):
+            record = _warning_record(row, number, issued_at)
+            records.setdefault(record["warning_id"], record)
+        if not records:
+            return 0
+        statement = (self._insert(warnings_table)
+                     .on_conflict_do_nothing(index_elements=["warning_id"])
+                     .returning(warnings_table.c.warning_id))
+        with self._writing() as conn:
+            return len(conn.execute(statement, list(records.values())).all())
+
+    def query_warnings(self, area_ids: Iterable[str] | None = None, level: str | None = None,
+                       kind: str | None = None, period: date | str | None = None,
+                       as_of: date | str | None = None,
+                       status: str | None = None) -> list[dict]:
+        """Warnings matching every filter given, evidence decoded to a dict."""
+        _check_choice("level", level, LEVELS, "filter")
+        _check_choice("kind", kind, KINDS, "filter")
+        area_in = warnings_table.c.area_id.in_
+        filters = [warnings_table.c.status == status] if status is not None else []
+        if level is not None:
+            filters.append(warnings_table.c.level == level)
+        if kind is not None:
+            filters.append(warnings_table.c.kind == kind)
+        if period is not None:
+            filters.append(warnings_table.c.period == _iso_date(period, "period filter"))
+        if as_of is not None:
+            filters.append(warnings_table.c.as_of == _iso_date(as_of, "as_of filter"))
+        found = []
+        with self._engine.connect() as conn:
+            for chunk in _chunks(area_ids):
+                where = filters if chunk is None else [*filters, area_in(chunk)]
+                found += [dict(row._mapping) for row in conn.execute(
+                    select(warnings_table).where(*where))]
+        for row in found:
+            row["evidence"] = json.loads(row["evidence"])
+        return sorted(found, key=lambda r: (r["as_of"], r["period"], r["area_id"], r["kind"],
+                                            r["horizon"], r["warning_id"]))
+
+    def close(self) -> None:
+        """Release every database connection."""
+        self._engine.dispose()
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """One write transaction, holding this store's write lock throughout."""
+        with self._write_lock, self._engine.begin() as conn:
+            yield conn
+
+    def _insert(self, table: Table) -> Any:
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+
+def _warning_record(row: Mapping[str, Any], number: int, issued_at: datetime) -> dict:
+    required = ("area_id", "level", "kind", "period", "as_of", "horizon", "model_version",
+                "score", "evidence", "response_en", "response_zh")
+    missing = [name for name in required if row.get(name) is None]
+    if missing:
+        raise InputError(f"Warning row {number} lacks {', '.join(missing)}; give every field.")
+    _check_choice("level", row["level"], LEVELS, f"warning row {number}")
+    _check_choice("kind", row["kind"], KINDS, f"warning row {number}")
+    record = {
+        "area_id": str(row["area_id"]), "level": row["level"], "kind": row["kind"],
+        "rule": row.get("rule"),
+        "period": _iso_date(row["period"], f"warning row {number} period"),
+        "as_of": _iso_date(row["as_of"], f"warning row {number} as_of"),
+        "horizon": int(row["horizon"]), "model_version": str(row["model_version"]),
+        "score": float(row["score"]),
+        "evidence": json.dumps(row["evidence"], ensure_ascii=False, sort_keys=True,
+                               default=_json_default),
+        "response_en": row["response_en"], "response_zh": row["response_zh"],
+        "status": row.get("status") or ISSUED, "issued_at": row.get("issued_at") or issued_at,
+    }
+    record["warning_id"] = row.get("warning_id") or _warning_id(record)
+    return record
+
+
+def _warning_id(record: Mapping[str, Any]) -> str:
+    """Deterministic, so re-issuing the same warning for the same model is a no-op."""
+    key = "|".join(str(record[name]) for name in
+                   ("area_id", "kind", "period", "horizon", "model_version"))
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def _check_choice(field: str, value: str | None, choices: Sequence[str], where: str) -> None:
+    if value is not None and value not in choices:
+        raise InputError(f"The {where} has {field} {value!r}; use one of {', '.join(choices)}.")
+
+
+def _iso_date(value: date | str, where: str) -> str:
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise InputError(f"The {where} {value!r} is not an ISO date; write it as YYYY-MM-DD.") \
+            from None
+
+
+def _json_default(value: Any) -> Any:
+    item = getattr(value, "item", None)  # numpy and pandas scalars
+    return item() if callable(item) else str(value)
+
+
+def _chunks(area_ids: Iterable[str] | None) -> Iterator[list[str] | None]:
+    if area_ids is None:
+        yield None
+        return
+    ids = sorted(set(area_ids))
+    for start in range(0, len(ids), _IN_CHUNK):
+        yield ids[start:start + _IN_CHUNK]
+
+
+def _record_columns() -> list[Column[Any]]:
+    return [api_keys.c[name] for name in KeyRecord.__slots__]
+
+
+def _asdict(record: KeyRecord) -> dict[str, Any]:
+    return {name: getattr(record, name) for name in KeyRecord.__slots__}
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
