@@ -27,6 +27,12 @@ demo: $(STAMP)
 	@echo "  clean tables and quarantine   data/synthetic_city/clean/"
 	@echo "  feature panel and catalogue   data/synthetic_city/features/ (plots/ for the last training)"
 	@echo "  MLflow runs and models        data/mlflow.db: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///data/mlflow.db"
+	@echo "  API key for the demo          data/demo_key.txt (role admin, scope city)"
+	@$(VENV)/bin/riskgrid keys create --role admin --scope city --label "make demo" | tail -1 > data/demo_key.txt
+	@echo
+	@echo "Starting the service on http://localhost:$${RISKGRID_PORT:-3000} (Ctrl+C stops it). Try:"
+	@echo "  curl -s localhost:$${RISKGRID_PORT:-3000}/score -H \"Authorization: Bearer $$(cat data/demo_key.txt)\" -H 'Content-Type: application/json' -d '{\"area_ids\": [\"D01S01C01G01\"], \"horizons\": [1, 2]}'"
+	$(VENV)/bin/riskgrid serve experiments/synthetic_city.toml
 
 test: $(STAMP)
 	$(VENV)/bin/pytest

@@ -232,6 +232,7 @@ class RiskGrid:
               as_of: str | None = None, drivers: int | None = None) -> ScoreResponse:
         """Expected counts with intervals, calibrated risk, levels, ranks and top drivers."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
+            record.areas = list(area_ids or ([parent_id] if parent_id else []))
             ids = self._areas(area_ids, level, parent_id)
             record.areas = ids
             self._check_scope(record, ids)

@@ -35,8 +35,8 @@ min_data_in_leaf = {leaf}
 risk_flag = "above_quantile"
 flag_quantile = 0.8
 """
-SANE = dict(rounds=20, rate=0.05, leaves=31, leaf=20)
-WILD = dict(rounds=150, rate=1.0, leaves=64, leaf=1)  # overfits: worse out of sample
+SANE = {"rounds": 20, "rate": 0.05, "leaves": 31, "leaf": 20}
+WILD = {"rounds": 150, "rate": 1.0, "leaves": 64, "leaf": 1}  # overfits: worse out of sample
 EXPERIMENT = """name = "tiny"
 sources = {}
 [areas]

@@ -17,7 +17,7 @@ def riskgrid(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "RISKGRID_DATA_DIR": str(data_dir), "RISKGRID_NOW": "2025-01-01T00:00",
            "RISKGRID_PSEUDONYM_SECRET": "cli-test", "COLUMNS": "60"}
     return subprocess.run([RISKGRID, *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+                          timeout=300, check=False)
 
 
 def test_ingest_and_features_write_their_outputs(tiny_city, tmp_path):
@@ -56,3 +56,25 @@ def test_missing_experiment_file_is_named(tmp_path):
 def test_features_before_ingest_says_what_to_run(tiny_city, tmp_path):
     done = riskgrid("features", str(tiny_city), data_dir=tmp_path / "data")
     assert done.returncode == 2 and "riskgrid ingest" in done.stderr
+
+
+def test_keys_create_list_revoke(tmp_path):
+    from serving.store import open_store
+
+    data = tmp_path / "data"
+    created = riskgrid("keys", "create", "--role", "viewer", "--scope", "D01", "--label",
+                       "duty officer", data_dir=data)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("rg_") and " " not in token
+    store = open_store(f"sqlite:///{(data / 'riskgrid.db').resolve()}")
+    record = store.verify_key(token)
+    assert record is not None and (record.role, record.scope) == ("viewer", "D01")
+    listed = riskgrid("keys", "list", data_dir=data)
+    assert record.key_id in listed.stdout and token not in listed.stdout
+    assert riskgrid("keys", "revoke", record.key_id, data_dir=data).returncode == 0
+    assert open_store(f"sqlite:///{(data / 'riskgrid.db').resolve()}").verify_key(token) is None
+    again = riskgrid("keys", "revoke", record.key_id, data_dir=data)
+    assert again.returncode == 2 and "no active key" in again.stderr
+    bad = riskgrid("keys", "create", "--role", "emperor", "--scope", "city", data_dir=data)
+    assert bad.returncode == 2 and "Role" in bad.stderr and "Traceback" not in bad.stderr

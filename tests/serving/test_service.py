@@ -1,0 +1,288 @@
+"""The service as dashboards see it: a real BentoML server on loopback (see conftest)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import columns as C
+from features.io import read_table
+from serving.champion import load_champion
+from tests.serving.conftest import SANE, SCOPES, start, stop, train_and_promote, write_experiment
+
+pytestmark = pytest.mark.slow
+GRIDS = [f"A{i}" for i in range(6)]
+# scope -> the grids it covers (random_tables: C{i//2}, S{i//4}, one district D0)
+COVERS = {"city": set(GRIDS), "D0": set(GRIDS), "S0": {"A0", "A1", "A2", "A3"},
+          "S1": {"A4", "A5"}, "C0": {"A0", "A1"}, "A0": {"A0"}}
+LEVEL_NAMES = {"red", "orange", "yellow", "blue", "none"}
+
+
+def test_score_answers_the_documented_shape_with_the_champions_numbers(server):
+    r = server.post("score", {"area_ids": ["A3", "A0"], "horizons": [2, 1]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"model_version", "as_of", "scores"}
+    assert body["model_version"] == load_champion(server.settings, "tiny").version
+    assert body["as_of"] == "2023-12-25"  # the panel's last complete week
+    assert [(s["area_id"], s["horizon"]) for s in body["scores"]] == [
+        ("A3", 2), ("A0", 2), ("A3", 1), ("A0", 1)]
+    panel = read_table(server.settings.data_dir / "tiny" / "features", "panel")
+    latest = panel[panel[C.PERIOD] == panel[C.PERIOD].max()].reset_index(drop=True)
+    expected = load_champion(server.settings, "tiny").model.predict(latest)
+    for s in body["scores"]:
+        assert set(s) == {"area_id", "horizon", "expected_count", "interval",
+                          "risk_probability", "risk_level", "rank", "percentile", "drivers"}
+        row = expected[(expected[C.AREA_ID] == s["area_id"]) & (expected.horizon == s["horizon"])]
+        assert s["expected_count"] == pytest.approx(row.expected_count.item(), rel=1e-6)
+        assert s["risk_probability"] == pytest.approx(row.risk_probability.item(), rel=1e-6)
+        low, high = s["interval"]
+        assert low <= s["expected_count"] <= high
+        assert s["risk_level"] in LEVEL_NAMES and 1 <= s["rank"] <= 6
+        assert 0 <= s["percentile"] <= 100
+        assert len(s["drivers"]) == 5
+        sizes = [abs(d["contribution"]) for d in s["drivers"]]
+        assert sizes == sorted(sizes, reverse=True)
+        for d in s["drivers"]:
+            assert d["label_en"] and d["label_zh"] and d["label_zh"] != d["feature"]
+            value = latest.loc[latest[C.AREA_ID] == s["area_id"], d["feature"]].item() \
+                if d["feature"] in latest else None
+            if value is not None and not pd.isna(value):
+                assert d["value"] == pytest.approx(value, rel=1e-5)
+
+
+def test_ranks_order_the_grids_by_probability(server):
+    body = server.post("score", {"level": "grid", "parent_id": "city"}).json()
+    assert body.get("error", "").startswith("6 areas is over the cap of 5")  # cap is 5 here
+    scores = server.post("score", {"level": "grid", "parent_id": "S0"}).json()["scores"]
+    assert sorted(s["area_id"] for s in scores) == ["A0", "A1", "A2", "A3"]
+    ordered = sorted(scores, key=lambda s: s["rank"])
+    probs = [s["risk_probability"] for s in ordered]
+    assert probs == sorted(probs, reverse=True)
+
+
+def test_explain_adds_up_and_shows_changes_since_last_period(server):
+    r = server.post("explain", {"area_id": "A2", "horizon": 1})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    total = body["base_value"] + sum(c["contribution"] for c in body["contributions"])
+    assert total == pytest.approx(body["log_rate"], abs=1e-6)
+    assert math.exp(body["log_rate"]) == pytest.approx(body["expected_count"], rel=1e-5)
+    assert body["previous"]["as_of"] == "2023-12-18"
+    before = server.post("explain", {"area_id": "A2", "horizon": 1, "as_of": "2023-12-18"})
+    old = {c["feature"]: c["contribution"] for c in before.json()["contributions"]}
+    for change in body["changes"][:10]:
+        now = next(c for c in body["contributions"] if c["feature"] == change["feature"])
+        assert change["contribution"] == pytest.approx(
+            now["contribution"] - old[change["feature"]], abs=1e-9)
+
+
+def test_score_features_matches_score_and_validates_rows(server):
+    panel = read_table(server.settings.data_dir / "tiny" / "features", "panel")
+    info = server.post("model_info").json()
+    row = panel[(panel[C.PERIOD] == panel[C.PERIOD].max()) & (panel[C.AREA_ID] == "A1")]
+    payload = {f: (None if pd.isna(v) else float(v))
+               for f, v in row[info["features"]].iloc[0].items()}
+    payload |= {"area_id": "A1", "period": "2023-12-25"}
+    r = server.post("score_features", {"rows": [payload], "horizons": [1]}, key="analyst")
+    assert r.status_code == 200, r.text
+    scored = server.post("score", {"area_ids": ["A1"]}).json()["scores"][0]
+    assert r.json()["scores"][0]["expected_count"] == pytest.approx(scored["expected_count"])
+    # what if incidents had doubled this week?
+    louder = payload | {"all_now": payload["all_now"] * 2 + 10}
+    r2 = server.post("score_features", {"rows": [louder]}, key="analyst")
+    assert r2.status_code == 200
+    missing = {k: v for k, v in payload.items() if k != "all_ewm"}
+    r = server.post("score_features", {"rows": [missing]}, key="analyst")
+    assert r.status_code == 422 and "all_ewm" in r.json()["error"]
+    r = server.post("score_features", {"rows": [payload | {"all_now": "many"}]}, key="analyst")
+    assert r.status_code == 422 and "'all_now'" in r.json()["error"]
+    r = server.post("score_features", {"rows": [payload | {"colour": 1}]}, key="analyst")
+    assert r.status_code == 422 and "colour" in r.json()["error"]
+    assert server.post("score_features", {"rows": [payload]}, key="city").status_code == 403
+
+
+def test_forecast_gives_a_trend_with_intervals(server):
+    r = server.post("forecast", {"unit_id": "city", "horizon": 4})
+    assert r.status_code == 200, r.text
+    points = r.json()["points"]
+    ahead = [p for p in points if p["is_forecast"]]
+    assert [p["period"] for p in ahead] == ["2024-01-01", "2024-01-08", "2024-01-15",
+                                           "2024-01-22"]
+    assert all(p["low"] <= p["forecast"] <= p["high"] for p in points)
+    assert all(p["observed"] is not None for p in points if not p["is_forecast"])
+    r = server.post("forecast", {"unit_id": "A0"})
+    assert r.status_code == 422 and "street, district, city" in r.json()["error"]
+
+
+def test_warnings_are_issued_stored_and_filtered_by_scope(server):
+    deadline = time.monotonic() + 60  # issued in the background after start
+    while not (found := server.post("warnings").json()["warnings"]):
+        assert time.monotonic() < deadline, "no warnings were issued"
+        time.sleep(1)
+    for w in found:
+        assert w["kind"] in {"sudden_group", "cyclical_sector", "spreading", "sinking_backlog"}
+        assert w["level"] in LEVEL_NAMES - {"none"}
+        assert w["response_en"] and w["response_zh"] and w["evidence"]
+    stored = server.store.query_warnings()
+    assert {w["warning_id"] for w in found} == {w["warning_id"] for w in stored}
+    s1 = server.post("warnings", key="S1").json()["warnings"]
+    assert {w["warning_id"] for w in s1} == {w["warning_id"] for w in found
+                                             if w["area_id"] in COVERS["S1"] | {"S1"}}
+    level = found[0]["level"]
+    only = server.post("warnings", {"level": level}).json()["warnings"]
+    assert only and {w["level"] for w in only} == {level}
+    assert server.post("warnings", {"kind": "weather"}).status_code == 422
+
+
+def test_model_info_says_what_is_served(server):
+    info = server.post("model_info").json()
+    assert info["source"] == "registry" and info["horizons"] == [1, 2]
+    assert info["levels"] == {"grid": 6, "community": 3, "street": 2, "district": 1, "city": 1}
+    assert info["periods"][1] == "2023-12-25"
+    assert "poisson_deviance" in info["backtest"]["model"]["1"]
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_scope_matrix(server, scope):
+    """Every key x every grid and unit: 200 inside the scope, 403 outside, never partial."""
+    for grid in GRIDS:
+        r = server.post("score", {"area_ids": [grid]}, key=scope)
+        assert r.status_code == (200 if grid in COVERS[scope] else 403), (scope, grid)
+    both = server.post("score", {"area_ids": ["A0", "A5"]}, key=scope)
+    assert both.status_code == (200 if {"A0", "A5"} <= COVERS[scope] else 403)
+    for unit in ("S0", "S1", "D0", "city"):
+        r = server.post("forecast", {"unit_id": unit, "horizon": 1}, key=scope)
+        inside = scope == "city" or scope == unit or (scope == "D0" and unit != "city")
+        assert r.status_code == (200 if inside else 403), (scope, unit, r.text)
+
+
+def test_keys_missing_wrong_or_revoked_get_401(server):
+    assert server.post("score", {"area_ids": ["A0"]}, key=None).status_code == 401
+    assert server.post("score", {"area_ids": ["A0"]}, key="rg_nope_123").status_code == 401
+    record, token = server.store.create_key("viewer", "city", "to revoke")
+    assert server.post("model_info", key=token).status_code == 200
+    server.store.revoke_key(record.key_id)
+    time.sleep(5.5)  # the service caches a valid key for at most 5 s
+    assert server.post("model_info", key=token).status_code == 401
+
+
+def test_bad_input_gets_a_4xx_with_a_message(server):
+    cases = [
+        ({"area_ids": ["nowhere"]}, 422, "unknown area"),
+        ({"area_ids": ["A0"], "horizons": [9]}, 422, "not served"),
+        ({"area_ids": []}, 400, "at least 1"),
+        ({"area_ids": "A0"}, 400, "valid array"),
+        ({"area_ids": ["A0"], "horizons": ["soon"]}, 400, "integer"),
+        ({"area_ids": ["A0"], "as_of": "yesterday"}, 422, "not a date"),
+        ({"area_ids": ["A0"], "as_of": "2031-01-01"}, 422, "outside the data"),
+        ({"level": "street", "parent_id": "S0"}, 422, "grids"),
+        ({"area_ids": GRIDS}, 413, "cap"),
+        ({}, 422, "area_ids"),
+    ]
+    for body, status, words in cases:
+        r = server.post("score", body)
+        assert r.status_code == status, (body, r.text)
+        assert words in r.text, (body, r.text)
+    r = httpx.post(f"{server.url}/score", content=b"{not json",
+                   headers={"Authorization": f"Bearer {server.keys['city']}",
+                            "Content-Type": "application/json"})
+    assert r.status_code == 400 and "Invalid JSON" in r.text
+
+
+def test_every_request_is_audited(server):
+    before = len(server.store.audit_rows())
+    calls = [("score", {"area_ids": ["A0"]}, "S0", 200), ("score", {"area_ids": ["A5"]}, "S0", 403),
+             ("score", {"area_ids": []}, "city", 400), ("model_info", {}, None, 401),
+             ("explain", {"area_id": "A1"}, "C0", 200), ("score", {"area_ids": ["x"]}, "city", 422)]
+    for endpoint, body, key, status in calls:
+        assert server.post(endpoint, body, key=key).status_code == status
+    rows = server.store.audit_rows().iloc[before:]
+    assert len(rows) == len(calls)
+    version = load_champion(server.settings, "tiny").version
+    keys = {k.key_id: k.scope for k in server.store.list_keys()}
+    for (endpoint, body, key, status), row in zip(calls, rows.itertuples(), strict=True):
+        assert (row.endpoint, row.status) == (endpoint, status)
+        assert pd.isna(row.key_id) if key is None else keys[row.key_id] == key
+        if status in (200, 403, 422):
+            assert row.model_version == version
+            assert list(row.areas) == body.get("area_ids", [body.get("area_id")])
+    text = server.store.audit_rows().to_json()
+    assert "rg_" not in text  # no key material in the log
+
+
+def test_no_5xx_under_schemathesis(server):
+    """Generated requests against the OpenAPI document: 4xx at worst, never 5xx."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_url(f"{server.url}/docs.json")
+    headers = {"Authorization": f"Bearer {server.keys['analyst']}"}
+    seen: list[int] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if operation.path in ("/livez", "/readyz", "/metrics"):
+            continue
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=25, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def check(case):
+            response = case.call(base_url=server.url, headers=headers, timeout=60)
+            seen.append(response.status_code)
+            assert response.status_code < 500, (case.path, case.body, response.text[:300])
+
+        check()
+    assert len(seen) >= 6 * 10
+
+
+def test_a_promotion_is_picked_up_without_restart_or_failed_requests(server, tmp_path):
+    old = server.post("model_info").json()["model_version"]
+    statuses: list[int] = []
+    stop_flag = threading.Event()
+
+    def hammer():
+        with httpx.Client(timeout=60) as client:
+            while not stop_flag.is_set():
+                r = client.post(f"{server.url}/score", json={"area_ids": ["A0", "A1"]},
+                                headers={"Authorization": f"Bearer {server.keys['city']}"})
+                statuses.append(r.status_code)
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        record = train_and_promote(write_experiment(tmp_path, SANE), server.settings, "better")
+        assert record["promoted"], record
+        deadline = time.monotonic() + 90
+        while server.post("model_info").json()["model_version"] == old:
+            assert time.monotonic() < deadline, "the promotion was not picked up"
+            time.sleep(0.5)
+    finally:
+        stop_flag.set()
+        thread.join()
+    assert statuses and set(statuses) == {200}
+    assert server.post("score", {"area_ids": ["A0"]}).json()["model_version"] == \
+        record["challenger_version"]
+
+
+def test_starts_from_the_last_good_model_when_the_registry_is_down(server):
+    served = server.post("model_info").json()["model_version"]
+    log = server.log.with_name("registry_down.log")
+    process, url = start(server.experiment, server.settings, log,
+                         MLFLOW_TRACKING_URI="http://127.0.0.1:9")
+    try:
+        r = httpx.post(f"{url}/model_info", json={},
+                       headers={"Authorization": f"Bearer {server.keys['city']}"}, timeout=60)
+        assert r.status_code == 200
+        assert r.json()["source"] == "local copy" and r.json()["model_version"] == served
+        r = httpx.post(f"{url}/score", json={"area_ids": ["A0"]},
+                       headers={"Authorization": f"Bearer {server.keys['city']}"}, timeout=60)
+        assert r.status_code == 200 and np.isfinite(r.json()["scores"][0]["expected_count"])
+    finally:
+        stop(process)
