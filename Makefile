@@ -5,8 +5,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
+# Headless Chromium and CJK fonts from Debian's packages: print the meeting pack to PDF and
+# drive the dashboard test. Installed by the set-up when missing (needs apt and root, as on CI).
+DEBIAN_PACKAGES := chromium fonts-noto-cjk
 
-.PHONY: demo test bench lock clean
+.PHONY: demo test bench lock clean system
+
+system:
+	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || { \
+	  if command -v sudo >/dev/null && [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(DEBIAN_PACKAGES); }
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +24,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) system
 	$(VENV)/bin/riskgrid synth
 	$(VENV)/bin/riskgrid ingest experiments/synthetic_city.toml --json data/synthetic_city/ingest_summary.json
 	$(VENV)/bin/riskgrid features experiments/synthetic_city.toml
@@ -34,7 +43,7 @@ demo: $(STAMP)
 	@echo "  curl -s localhost:$${RISKGRID_PORT:-3000}/score -H \"Authorization: Bearer $$(cat data/demo_key.txt)\" -H 'Content-Type: application/json' -d '{\"area_ids\": [\"D01S01C01G01\"], \"horizons\": [1, 2]}'"
 	$(VENV)/bin/riskgrid serve experiments/synthetic_city.toml
 
-test: $(STAMP)
+test: $(STAMP) system
 	$(VENV)/bin/pytest
 
 bench: $(STAMP)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import shapely
 
 from features import columns as C
 
@@ -14,7 +15,8 @@ CITY = "city"  # the root of every hierarchy: a key scoped to it sees everything
 ROLES = ("viewer", "analyst", "admin")
 ENDPOINT_ROLE = {
     "score": "viewer", "explain": "viewer", "forecast": "viewer", "warnings": "viewer",
-    "model_info": "viewer", "score_features": "analyst",
+    "model_info": "viewer", "areas": "viewer", "score_features": "analyst",
+    "warning_action": "analyst",
 }
 
 
@@ -75,3 +77,50 @@ def require_role(role: str, endpoint: str) -> None:
     if ROLES.index(role) < ROLES.index(needed):
         raise AccessDenied(f"the {endpoint} endpoint needs the {needed} role; this key is "
                            f"{role}")
+
+
+class Shapes:
+    """Names, parents and GeoJSON shapes of every unit (units above grids: union of grids)."""
+
+    def __init__(self, areas: pd.DataFrame, tree: Hierarchy):
+        self.tree = tree
+        self.names: dict[str, str] = {C.CITY: C.CITY}
+        self.parents: dict[str, dict[str, str]] = {}
+        for level in ("district", "street", "community", "grid"):
+            id_col, name_col = C.LEVEL_ID[level], C.LEVEL_NAME[level]
+            if id_col in areas:
+                names = areas[name_col] if name_col in areas else areas[id_col]
+                self.names.update(zip(areas[id_col].astype(str), names.astype(str),
+                                      strict=True))
+        for row in areas.itertuples(index=False):
+            grid = str(getattr(row, C.AREA_ID))
+            self.parents[grid] = {lv: str(getattr(row, C.LEVEL_ID[lv]))
+                                  for lv in ("community", "street", "district")
+                                  if hasattr(row, C.LEVEL_ID[lv])}
+        wkt = areas[C.GEOMETRY] if C.GEOMETRY in areas else pd.Series(None, index=areas.index)
+        self._grid_shapes = {str(a): shapely.from_wkt(g) for a, g in
+                             zip(areas[C.AREA_ID], wkt, strict=True)
+                             if isinstance(g, str) and g}
+        self._cache: dict[str, dict | None] = {}
+
+    def shape(self, unit: str) -> dict | None:
+        if unit not in self._cache:
+            grids = [self._grid_shapes[g] for g in self.tree.grids_under.get(unit, [])
+                     if g in self._grid_shapes]
+            geometry = shapely.union_all(grids) if grids else None
+            self._cache[unit] = None if geometry is None else shapely.geometry.mapping(
+                geometry.simplify(0, preserve_topology=True))
+        return self._cache[unit]
+
+    def describe(self, level: str, ids: list[str]) -> list[dict]:
+        out = []
+        for unit in ids:
+            grid = self.tree.grids_under.get(unit, [unit])[0]
+            above = self.parents.get(grid, {})
+            start = ("grid", "community", "street", "district").index(level) + 1 \
+                if level != "city" else 4
+            parents = {lv: above[lv] for lv in ("community", "street", "district")[start - 1:]
+                       if lv in above and above[lv] != unit}
+            out.append({"area_id": unit, "name": self.names.get(unit, unit), "level": level,
+                        "parents": parents, "geometry": self.shape(unit)})
+        return out

@@ -18,7 +18,7 @@ from features.settings import Settings
 from serving.store import KeyRecord, Store, open_store
 
 PROTECTED = frozenset({"score", "explain", "score_features", "forecast", "warnings",
-                       "model_info"})
+                       "model_info", "areas", "warning_action"})
 STATE_KEY = "riskgrid"
 
 _stores: dict[str, Store] = {}

@@ -10,18 +10,20 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import bentoml
 import pandas as pd
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
+from starlette.staticfiles import StaticFiles
 
 from features import columns as C
 from features.errors import InputError
 from features.experiment import load_experiment
 from features.settings import Settings
-from serving.access import AccessDenied, hierarchy, require_role
+from serving.access import AccessDenied, Shapes, hierarchy, require_role
 from serving.champion import champion_version, fetch_champion, load_champion
 from serving.config import ServingExperiment
 from serving.gate import AuditGate, RequestRecord, store
@@ -151,6 +153,28 @@ class WarningsResponse(BaseModel):
     warnings: list[WarningItem]
 
 
+class Area(BaseModel):
+    area_id: str
+    name: str
+    level: str
+    parents: dict[str, str] = Field(description="Ids of the units above: community, street, "
+                                    "district.")
+    geometry: dict[str, Any] | None = Field(description="GeoJSON geometry in the experiment's "
+                                            "projected coordinates (metres or feet), if known.")
+
+
+class AreasResponse(BaseModel):
+    model_version: str
+    as_of: str
+    areas: list[Area]
+
+
+class WarningActionResponse(BaseModel):
+    model_version: str
+    warning: WarningItem
+    history: list[dict[str, Any]]
+
+
 class ModelInfo(BaseModel):
     model_version: str
     as_of: str
@@ -184,6 +208,7 @@ class RiskGrid:
         self.store = store(self.settings)
         self.data = load_serving_data(self.experiment, self.settings)
         self.hierarchy = hierarchy(self.data.areas)
+        self.shapes = Shapes(self.data.areas, self.hierarchy)
         self.scorer = self._scorer(load_champion(self.settings, self.experiment.name))
         self.trends = TrendService(self.data.counts, self.experiment)
         self._stop = threading.Event()
@@ -336,6 +361,51 @@ class RiskGrid:
 
         return self._call(ctx, "model_info", ModelInfo, work)
 
+    @bentoml.api
+    def areas(self, ctx: bentoml.Context, level: str = "grid",
+              parent_id: str | None = None) -> AreasResponse:
+        """The areas of a level under a unit (default: the key's scope), with their shapes."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            parent = parent_id or record.key.scope
+            record.areas = [parent]
+            self._known(parent)
+            self._check_scope(record, [parent])
+            if level not in C.LEVELS:
+                raise InputError(f"level must be one of {list(C.LEVELS)}, not {level!r}")
+            ids = self.hierarchy.units(level, parent)
+            if len(ids) > self.settings.max_batch_areas:
+                raise TooLarge(f"{len(ids)} areas is over the cap of "
+                               f"{self.settings.max_batch_areas}; ask for a smaller parent")
+            return {"model_version": scorer.loaded.version, "as_of": str(scorer.latest.date()),
+                    "areas": self.shapes.describe(level, ids)}
+
+        return self._call(ctx, "areas", AreasResponse, work)
+
+    @bentoml.api
+    def warning_action(self, ctx: bentoml.Context, warning_id: str,
+                       action: str, reason: str | None = None,
+                       note: Annotated[str | None, Field(max_length=500)] = None
+                       ) -> WarningActionResponse:
+        """Move a warning along its lifecycle: acknowledge, handle, close, or dismiss (with a
+        reason code); who and when are recorded."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            found = [w for w in self.store.query_warnings() if w["warning_id"] == warning_id]
+            if not found:
+                raise InputError(f"unknown warning id {warning_id!r}; /warnings lists them")
+            record.areas = [found[0]["area_id"]]
+            self._check_scope(record, record.areas)
+            who = f"key:{record.key.key_id}" + (f" ({record.key.label})" if record.key.label
+                                                else "")
+            updated = self.store.warning_action(warning_id, action, who, reason=reason,
+                                                note=note)
+            updated["issued_at"] = str(updated["issued_at"])
+            history = [{k: str(v) if k == "at" else v for k, v in event.items()}
+                       for event in self.store.warning_history(warning_id)]
+            return {"model_version": scorer.loaded.version, "warning": updated,
+                    "history": history}
+
+        return self._call(ctx, "warning_action", WarningActionResponse, work)
+
     # --- helpers ---------------------------------------------------------------------------
 
     def _call(self, ctx: bentoml.Context, endpoint: str, answer: type[BaseModel],
@@ -395,3 +465,6 @@ def _error(ctx: bentoml.Context, status: int, exc: Exception) -> JSONResponse:
 
 
 RiskGrid.add_asgi_middleware(AuditGate)
+# The dashboard: static files that call the API with the user's key (no key needed to load).
+RiskGrid.mount_asgi_app(
+    StaticFiles(directory=Path(__file__).with_name("dashboard"), html=True), path="/dashboard")

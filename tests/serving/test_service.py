@@ -196,15 +196,28 @@ def test_bad_input_gets_a_4xx_with_a_message(server):
     assert r.status_code == 400 and "Invalid JSON" in r.text
 
 
+def settled_audit_count(server, expected: int | None = None) -> int:
+    """Audit rows are written just after each answer is sent: wait for the count to settle."""
+    deadline = time.monotonic() + 15
+    count = -1
+    while time.monotonic() < deadline:
+        now = len(server.store.audit_rows())
+        if (expected is None and now == count) or now == expected:
+            return now
+        count = now
+        time.sleep(0.5)
+    return count
+
+
 def test_every_request_is_audited(server):
-    before = len(server.store.audit_rows())
+    before = settled_audit_count(server)
     calls = [("score", {"area_ids": ["A0"]}, "S0", 200), ("score", {"area_ids": ["A5"]}, "S0", 403),
              ("score", {"area_ids": []}, "city", 400), ("model_info", {}, None, 401),
              ("explain", {"area_id": "A1"}, "C0", 200), ("score", {"area_ids": ["x"]}, "city", 422)]
     for endpoint, body, key, status in calls:
         assert server.post(endpoint, body, key=key).status_code == status
+    assert settled_audit_count(server, before + len(calls)) == before + len(calls)
     rows = server.store.audit_rows().iloc[before:]
-    assert len(rows) == len(calls)
     version = load_champion(server.settings, "tiny").version
     keys = {k.key_id: k.scope for k in server.store.list_keys()}
     for (endpoint, body, key, status), row in zip(calls, rows.itertuples(), strict=True):
@@ -213,7 +226,7 @@ def test_every_request_is_audited(server):
         if status in (200, 403, 422):
             assert row.model_version == version
             assert list(row.areas) == body.get("area_ids", [body.get("area_id")])
-    text = server.store.audit_rows().to_json()
+    text = server.store.audit_rows().to_json(date_format="iso")
     assert "rg_" not in text  # no key material in the log
 
 
@@ -268,7 +281,7 @@ def test_a_promotion_is_picked_up_without_restart_or_failed_requests(server, tmp
         thread.join()
     assert statuses and set(statuses) == {200}
     assert server.post("score", {"area_ids": ["A0"]}).json()["model_version"] == \
-        record["challenger_version"]
+        str(record["challenger_version"])
 
 
 def test_starts_from_the_last_good_model_when_the_registry_is_down(server):
