@@ -107,6 +107,7 @@ class WhatIfScore(BaseModel):
 
 class WhatIfResponse(BaseModel):
     model_version: str
+    as_of: str = Field(description="Latest period of the served data (the rows are yours).")
     scores: list[WhatIfScore]
 
 
@@ -171,6 +172,7 @@ class AreasResponse(BaseModel):
 
 class WarningActionResponse(BaseModel):
     model_version: str
+    as_of: str
     warning: WarningItem
     history: list[dict[str, Any]]
 
@@ -296,7 +298,7 @@ class RiskGrid:
             for area in ids:
                 self._known(area)
             self._check_scope(record, ids)
-            return {"model_version": scorer.loaded.version,
+            return {"model_version": scorer.loaded.version, "as_of": str(scorer.latest.date()),
                     "scores": scorer.score_rows(rows, horizons)}
 
         return self._call(ctx, "score_features", WhatIfResponse, work)
@@ -396,12 +398,14 @@ class RiskGrid:
             self._check_scope(record, record.areas)
             who = f"key:{record.key.key_id}" + (f" ({record.key.label})" if record.key.label
                                                 else "")
-            updated = self.store.warning_action(warning_id, action, who, reason=reason,
+            step = {"acknowledge": "ack"}.get(action, action)  # both spellings are accepted
+            updated = self.store.warning_action(warning_id, step, who, reason=reason,
                                                 note=note)
             updated["issued_at"] = str(updated["issued_at"])
             history = [{k: str(v) if k == "at" else v for k, v in event.items()}
                        for event in self.store.warning_history(warning_id)]
-            return {"model_version": scorer.loaded.version, "warning": updated,
+            return {"model_version": scorer.loaded.version, "as_of": str(scorer.latest.date()),
+                    "warning": updated,
                     "history": history}
 
         return self._call(ctx, "warning_action", WarningActionResponse, work)

@@ -130,7 +130,7 @@ def test_warnings_are_issued_stored_and_filtered_by_scope(server):
         assert w["kind"] in {"sudden_group", "cyclical_sector", "spreading", "sinking_backlog"}
         assert w["level"] in LEVEL_NAMES - {"none"}
         assert w["response_en"] and w["response_zh"] and w["evidence"]
-    stored = server.store.query_warnings()
+    stored = server.store.query_warnings(status="issued")
     assert {w["warning_id"] for w in found} == {w["warning_id"] for w in stored}
     s1 = server.post("warnings", key="S1").json()["warnings"]
     assert {w["warning_id"] for w in s1} == {w["warning_id"] for w in found
@@ -299,3 +299,17 @@ def test_starts_from_the_last_good_model_when_the_registry_is_down(server):
         assert r.status_code == 200 and np.isfinite(r.json()["scores"][0]["expected_count"])
     finally:
         stop(process)
+
+
+def test_areas_lists_units_in_scope_with_parents(server):
+    r = server.post("areas", {"level": "grid"}, key="S1")
+    assert r.status_code == 200, r.text
+    areas = r.json()["areas"]
+    assert [a["area_id"] for a in areas] == ["A4", "A5"]
+    assert areas[0]["parents"] == {"community": "C2", "street": "S1", "district": "D0"}
+    assert areas[0]["geometry"] is None  # the tiny city has no shapes
+    streets = server.post("areas", {"level": "street", "parent_id": "D0"}).json()["areas"]
+    assert [(a["area_id"], a["parents"]) for a in streets] == [
+        ("S0", {"district": "D0"}), ("S1", {"district": "D0"})]
+    assert server.post("areas", {"level": "grid", "parent_id": "S0"}, key="S1").status_code == 403
+    assert server.post("areas", {"level": "ward"}).status_code == 422
