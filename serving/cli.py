@@ -211,6 +211,220 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (keys l
     console.print(f"revoked {key_id}")
 
 
+@app.command()
+def score(experiment: ExperimentArg,
+          as_of: Annotated[str | None, typer.Option(
+              "--as-of", help="As-of period, YYYY-MM-DD (default: the latest).")] = None,
+          json_path: JsonOpt = None) -> None:
+    """Score every grid for every horizon with the champion; record it in the forecast ledger."""
+    from serving.champion import load_champion
+    from serving.ledger import record_batch
+    from serving.scoring import Scorer, load_serving_data
+    from serving.store import open_store
+
+    settings = Settings()
+    exp = load_experiment(experiment)
+    with console.status("scoring"):
+        scorer = Scorer(load_champion(settings, exp.name), load_serving_data(exp, settings), exp)
+        period = scorer.as_of(as_of)
+        vintage = record_batch(open_store(settings.store_url()), scorer, exp, period)
+    grids = len(scorer.snapshot(period).area_ids)
+    console.print(f"vintage {vintage}: {grids * len(scorer.horizons):,} forecasts ({grids:,} "
+                  f"grids x horizons {scorer.horizons}) as of {period.date()} by "
+                  f"{scorer.loaded.name} version {scorer.loaded.version}")
+    write_json(json_path, {"vintage_id": vintage, "as_of": str(period.date()),
+                           "model_version": scorer.loaded.version,
+                           "forecasts": grids * len(scorer.horizons)})
+
+
+@app.command("scorecard")
+def scorecard_command(experiment: ExperimentArg, json_path: JsonOpt = None) -> None:
+    """Score every past forecast vintage against what happened: newest first, then the trend."""
+    from serving.ledger import read_outcomes, record_backtest_file, scorecard, scorecard_trend
+    from serving.store import open_store
+
+    settings = Settings()
+    exp = load_experiment(experiment)
+    store = open_store(settings.store_url())
+    with console.status("scoring the ledger"):
+        record_backtest_file(store, exp, settings)
+        card = scorecard(store, exp.name, read_outcomes(exp, settings),
+                         exp.warnings.alert_budget)
+        trend = scorecard_trend(card)
+    if card.empty:
+        console.print(f"no forecast of {exp.name} has an observed target period yet; riskgrid "
+                      "score (or riskgrid train's backtest) records forecasts")
+    else:
+        console.print(_scorecard_table(card, exp.warnings.alert_budget))
+        console.print(_trend_table(trend))
+        console.print(f"{card['vintage_id'].nunique()} vintages scored")
+    write_json(json_path, {"experiment": exp.name, "alert_budget": exp.warnings.alert_budget,
+                           "vintages": int(card["vintage_id"].nunique()),
+                           "rows": _records(card), "trend": _records(trend)})
+
+
+def _records(frame) -> list[dict]:
+    """JSON-ready rows: NaN as null, times in ISO format."""
+    return json.loads(frame.to_json(orient="records", date_format="iso"))
+
+
+def _number(value: float, digits: int = 3) -> str:
+    import math
+
+    return "" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _scorecard_table(card, budget: float) -> Table:
+    table = Table(title=f"scorecard (newest first; hit rate at the alert budget {budget:.0%})")
+    for column in ("as_of", "target", "h", "source", "model", "n", "mae", "deviance", "brier",
+                   "hit_rate", "coverage", "warnings ok/all"):
+        table.add_column(column, justify="left" if column in ("as_of", "target", "source",
+                                                              "model") else "right")
+    for r in card.itertuples(index=False):
+        table.add_row(r.as_of, r.target_period, str(r.horizon), r.source, r.model_version,
+                      f"{r.n:,}", _number(r.mae), _number(r.poisson_deviance),
+                      _number(r.brier), _number(r.hit_rate, 2), _number(r.coverage, 2),
+                      f"{r.warnings_confirmed}/{r.warnings}")
+    return table
+
+
+def _trend_table(trend) -> Table:
+    table = Table(title="trend: newest vintages against the ones before them")
+    for column in ("h", "metric", "vintages", "recent", "previous", "change", "improved"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for r in trend.itertuples(index=False):
+        table.add_row(str(r.horizon), r.metric, str(r.vintages), _number(r.recent),
+                      _number(r.previous), _number(r.change),
+                      "" if r.improved is None else ("yes" if r.improved else "no"))
+    return table
+
+
+warnings_app = typer.Typer(no_args_is_help=True, help="Early warnings and their lifecycle.")
+app.add_typer(warnings_app, name="warnings")
+WarningIdArg = Annotated[str, typer.Argument(help="The warning's id (riskgrid warnings list).")]
+WhoOpt = Annotated[str | None, typer.Option(help="Who acts (default: your user name).")]
+NoteOpt = Annotated[str | None, typer.Option(help="Note for the record (no personal data).")]
+
+
+@warnings_app.command("list")
+def warnings_list(
+        status: Annotated[str | None, typer.Option(
+            help="issued, acknowledged, handled, closed or dismissed.")] = None,
+        level: Annotated[str | None, typer.Option(help="red, orange, yellow or blue.")] = None,
+        json_path: JsonOpt = None) -> None:
+    """Stored warnings, oldest as-of first, with their lifecycle status."""
+    from serving.store import open_store
+
+    rows = open_store(Settings().store_url()).query_warnings(level=level, status=status)
+    table = Table(title=f"warnings ({len(rows)})")
+    for column in ("warning_id", "as_of", "period", "h", "area_id", "level", "kind", "rule",
+                   "status"):
+        table.add_column(column)
+    for w in rows:
+        table.add_row(w["warning_id"], w["as_of"], w["period"], str(w["horizon"]), w["area_id"],
+                      w["level"], w["kind"], w["rule"] or "", w["status"])
+    console.print(table)
+    write_json(json_path, {"warnings": [{k: v for k, v in w.items() if k != "issued_at"}
+                                        | {"issued_at": w["issued_at"].isoformat()}
+                                        for w in rows]})
+
+
+def _act(warning_id: str, action: str, who: str | None, reason: str | None = None,
+         note: str | None = None) -> None:
+    import getpass
+
+    from serving.store import open_store
+
+    if who is None:
+        try:
+            who = getpass.getuser()
+        except (KeyError, OSError):
+            raise InputError("Your user name is unknown here; say who acts with --who NAME.") \
+                from None
+    store = open_store(Settings().store_url())
+    store.warning_action(warning_id, action, who, reason=reason, note=note)
+    step = store.warning_history(warning_id)[-1]
+    console.print(f"warning {warning_id}: {step['from_status']} -> {step['to_status']} by "
+                  f"{step['who']} at {step['at'].isoformat(timespec='seconds')}")
+
+
+@warnings_app.command("ack")
+def warnings_ack(warning_id: WarningIdArg, who: WhoOpt = None, note: NoteOpt = None) -> None:
+    """Acknowledge an issued warning: someone has seen it and owns it."""
+    _act(warning_id, "ack", who, note=note)
+
+
+@warnings_app.command("handle")
+def warnings_handle(warning_id: WarningIdArg, who: WhoOpt = None, note: NoteOpt = None) -> None:
+    """Mark an acknowledged warning handled: the response has been carried out."""
+    _act(warning_id, "handle", who, note=note)
+
+
+@warnings_app.command("close")
+def warnings_close(warning_id: WarningIdArg, who: WhoOpt = None, note: NoteOpt = None) -> None:
+    """Close a handled warning: the risk is over."""
+    _act(warning_id, "close", who, note=note)
+
+
+@warnings_app.command("dismiss")
+def warnings_dismiss(
+        warning_id: WarningIdArg,
+        reason: Annotated[str | None, typer.Option(help="Required: false_alarm, duplicate, "
+                                                   "out_of_scope, already_handled or "
+                                                   "data_error.")] = None,
+        who: WhoOpt = None, note: NoteOpt = None) -> None:
+    """Dismiss a warning that is not closed yet, with a reason code."""
+    _act(warning_id, "dismiss", who, reason=reason, note=note)
+
+
+@warnings_app.command("history")
+def warnings_history(warning_id: WarningIdArg) -> None:
+    """Every step of one warning: action, statuses, who, when, reason and note."""
+    from serving.store import open_store
+
+    store = open_store(Settings().store_url())
+    warning = store.warning(warning_id)
+    table = Table(title=f"warning {warning_id}: {warning['area_id']} {warning['level']} "
+                        f"{warning['kind']}, issued {warning['issued_at'].isoformat('T', 'seconds')}")
+    for column in ("at", "action", "from", "to", "who", "reason", "note"):
+        table.add_column(column)
+    for e in store.warning_history(warning_id):
+        table.add_row(e["at"].isoformat(timespec="seconds"), e["action"], e["from_status"],
+                      e["to_status"], e["who"], e["reason_code"] or "", e["note"] or "")
+    console.print(table)
+
+
+@app.command()
+def report(experiment: ExperimentArg,
+           as_of: Annotated[str | None, typer.Option(
+               "--as-of", help="A date in the as-of period (default: the latest complete "
+               "period).")] = None,
+           level: Annotated[str, typer.Option(
+               help="Units of the map and trend charts: district, street or community.")
+           ] = "district",
+           lang: Annotated[str, typer.Option(help="Language: zh or en.")] = "zh",
+           out: Annotated[Path | None, typer.Option(
+               help="Output folder (default: DATA_DIR/NAME/reports/AS_OF-LEVEL-LANG/).")] = None,
+           since: Annotated[str | None, typer.Option(
+               help="A date in the period of the last meeting (default: the period before "
+               "the as-of period).")] = None) -> None:
+    """Write the meeting pack: report.html (self-contained) and report.pdf (headless Chromium)."""
+    from serving.meeting import build_pack, write_report
+    from serving.meeting.labels import labels
+    from serving.meeting.pack import check_level, default_out
+
+    settings = Settings()
+    exp = load_experiment(experiment)
+    check_level(level)
+    labels(lang)
+    with console.status("assembling the meeting pack") as status:
+        pack = build_pack(exp, settings, level=level, as_of=as_of, since=since)
+        status.update("rendering the HTML and printing the PDF")
+        html, pdf = write_report(pack, lang, out or default_out(settings, exp, pack, lang))
+    print(f"html {html}")
+    print(f"pdf  {pdf}")
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
     try:
@@ -220,10 +434,10 @@ def main() -> None:
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own message and exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors carry their own message and exit code
+        # typer bundles its own click, so match the exception by what it offers
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None),
+                                                                  int):
             exc.show()
             sys.exit(exc.exit_code)
         raise

@@ -35,6 +35,9 @@ from serving.warnings import KINDS, LEVELS
 log = logging.getLogger("riskgrid.service")
 
 
+ACTIVE = ("issued", "acknowledged", "handled")  # closed and dismissed warnings are history
+
+
 class TooLarge(InputError):
     """A request over the configured batch cap (HTTP 413)."""
 
@@ -323,7 +326,8 @@ class RiskGrid:
     def warnings(self, ctx: bentoml.Context, area_ids: AreaIds = None,
                  level: str | None = None, kind: str | None = None,
                  period: str | None = None, as_of: str | None = None) -> WarningsResponse:
-        """Active early warnings in the key's scope, filterable by area, level, kind, period."""
+        """Active early warnings (issued, acknowledged or handled) in the key's scope,
+        filterable by area, level, kind and period."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
             if level is not None and level not in LEVELS:
                 raise InputError(f"level must be one of {list(LEVELS)}, not {level!r}")
@@ -335,8 +339,9 @@ class RiskGrid:
             record.areas = asked
             self._check_scope(record, asked)
             when = str(scorer.as_of(as_of).date()) if as_of else None
-            found = self.store.query_warnings(level=level, kind=kind, period=period,
-                                              as_of=when, status="issued")
+            found = [w for w in self.store.query_warnings(level=level, kind=kind, period=period,
+                                                          as_of=when)
+                     if w["status"] in ACTIVE]
             within = set(asked) or {record.key.scope}
             found = [w for w in found
                      if within & self.hierarchy.ancestors.get(w["area_id"], frozenset())]
@@ -391,10 +396,7 @@ class RiskGrid:
         """Move a warning along its lifecycle: acknowledge, handle, close, or dismiss (with a
         reason code); who and when are recorded."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
-            found = [w for w in self.store.query_warnings() if w["warning_id"] == warning_id]
-            if not found:
-                raise InputError(f"unknown warning id {warning_id!r}; /warnings lists them")
-            record.areas = [found[0]["area_id"]]
+            record.areas = [self.store.warning(warning_id)["area_id"]]
             self._check_scope(record, record.areas)
             who = f"key:{record.key.key_id}" + (f" ({record.key.label})" if record.key.label
                                                 else "")

@@ -1,4 +1,4 @@
-"""The service's persistent store: API keys, the append-only audit log and issued warnings."""
+"""The service's persistent store: API keys, the audit log, warnings and the forecast ledger."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -138,6 +139,85 @@ event.listen(audit_log, "after_create", DDL(
     "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
     "ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
 ).execute_if(dialect="postgresql"))
+
+# --- forecast ledger and warning lifecycle (docs/ledger.md) ---------------------------------
+# New tables only (create_all adds them to an existing store) until the project adopts Alembic.
+SOURCES = ("api", "batch", "report", "backtest")
+STATUSES = (ISSUED, "acknowledged", "handled", "closed", "dismissed")
+REASON_CODES = ("false_alarm", "duplicate", "out_of_scope", "already_handled", "data_error")
+# action -> (statuses it may start from, status it leads to)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "ack": ((ISSUED,), "acknowledged"),
+    "handle": (("acknowledged",), "handled"),
+    "close": (("handled",), "closed"),
+    "dismiss": ((ISSUED, "acknowledged", "handled"), "dismissed"),
+}
+ACTIONS = tuple(TRANSITIONS)
+_DONE = {"ack": "acknowledged", "handle": "handled", "close": "closed", "dismiss": "dismissed"}
+_WHO_CHARS, _NOTE_CHARS = 200, 2000
+
+forecast_vintages = Table(
+    "forecast_vintages", metadata,
+    Column("vintage_id", Text, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("experiment", Text, nullable=False),
+    Column("as_of", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("fingerprint", Text, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("forecasts", Integer, nullable=False),
+    Index("ix_forecast_vintages_experiment_as_of", "experiment", "as_of"),
+)
+
+forecasts_table = Table(
+    "forecasts", metadata,
+    Column("vintage_id", Text, ForeignKey("forecast_vintages.vintage_id"), primary_key=True),
+    Column("area_id", Text, primary_key=True),
+    Column("horizon", Integer, primary_key=True),
+    Column("target_period", Text, nullable=False),
+    Column("expected_count", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Column("risk_probability", Float, nullable=False),
+    Column("risk_level", Text, nullable=False),
+)
+
+warning_events = Table(
+    "warning_events", metadata,
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("warning_id", Text, ForeignKey("warnings.warning_id"), nullable=False),
+    Column("action", Text, nullable=False),
+    Column("from_status", Text, nullable=False),
+    Column("to_status", Text, nullable=False),
+    Column("who", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("reason_code", Text),
+    Column("note", Text),
+    Index("ix_warning_events_warning", "warning_id"),
+)
+
+
+def _append_only(table: Table) -> None:
+    """Refuse UPDATE and DELETE (and TRUNCATE) in the database, as for the audit log."""
+    name = table.name
+    for op in ("UPDATE", "DELETE"):
+        event.listen(table, "after_create", DDL(
+            f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
+            f"BEGIN SELECT RAISE(ABORT, '{name} is append-only'); END"
+        ).execute_if(dialect="sqlite"))
+    event.listen(table, "after_create", DDL(
+        f"CREATE OR REPLACE FUNCTION {name}_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN RAISE EXCEPTION '{name} is append-only'; END $$"
+    ).execute_if(dialect="postgresql"))
+    event.listen(table, "after_create", DDL(
+        f"CREATE OR REPLACE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
+        f"ON {name} FOR EACH STATEMENT EXECUTE FUNCTION {name}_append_only()"
+    ).execute_if(dialect="postgresql"))
+
+
+for _table in (forecast_vintages, forecasts_table, warning_events):
+    _append_only(_table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +404,7 @@ class Store:
         """Warnings matching every filter given, evidence decoded to a dict."""
         _check_choice("level", level, LEVELS, "filter")
         _check_choice("kind", kind, KINDS, "filter")
+        _check_choice("status", status, STATUSES, "filter")
         area_in = warnings_table.c.area_id.in_
         filters = [warnings_table.c.status == status] if status is not None else []
         if level is not None:
@@ -344,6 +425,135 @@ class Store:
             row["evidence"] = json.loads(row["evidence"])
         return sorted(found, key=lambda r: (r["as_of"], r["period"], r["area_id"], r["kind"],
                                             r["horizon"], r["warning_id"]))
+
+    # --- forecast ledger (serving/ledger.py builds the rows) -------------------------------
+    def save_vintages(self, batches: Sequence[tuple[Mapping[str, Any], Sequence[Mapping]]]
+                      ) -> list[str]:
+        """Store forecast vintages, each (source, experiment, as_of, model_version, fingerprint)
+        with its forecast rows, in one transaction; never replaces an earlier vintage.
+
+        Returns:
+            The new vintages' ids, in the order given.
+        """
+        issued_at, ids, vintages, rows = _now(), [], [], []
+        for meta, forecasts in batches:
+            vintage_id = secrets.token_hex(8)
+            ids.append(vintage_id)
+            vintages.append({**{k: meta[k] for k in _VINTAGE_FIELDS}, "vintage_id": vintage_id,
+                             "issued_at": issued_at, "forecasts": len(forecasts)})
+            rows += [{**row, "vintage_id": vintage_id} for row in forecasts]
+        if not vintages:
+            return []
+        with self._writing() as conn:
+            conn.execute(insert(forecast_vintages), vintages)
+            if rows:
+                conn.execute(insert(forecasts_table), rows)
+        return ids
+
+    def vintages(self, experiment: str | None = None, source: str | None = None,
+                 model_version: str | None = None) -> pd.DataFrame:
+        """Forecast vintages matching every filter given, newest as-of (then issue) first."""
+        _check_choice("source", source, SOURCES, "filter")
+        t = forecast_vintages.c
+        filters = [column == value for column, value in
+                   ((t.experiment, experiment), (t.source, source),
+                    (t.model_version, model_version)) if value is not None]
+        query = select(forecast_vintages).where(*filters).order_by(
+            t.as_of.desc(), t.issued_at.desc(), t.vintage_id)
+        with self._engine.connect() as conn:
+            frame = _frame(conn.execute(query), forecast_vintages.columns.keys())
+        return frame.astype({"forecasts": "int64"})
+
+    def forecasts(self, experiment: str | None = None,
+                  vintage_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Every stored forecast (one row per vintage, area and horizon) with its vintage's
+        source, experiment, as_of, model_version, fingerprint and issued_at."""
+        v = forecast_vintages.c
+        columns = [*forecasts_table.columns,
+                   *(v[name] for name in (*_VINTAGE_FIELDS, "issued_at"))]
+        filters = [v.experiment == experiment] if experiment is not None else []
+        joined = forecasts_table.join(forecast_vintages)
+        parts = []
+        with self._engine.connect() as conn:
+            for chunk in _chunks(vintage_ids):
+                where = filters if chunk is None else [*filters, v.vintage_id.in_(chunk)]
+                parts.append(_frame(conn.execute(select(*columns).select_from(joined)
+                                                 .where(*where)), [c.name for c in columns]))
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return frame.astype({"horizon": "int64", "expected_count": "float64", "low": "float64",
+                             "high": "float64", "risk_probability": "float64"})
+
+    # --- warning lifecycle ------------------------------------------------------------------
+    def warning(self, warning_id: str) -> dict:
+        """One warning, evidence decoded; InputError if there is none with this id."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(warnings_table).where(
+                warnings_table.c.warning_id == warning_id)).one_or_none()
+        if row is None:
+            raise InputError(f"No warning has id {warning_id!r}; riskgrid warnings list shows "
+                             "the warnings and their ids.")
+        found = dict(row._mapping)
+        found["evidence"] = json.loads(found["evidence"])
+        return found
+
+    def warning_action(self, warning_id: str, action: str, who: str, reason: str | None = None,
+                       note: str | None = None) -> dict:
+        """Move a warning one step through its lifecycle and record who did it and when.
+
+        Args:
+            action: ack (issued -> acknowledged), handle (acknowledged -> handled), close
+                (handled -> closed) or dismiss (from issued, acknowledged or handled).
+            who: the person acting, recorded with the step.
+            reason: a code from REASON_CODES; required to dismiss, refused otherwise.
+            note: free text for the record (no personal data).
+
+        Returns:
+            The updated warning.
+        """
+        starts, to_status = _check_action(warning_id, action, reason)
+        who = _bounded_text("who", who, _WHO_CHARS)
+        if not who:
+            raise InputError(f"Say who is acting on warning {warning_id} (who is empty); "
+                             "every step is recorded with a name.")
+        note = _bounded_text("note", note, _NOTE_CHARS) or None
+        status = warnings_table.c.status
+        is_this = warnings_table.c.warning_id == warning_id
+        with self._writing() as conn:
+            row = conn.execute(select(status).where(is_this)).one_or_none()
+            if row is None:
+                raise InputError(f"No warning has id {warning_id!r}; riskgrid warnings list "
+                                 "shows the warnings and their ids.")
+            current = row.status
+            if current not in starts:
+                raise InputError(_refusal(warning_id, current, action))
+            changed = conn.execute(update(warnings_table).where(is_this, status == current)
+                                   .values(status=to_status)).rowcount
+            if changed != 1:  # someone else moved it between our read and our write
+                raise InputError(f"Warning {warning_id} changed while you acted on it; look "
+                                 "at its history and try again.")
+            conn.execute(insert(warning_events).values(
+                warning_id=warning_id, action=action, from_status=current, to_status=to_status,
+                who=who, at=_now(), reason_code=reason, note=note))
+        return self.warning(warning_id)
+
+    def warning_history(self, warning_id: str) -> list[dict]:
+        """Every lifecycle step of a warning, oldest first (the issue itself is its issued_at)."""
+        self.warning(warning_id)  # an unknown id is an error, not an empty history
+        query = (select(warning_events).where(warning_events.c.warning_id == warning_id)
+                 .order_by(warning_events.c.event_id))
+        with self._engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def lifecycle_events(self, warning_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Lifecycle steps of many warnings (all when None), oldest first."""
+        parts = []
+        with self._engine.connect() as conn:
+            for chunk in _chunks(warning_ids):
+                where = [] if chunk is None else [warning_events.c.warning_id.in_(chunk)]
+                parts.append(_frame(conn.execute(select(warning_events).where(*where)),
+                                    warning_events.columns.keys()))
+        frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+        return frame.sort_values("event_id", ignore_index=True)
 
     def close(self) -> None:
         """Release every database connection."""
@@ -389,6 +599,43 @@ def _warning_id(record: Mapping[str, Any]) -> str:
     key = "|".join(str(record[name]) for name in
                    ("area_id", "kind", "period", "horizon", "model_version"))
     return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+_VINTAGE_FIELDS = ("source", "experiment", "as_of", "model_version", "fingerprint")
+
+
+def _frame(result: Any, columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(result.all(), columns=list(columns))
+
+
+def _check_action(warning_id: str, action: str, reason: str | None
+                  ) -> tuple[tuple[str, ...], str]:
+    if action not in TRANSITIONS:
+        raise InputError(f"Action {action!r} on warning {warning_id} is unknown; use one of "
+                         f"{', '.join(ACTIONS)}.")
+    if action == "dismiss":
+        if not reason:
+            raise InputError(f"Dismissing warning {warning_id} needs a reason code: one of "
+                             f"{', '.join(REASON_CODES)}.")
+        _check_choice("reason code", reason, REASON_CODES, f"dismissal of warning {warning_id}")
+    elif reason is not None:
+        raise InputError(f"A reason code is only given to dismiss; to {action} warning "
+                         f"{warning_id}, say why in the note instead.")
+    return TRANSITIONS[action]
+
+
+def _refusal(warning_id: str, status: str, action: str) -> str:
+    allowed = [a for a, (starts, _) in TRANSITIONS.items() if status in starts]
+    then = (f"from {status} it can only be {' or '.join(_DONE[a] for a in allowed)}" if allowed
+            else f"{status} is final")
+    return f"Warning {warning_id} is {status}, so it cannot be {_DONE[action]}: {then}."
+
+
+def _bounded_text(field: str, value: str | None, limit: int) -> str:
+    text = (value or "").strip()
+    if len(text) > limit:
+        raise InputError(f"The {field} has {len(text)} characters; keep it under {limit}.")
+    return text
 
 
 def _check_choice(field: str, value: str | None, choices: Sequence[str], where: str) -> None:

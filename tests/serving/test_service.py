@@ -313,3 +313,30 @@ def test_areas_lists_units_in_scope_with_parents(server):
         ("S0", {"district": "D0"}), ("S1", {"district": "D0"})]
     assert server.post("areas", {"level": "grid", "parent_id": "S0"}, key="S1").status_code == 403
     assert server.post("areas", {"level": "ward"}).status_code == 422
+
+
+def test_warning_lifecycle_through_the_api(server):
+    deadline = time.monotonic() + 60
+    while not (found := server.post("warnings", key="S1").json()["warnings"]):
+        assert time.monotonic() < deadline, "no warnings were issued"
+        time.sleep(1)
+    target = found[-1]["warning_id"]
+    r = server.post("warning_action", {"warning_id": target, "action": "close"}, key="analyst")
+    assert r.status_code == 422, r.text  # an issued warning is acknowledged first
+    r = server.post("warning_action", {"warning_id": target, "action": "acknowledge"},
+                    key="S1")
+    assert r.status_code == 403  # viewers read, analysts act
+    r = server.post("warning_action", {"warning_id": target, "action": "dismiss"},
+                    key="analyst")
+    assert r.status_code == 422 and "reason" in r.text.lower()
+    r = server.post("warning_action", {"warning_id": target, "action": "dismiss",
+                                       "reason": "false_alarm", "note": "checked on site"},
+                    key="analyst")
+    assert r.status_code == 200, r.text
+    assert r.json()["warning"]["status"] == "dismissed"
+    assert r.json()["history"][-1]["who"].startswith("key:")
+    active = {w["warning_id"] for w in server.post("warnings", key="S1").json()["warnings"]}
+    assert target not in active  # dismissed warnings are no longer active
+    r = server.post("warning_action", {"warning_id": "nope", "action": "acknowledge"},
+                    key="analyst")
+    assert r.status_code == 422

@@ -1,0 +1,405 @@
+"""The forecast ledger and its scorecard: every forecast issued, and how right it turned out.
+
+A vintage is one batch of forecasts (source, experiment, as-of period, model version, time of
+issue) for many grids and horizons; recording again adds a vintage, nothing is overwritten.
+Sources: ``api`` (the service), ``batch`` (``riskgrid score``), ``report`` (a meeting pack)
+and ``backtest`` (the rolling-origin backtest's out-of-sample forecasts, the only honest past
+forecasts before the service has run for a while). Replaying today's champion over past
+periods is not offered: the champion was trained on those periods, so its "forecasts" of them
+would be in-sample and flatter the scorecard.
+
+The scorecard compares each vintage with what happened once its target periods are observed
+(docs/ledger.md defines every metric).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from scipy.stats import poisson
+
+from features import columns as C
+from features.errors import InputError
+from features.settings import Settings
+from serving.config import ServingExperiment
+from serving.store import SOURCES, Store
+from serving.warnings import WarningsConfig, levels
+from training.config import TrainingConfig
+from training.metrics import count_metrics
+from training.targets import OUTCOME, flag_streams, flag_threshold
+
+if TYPE_CHECKING:
+    from serving.scoring import Scorer
+
+HORIZON, TARGET_PERIOD, FLAG = "horizon", "target_period", "flag"
+EXPECTED, LOW, HIGH = "expected_count", "low", "high"
+PROBABILITY, LEVEL = "risk_probability", "risk_level"
+FORECAST_COLUMNS = (C.AREA_ID, HORIZON, TARGET_PERIOD, EXPECTED, LOW, HIGH, PROBABILITY, LEVEL)
+BACKTEST_FILE = Path("backtest") / "predictions.parquet"
+CARD_COLUMNS = (
+    "vintage_id", "source", "as_of", HORIZON, TARGET_PERIOD, "model_version", "issued_at", "n",
+    "mae", "poisson_deviance", "brier", "mean_probability", "observed_rate", "hit_rate",
+    "coverage", "warnings", "warnings_confirmed", "warnings_false_alarm",
+)
+# metric -> True when lower is better, False when higher is, None when neither (coverage
+# should sit at the interval's nominal level).
+TREND_METRICS: dict[str, bool | None] = {
+    "mae": True, "poisson_deviance": True, "brier": True, "hit_rate": False, "coverage": None}
+_BUDGET_SLACK = 1e-9  # as in serving.warnings.levels: 5% of 100 areas is 5, not 4
+
+
+# --- recording -------------------------------------------------------------------------------
+
+def record_vintage(store: Store, scores: pd.DataFrame, *, source: str, experiment: str,
+                   as_of: date | str | pd.Timestamp, model_version: str, fingerprint: str,
+                   period: str = "week") -> str:
+    """Store one vintage of forecasts.
+
+    Args:
+        scores: one row per area and horizon: area_id, horizon, expected_count, the interval
+            (low and high columns, or an ``interval`` [low, high] column as /score answers),
+            risk_probability, risk_level; target_period when given, else as_of + horizon.
+        source: api, batch, report or backtest.
+        fingerprint: the feature panel's input_fingerprint (``ServingData.fingerprint``).
+        period: the panel's period length (day, week, month), for the target periods.
+
+    Returns:
+        The new vintage's id.
+    """
+    (vintage_id,) = store.save_vintages([_vintage(scores, source, experiment, as_of,
+                                                  model_version, fingerprint, period)])
+    return vintage_id
+
+
+def record_batch(store: Store, scorer: Scorer, experiment: ServingExperiment,
+                 as_of: pd.Timestamp | None = None) -> str:
+    """Score every grid for every horizon with the scorer's model and record a batch vintage."""
+    as_of = scorer.latest if as_of is None else as_of
+    snap = scorer.snapshot(as_of)
+    scores = pd.concat([snap.horizons[h] for h in scorer.horizons], ignore_index=True)
+    return record_vintage(store, scores, source="batch", experiment=experiment.name,
+                          as_of=as_of, model_version=scorer.loaded.version,
+                          fingerprint=scorer.data.fingerprint, period=experiment.features.period)
+
+
+def record_backtest(store: Store, predictions: pd.DataFrame, *, experiment: str,
+                    model_version: str, fingerprint: str, period: str = "week",
+                    interval: float = 0.8, warnings: WarningsConfig | None = None) -> list[str]:
+    """Record each as-of period of backtest predictions as a vintage (source backtest).
+
+    Args:
+        predictions: columns period (the origin, i.e. the as-of period), area_id, horizon,
+            expected_count and risk_probability (the backtest's own model_count and
+            model_probability columns are read too).
+        model_version: e.g. ``backtest:<fingerprint>``; predictions already recorded under this
+            version are not recorded again, so the same backtest is never counted twice.
+        interval: coverage of the Poisson interval, as the service's [serving] interval.
+        warnings: the levels' thresholds and alert budget (default: WarningsConfig()).
+
+    Returns:
+        The new vintages' ids (empty when this model_version was recorded before).
+    """
+    if not store.vintages(experiment=experiment, source="backtest",
+                          model_version=model_version).empty:
+        return []
+    frame = _backtest_frame(predictions)
+    frame[LOW], frame[HIGH] = poisson_interval(frame[EXPECTED].to_numpy(), interval)
+    config = warnings or WarningsConfig()
+    batches = []
+    for as_of, rows in frame.groupby(C.PERIOD, sort=True):
+        rows = rows.reset_index(drop=True)
+        rows[LEVEL] = levels(rows, config).to_numpy()
+        batches.append(_vintage(rows, "backtest", experiment, as_of, model_version, fingerprint,
+                                period))
+    return store.save_vintages(batches)
+
+
+def record_backtest_file(store: Store, experiment: ServingExperiment,
+                         settings: Settings) -> list[str]:
+    """Record DATA_DIR/NAME/backtest/predictions.parquet (written by riskgrid train), once.
+
+    Its model version is ``backtest:`` and the first 16 hex digits of a hash of its content,
+    so recording the same predictions again adds nothing.
+    """
+    folder = experiment.output_dir(settings)
+    path = folder / BACKTEST_FILE
+    if not path.is_file():
+        return []
+    predictions = pd.read_parquet(path)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(predictions, index=False).to_numpy()
+                            .tobytes()).hexdigest()[:16]
+    meta = folder / "features" / "meta.json"
+    fingerprint = json.loads(meta.read_text())["input_fingerprint"] if meta.is_file() else ""
+    return record_backtest(store, predictions, experiment=experiment.name,
+                           model_version=f"backtest:{digest}", fingerprint=fingerprint,
+                           period=experiment.features.period,
+                           interval=experiment.serving.interval, warnings=experiment.warnings)
+
+
+def poisson_interval(expected: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
+    """Central Poisson interval around each expected count (as the scoring service gives)."""
+    tail = (1 - coverage) / 2
+    return poisson.ppf(tail, expected), poisson.ppf(1 - tail, expected)
+
+
+def _vintage(scores: pd.DataFrame, source: str, experiment: str, as_of: Any,
+             model_version: str, fingerprint: str, period: str) -> tuple[dict, list[dict]]:
+    if source not in SOURCES:
+        raise InputError(f"Forecast source {source!r} is unknown; use one of "
+                         f"{', '.join(SOURCES)}.")
+    if not experiment or not model_version:
+        raise InputError("A vintage needs its experiment and model_version; neither may be "
+                         "empty.")
+    day = _day(as_of, "as_of")
+    meta = {"source": source, "experiment": experiment, "as_of": day.date().isoformat(),
+            "model_version": str(model_version), "fingerprint": str(fingerprint or "")}
+    return meta, _forecast_rows(scores, day, period)
+
+
+def _forecast_rows(scores: pd.DataFrame, as_of: pd.Timestamp, period: str) -> list[dict]:
+    frame = scores
+    if "interval" in frame and LOW not in frame:
+        bounds = np.asarray(frame["interval"].tolist(), dtype=np.float64).reshape(-1, 2)
+        frame = frame.assign(**{LOW: bounds[:, 0], HIGH: bounds[:, 1]})
+    missing = [c for c in FORECAST_COLUMNS if c != TARGET_PERIOD and c not in frame]
+    if missing:
+        raise InputError(f"The forecasts to record lack the columns {', '.join(missing)}; give "
+                         "every area_id, horizon, expected_count, low, high, risk_probability "
+                         "and risk_level.")
+    if frame.empty:
+        raise InputError(f"There are no forecasts to record for as-of {as_of.date()}; a vintage "
+                         "needs at least one area and horizon.")
+    horizons = frame[HORIZON].astype(np.int64)
+    if (horizons < 1).any():
+        raise InputError("Every forecast's horizon must be 1 or more periods ahead.")
+    if TARGET_PERIOD in frame:
+        targets = frame[TARGET_PERIOD].map(lambda v: _day(v, TARGET_PERIOD).date().isoformat())
+    else:
+        by_h = {h: shift(as_of, h, period).date().isoformat() for h in horizons.unique()}
+        targets = horizons.map(by_h)
+    out = pd.DataFrame({
+        C.AREA_ID: frame[C.AREA_ID].astype(str).to_numpy(), HORIZON: horizons.to_numpy(),
+        TARGET_PERIOD: targets.to_numpy(),
+        **{c: frame[c].to_numpy(np.float64) for c in (EXPECTED, LOW, HIGH, PROBABILITY)},
+        LEVEL: frame[LEVEL].astype(str).to_numpy()})
+    numbers = out[[EXPECTED, LOW, HIGH, PROBABILITY]].to_numpy()
+    if not np.isfinite(numbers).all():
+        raise InputError("Some forecasts to record have a missing or infinite expected_count, "
+                         "interval or risk_probability; record complete forecasts only.")
+    duplicated = out.duplicated([C.AREA_ID, HORIZON])
+    if duplicated.any():
+        first = out[duplicated].iloc[0]
+        raise InputError(f"Area {first[C.AREA_ID]} has more than one horizon {first[HORIZON]} "
+                         f"forecast as of {as_of.date()}; a vintage holds one per area and "
+                         "horizon.")
+    return out.to_dict("records")
+
+
+def _backtest_frame(predictions: pd.DataFrame) -> pd.DataFrame:
+    frame = predictions.rename(columns={"model_count": EXPECTED,
+                                        "model_probability": PROBABILITY})
+    needed = (C.PERIOD, C.AREA_ID, HORIZON, EXPECTED, PROBABILITY)
+    missing = [c for c in needed if c not in frame]
+    if missing:
+        raise InputError(f"The backtest predictions lack the columns {', '.join(missing)}; "
+                         "they need period, area_id, horizon, expected_count and "
+                         "risk_probability.")
+    frame = frame[list(needed)].dropna(subset=[EXPECTED, PROBABILITY])
+    return frame.assign(**{C.PERIOD: pd.to_datetime(frame[C.PERIOD])}).reset_index(drop=True)
+
+
+def shift(as_of: pd.Timestamp, h: int, period: str) -> pd.Timestamp:
+    """The period ``h`` periods after ``as_of``."""
+    if period == "month":
+        return as_of + pd.DateOffset(months=int(h))
+    if period not in ("week", "day"):
+        raise InputError(f"Period {period!r} is unknown; use day, week or month.")
+    return as_of + pd.Timedelta(days=int(h) * (7 if period == "week" else 1))
+
+
+def _day(value: Any, field: str) -> pd.Timestamp:
+    try:
+        day = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        day = pd.NaT
+    if pd.isna(day):
+        raise InputError(f"The {field} {value!r} is not a date; write it as YYYY-MM-DD.")
+    return day.normalize().tz_localize(None)
+
+
+# --- outcomes --------------------------------------------------------------------------------
+
+def panel_outcomes(panel: pd.DataFrame, training: TrainingConfig) -> pd.DataFrame:
+    """What happened: per grid and period, the target stream's final count and the risk flag.
+
+    The count is ``outcome_<target>`` (late reports included), the same as the training
+    targets. The flag is the experiment's risk flag: for ``collective_or_group`` any collective
+    petition or group incident in the period; for ``above_quantile`` the count above the
+    area's own ``flag_quantile`` over the whole panel (the threshold stored with the model).
+
+    Returns:
+        Columns area_id, period, count, flag (0.0 or 1.0).
+    """
+    column = OUTCOME + training.target
+    if column not in panel:
+        raise InputError(f"The feature panel has no {column} column; rebuild it with riskgrid "
+                         f"features, or set [training] target to a stream it counts.")
+    rows = panel.sort_values([C.AREA_ID, C.PERIOD], kind="stable").reset_index(drop=True)
+    threshold = flag_threshold(rows, training)
+    flags = flag_streams(rows, training) > threshold[:, None]
+    return pd.DataFrame({C.AREA_ID: rows[C.AREA_ID].astype(str),
+                         C.PERIOD: pd.to_datetime(rows[C.PERIOD]),
+                         C.COUNT: rows[column].to_numpy(np.float64),
+                         FLAG: flags.ravel().astype(np.float64)})
+
+
+def read_outcomes(experiment: ServingExperiment, settings: Settings) -> pd.DataFrame:
+    """:func:`panel_outcomes` of the experiment's feature panel (only the columns needed)."""
+    path = experiment.output_dir(settings) / "features" / "panel.parquet"
+    if not path.is_file():
+        raise InputError(f"{path}: no feature panel yet; run riskgrid ingest and riskgrid "
+                         f"features for {experiment.name} first.")
+    wanted = [C.AREA_ID, C.PERIOD, *(OUTCOME + s for s in
+                                     (experiment.training.target, "collective", "group"))]
+    present = set(pq.read_schema(path).names)
+    panel = pd.read_parquet(path, columns=list(dict.fromkeys(c for c in wanted if c in present)))
+    return panel_outcomes(panel, experiment.training)
+
+
+# --- the scorecard ---------------------------------------------------------------------------
+
+def scorecard(store: Store, experiment: str, outcomes: pd.DataFrame,
+              alert_budget: float) -> pd.DataFrame:
+    """Score every vintage-horizon whose target period is observed; newest first.
+
+    Args:
+        outcomes: area_id, period, count and flag, as :func:`panel_outcomes` gives.
+        alert_budget: share of areas a meeting can act on (the [warnings] alert_budget).
+
+    Returns:
+        One row per vintage and horizon with the columns of CARD_COLUMNS (docs/ledger.md).
+    """
+    observed = _observed(outcomes)
+    forecasts = store.forecasts(experiment=experiment)
+    joined = forecasts.merge(observed, left_on=[C.AREA_ID, TARGET_PERIOD],
+                             right_on=[C.AREA_ID, C.PERIOD], how="inner")
+    if joined.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in CARD_COLUMNS})
+    card = pd.DataFrame([_card_row(group, alert_budget) for _, group in
+                         joined.groupby(["vintage_id", HORIZON], sort=False)])
+    card = _with_warnings(card, store, observed)
+    card = card.sort_values(["as_of", "issued_at", "vintage_id", HORIZON],
+                            ascending=[False, False, True, True], ignore_index=True)
+    return card[list(CARD_COLUMNS)]
+
+
+def scorecard_trend(card: pd.DataFrame, window: int = 4) -> pd.DataFrame:
+    """Per horizon and metric: the mean over the newest ``window`` vintages against the
+    ``window`` before them, and whether that is an improvement (None for coverage)."""
+    rows = []
+    for h, group in card.groupby(HORIZON, sort=True):
+        ordered = group.sort_values(["as_of", "issued_at"], ascending=False)
+        recent, previous = ordered.iloc[:window], ordered.iloc[window:2 * window]
+        for metric, lower_better in TREND_METRICS.items():
+            now, before = recent[metric].astype(float).mean(), previous[metric].astype(float).mean()
+            change = now - before
+            improved = (None if lower_better is None or math.isnan(change)
+                        else bool(change < 0 if lower_better else change > 0))
+            rows.append({HORIZON: int(h), "metric": metric, "vintages": len(recent),
+                         "recent": now, "previous": before, "change": change,
+                         "improved": improved})
+    return pd.DataFrame(rows, columns=[HORIZON, "metric", "vintages", "recent", "previous",
+                                       "change", "improved"])
+
+
+def hit_rate(area_ids: Sequence[str], probability: np.ndarray, expected: np.ndarray,
+             count: np.ndarray, budget: float) -> float:
+    """Share of the actual top-budget areas that the forecast put in its top-budget list.
+
+    k = floor(budget x areas), at least 1 when the budget is positive. The forecast's list is
+    its k areas ranked by risk probability, then expected count, then area id (the order of
+    the alert list). The actual top areas are the k with the highest counts, areas with no
+    event left out; ties at the cut go to the areas the forecast ranked higher, since any of
+    them was equally right. NaN when nothing happened or the budget is 0.
+    """
+    n = len(area_ids)
+    k = math.floor(budget * n + _BUDGET_SLACK)
+    k = max(k, 1) if budget > 0 else 0
+    if k == 0:
+        return float("nan")
+    order = pd.DataFrame({"p": probability, "e": expected, "a": list(area_ids)}).sort_values(
+        ["p", "e", "a"], ascending=[False, False, True], kind="stable").index.to_numpy()
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    actual = np.lexsort((rank, -np.asarray(count, np.float64)))[:k]
+    actual = actual[np.asarray(count)[actual] > 0]
+    if len(actual) == 0:
+        return float("nan")
+    return float(np.mean(rank[actual] < k))
+
+
+def _observed(outcomes: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in (C.AREA_ID, C.PERIOD, C.COUNT, FLAG) if c not in outcomes]
+    if missing:
+        raise InputError(f"The outcomes lack the columns {', '.join(missing)}; build them with "
+                         "panel_outcomes (area_id, period, count, flag).")
+    return pd.DataFrame({C.AREA_ID: outcomes[C.AREA_ID].astype(str),
+                         C.PERIOD: pd.to_datetime(outcomes[C.PERIOD]).dt.strftime("%Y-%m-%d"),
+                         C.COUNT: outcomes[C.COUNT].astype(np.float64),
+                         FLAG: outcomes[FLAG].astype(np.float64)}).dropna(subset=[C.COUNT])
+
+
+def _card_row(group: pd.DataFrame, budget: float) -> dict:
+    y, mu = group[C.COUNT].to_numpy(), group[EXPECTED].to_numpy()
+    p, flag = group[PROBABILITY].to_numpy(), group[FLAG].to_numpy()
+    first = group.iloc[0]
+    counts = count_metrics(y, mu)
+    return {
+        **{c: first[c] for c in ("vintage_id", "source", "as_of", "model_version", "issued_at",
+                                 TARGET_PERIOD)},
+        HORIZON: int(first[HORIZON]), "n": len(group), "mae": counts["mae"],
+        "poisson_deviance": counts["poisson_deviance"], "brier": float(np.mean((p - flag) ** 2)),
+        "mean_probability": float(p.mean()), "observed_rate": float(flag.mean()),
+        "hit_rate": hit_rate(group[C.AREA_ID].tolist(), p, mu, y, budget),
+        "coverage": float(np.mean((group[LOW].to_numpy() <= y) & (y <= group[HIGH].to_numpy()))),
+    }
+
+
+def _with_warnings(card: pd.DataFrame, store: Store, observed: pd.DataFrame) -> pd.DataFrame:
+    """Warnings issued with each vintage's as-of and model, on grids, and how they turned out.
+
+    A warning about horizon h is judged with the horizon-h row; one about the as-of period
+    itself (surge, weak signal, backlog: horizon 0) with the horizon-1 row, i.e. by the next
+    period. Confirmed: the grid's risk flag was on in that period. False alarm: dismissed
+    with the reason code false_alarm.
+    """
+    zero = card.assign(warnings=0, warnings_confirmed=0, warnings_false_alarm=0)
+    found = [w for w in store.query_warnings() if w["as_of"] in set(card["as_of"])]
+    if not found:
+        return zero
+    warned = pd.DataFrame(found)
+    warned[HORIZON] = warned[HORIZON].clip(lower=1)
+    events = store.lifecycle_events(warned["warning_id"].tolist())
+    false_alarms = set(events.loc[(events["action"] == "dismiss")
+                                  & (events["reason_code"] == "false_alarm"), "warning_id"])
+    keys = ["as_of", "model_version", HORIZON]
+    judged = warned.merge(card[[*keys, TARGET_PERIOD]].drop_duplicates(), on=keys)
+    judged = judged.merge(observed, left_on=[C.AREA_ID, TARGET_PERIOD],
+                          right_on=[C.AREA_ID, C.PERIOD])  # grids with an observed outcome
+    tally = judged.assign(warnings=1, warnings_confirmed=(judged[FLAG] > 0).astype(int),
+                          warnings_false_alarm=judged["warning_id"].isin(false_alarms)
+                          .astype(int)).groupby(keys)[
+        ["warnings", "warnings_confirmed", "warnings_false_alarm"]].sum().reset_index()
+    merged = card.merge(tally, on=keys, how="left")
+    cols = ["warnings", "warnings_confirmed", "warnings_false_alarm"]
+    merged[cols] = merged[cols].fillna(0).astype(np.int64)
+    return merged
