@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 
 @dataclass(frozen=True)
@@ -179,6 +178,8 @@ def intervals(area: np.ndarray, start: np.ndarray, stop: np.ndarray, shape: tupl
 def known_ewm(s: Stream, halflife: float) -> np.ndarray:
     """Point-in-time exponentially weighted mean: weights ``a * (1 - a) ** k`` over lags ``k``."""
     alpha = 1 - 0.5 ** (1 / halflife)
+    from scipy.signal import lfilter  # imported here: scipy.signal takes seconds to load
+
     out = lfilter([alpha], [1, -(1 - alpha)], s.final, axis=1)
     if len(s.late_area):
         n_areas, n_periods = s.shape
@@ -198,7 +199,7 @@ def periods_since(events: np.ndarray, cap: int) -> np.ndarray:
 
     ``events`` must hold counts known at their own period (e.g. petitions, known when filed).
     """
-    n_areas, n_periods = events.shape
+    n_periods = events.shape[1]
     idx = np.where(events > 0, np.arange(n_periods)[None, :], -1)
     last = np.maximum.accumulate(idx, axis=1)
     since = np.arange(n_periods)[None, :] - last
