@@ -30,6 +30,7 @@ demo: $(STAMP) system
 	$(VENV)/bin/riskgrid features experiments/synthetic_city.toml
 	$(VENV)/bin/riskgrid train experiments/synthetic_city.toml
 	$(VENV)/bin/riskgrid promote experiments/synthetic_city.toml --reason "make demo"
+	$(VENV)/bin/riskgrid report experiments/synthetic_city.toml
 	@echo
 	@echo "Outputs:"
 	@echo "  raw exports and ground truth  data/synthetic_city/ (truth/ holds the planted mechanisms)"

@@ -409,14 +409,16 @@ def report(experiment: ExperimentArg,
                help="A date in the period of the last meeting (default: the period before "
                "the as-of period).")] = None) -> None:
     """Write the meeting pack: report.html (self-contained) and report.pdf (headless Chromium)."""
-    from serving.meeting import build_pack, write_report
+    from serving.meeting.config import check_level
     from serving.meeting.labels import labels
-    from serving.meeting.pack import check_level, default_out
 
     settings = Settings()
     exp = load_experiment(experiment)
-    check_level(level)
+    check_level(level)  # before the slow imports below: a typo fails at once
     labels(lang)
+    from serving.meeting import build_pack, write_report
+    from serving.meeting.pack import default_out
+
     with console.status("assembling the meeting pack") as status:
         pack = build_pack(exp, settings, level=level, as_of=as_of, since=since)
         status.update("rendering the HTML and printing the PDF")

@@ -1,9 +1,10 @@
-"""The [serving] and [warnings] sections of an experiment file."""
+"""The [serving], [warnings] and [report] sections of an experiment file."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from serving.meeting.config import ReportConfig
 from serving.warnings import WarningsConfig
 from training.config import TrainingExperiment
 
@@ -24,3 +25,4 @@ class ServingExperiment(TrainingExperiment):
 
     serving: ServingConfig = ServingConfig()
     warnings: WarningsConfig = WarningsConfig()
+    report: ReportConfig = ReportConfig()

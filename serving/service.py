@@ -203,7 +203,10 @@ AreaIds = Annotated[list[str] | None, Field(min_length=1, max_length=100_000)]
 Horizons = Annotated[list[int], Field(min_length=1, max_length=50)]
 
 
-@bentoml.service(name="riskgrid", traffic={"timeout": 120}, workers=1)
+# No access log: the audit table already records every request, and writing a log line per
+# request costs more than scoring one area (bench/serving_latency.py).
+@bentoml.service(name="riskgrid", traffic={"timeout": 120}, workers=1,
+                 logging={"access": {"enabled": False}})
 class RiskGrid:
     """Risk scores, explanations and early warnings for grid-based governance."""
 
