@@ -133,6 +133,22 @@ def train(experiment: ExperimentArg) -> None:
     console.print(_comparison(report.result, min(report.result.horizons)))
     console.print(f"registered {report.model_name} version {report.registered_version} as "
                   f"challenger (backtest {report.backtest_fingerprint})")
+    saved = save_backtest_predictions(report.result.predictions, exp, settings)
+    console.print(f"backtest forecasts (out of sample, for the scorecard): {saved}")
+
+
+def save_backtest_predictions(predictions, exp: ServingExperiment, settings: Settings) -> Path:
+    """The backtest's out-of-sample forecasts, which the ledger records as past vintages."""
+    from features import columns as C
+    from serving.ledger import BACKTEST_FILE
+
+    path = exp.output_dir(settings) / BACKTEST_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = ["fold", "horizon", C.AREA_ID, C.PERIOD, "model_count", "model_probability"]
+    tmp = path.with_suffix(".partial")
+    predictions[columns].to_parquet(tmp, index=False)
+    tmp.replace(path)  # whole or absent
+    return path
 
 
 @app.command()

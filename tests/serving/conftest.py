@@ -16,6 +16,7 @@ import pytest
 
 from features import Settings
 from features.experiment import load_experiment
+from serving.cli import save_backtest_predictions
 from serving.config import ServingExperiment
 from serving.store import Store, open_store
 from tests.training.test_registry import write_inputs
@@ -86,7 +87,8 @@ def write_experiment(folder: Path, training: dict) -> Path:
 
 def train_and_promote(path: Path, settings: Settings, reason: str) -> dict:
     exp = load_experiment(path, ServingExperiment)
-    train(exp, settings, path.read_text())
+    report = train(exp, settings, path.read_text())
+    save_backtest_predictions(report.result.predictions, exp, settings)
     return registry.promote(settings, exp.name, exp.training.primary_metric, reason, who="test")
 
 

@@ -340,3 +340,18 @@ def test_warning_lifecycle_through_the_api(server):
     r = server.post("warning_action", {"warning_id": "nope", "action": "acknowledge"},
                     key="analyst")
     assert r.status_code == 422
+
+
+def test_backtest_forecasts_become_scorecard_vintages(server):
+    from features.experiment import load_experiment
+    from serving.config import ServingExperiment
+    from serving.ledger import read_outcomes, record_backtest_file, scorecard
+
+    exp = load_experiment(server.experiment, ServingExperiment)
+    recorded = record_backtest_file(server.store, exp, server.settings)
+    assert record_backtest_file(server.store, exp, server.settings) == []  # once only
+    card = scorecard(server.store, exp.name, read_outcomes(exp, server.settings),
+                     exp.warnings.alert_budget)
+    backtest = card[card["source"] == "backtest"]
+    assert len(recorded) >= 8 and backtest["vintage_id"].nunique() >= 8
+    assert backtest["mae"].notna().all()
