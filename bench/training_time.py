@@ -1,5 +1,7 @@
 """Training and backtest time on the synthetic city (after `make demo`, or synth/ingest/features).
 
+Any experiment with a feature panel works too, e.g. experiments/portland_mvt_cells.toml.
+
 Prints the wall time of the rolling-origin backtest (models and baselines), of the baselines
 alone (the reference measured in the same run), and of the final fit on all data.
 
@@ -14,10 +16,11 @@ import time
 
 import numpy as np
 
+from features import columns as C
 from features import load_experiment
 from features.settings import Settings
 from training.backtest import make_folds, periods_step
-from training.baselines import baseline_forecasts, baseline_names
+from training.baselines import baseline_forecasts, baseline_names, kernel_smoother
 from training.config import TrainingExperiment
 from training.pipeline import backtest, fit_final, load_inputs
 from training.targets import flag_threshold
@@ -33,11 +36,13 @@ def main() -> None:
     backtest_s = time.perf_counter() - start
     start = time.perf_counter()
     periods = np.sort(inputs.panel["period"].unique())
+    has_points = bool(inputs.areas[C.CENTROID_X].notna().all())
+    smoother = kernel_smoother(inputs.areas) if has_points else None
+    names = baseline_names(features.windows, has_points, True)
     for fold in make_folds(periods, config):
         threshold = flag_threshold(inputs.panel, config, before=fold.start)
-        names = baseline_names(features.windows, False, True)
         for h in features.horizons:
-            baseline_forecasts(inputs.panel, None, config, h, features.lag_for_season(),
+            baseline_forecasts(inputs.panel, smoother, config, h, features.lag_for_season(),
                                features.windows, threshold, names)
     baselines_s = time.perf_counter() - start
     start = time.perf_counter()

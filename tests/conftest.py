@@ -26,8 +26,8 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def areas_csv() -> str:
-    rows = ["area_id,area_name,community_id,street_id,district_id,population,"
-            "floating_population,households,rental_units,neighbours"]
+    rows = [("area_id,area_name,community_id,street_id,district_id,population,"
+            "floating_population,households,rental_units,neighbours")]
     for i, g in enumerate(GRIDS):
         neighbours = ";".join(n for n in GRIDS if n != g and abs(GRIDS.index(n) - i) == 1)
         rows.append(f"{g},第{i + 1}网格,C{i // 2},S1,D1,{1000 + 100 * i},{50 * i},{300 + i},"

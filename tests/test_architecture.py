@@ -53,6 +53,6 @@ def test_experiments_hold_configs_not_code():
                          ids=lambda p: p.stem)
 def test_every_shipped_experiment_is_valid(path):
     from features import load_experiment
-    from training.config import TrainingExperiment
+    from serving.config import ServingExperiment
 
-    assert load_experiment(path, TrainingExperiment).name == path.stem
+    assert load_experiment(path, ServingExperiment).name == path.stem

@@ -14,8 +14,8 @@ from features.panel import outcomes_known_at
 from training.baselines import baseline_forecasts, baseline_names, kernel_smoother
 from training.config import TrainingConfig
 from training.metrics import count_metrics, hotspot_metrics, risk_metrics, skill
-from training.models import HorizonModel, fit_horizon
-from training.shrinkage import TrainingRows
+from training.models import Fitted, fit_horizon
+from training.shrinkage import TrainingRows, long_run_rate
 from training.targets import flag_threshold, target_calendar, target_counts, target_flags
 
 
@@ -137,22 +137,27 @@ def _fold_horizon(panel, known, areas, smoother, features, features_config, conf
     test = ((period >= fold.start) & (period < fold.stop)).to_numpy() & ~np.isnan(count)
     if fold.targets_before is not None:
         test &= (period + h * step < fold.targets_before).to_numpy()
-    rows = training_rows(known, areas, config, threshold)
-    model = fit_horizon(X[train], known_count[train], known_flag[train], rows.take(train),
-                        config, h)
+    rows = training_rows(known, areas, config, threshold, features_config.windows[-1])
+    fitted = fit_horizon(X[train], known_count[train], known_flag[train], rows.take(train),
+                         config, h)
     baselines = baseline_forecasts(panel, smoother, config, h, features_config.lag_for_season(),
                                    features_config.windows, threshold, names)
-    return _predictions(panel, areas, model, X, test, count, flag, baselines, fold, h,
+    return _predictions(panel, areas, fitted, X, test, count, flag, baselines, fold, h,
                         None if rows.threshold is None else rows.threshold[test])
 
 
 def training_rows(panel: pd.DataFrame, areas: pd.DataFrame, config: TrainingConfig,
-                  threshold: np.ndarray) -> TrainingRows:
-    """Each panel row's period, area, area size, long-run rate and flag threshold."""
+                  threshold: np.ndarray, window: int) -> TrainingRows:
+    """Each panel row's period, area, area size, long-run rate and flag threshold.
+
+    Args:
+        window: the periods over which the city's recent level is measured (the panel's
+            longest rolling window).
+    """
     return TrainingRows(
         period=panel[C.PERIOD].to_numpy(), area_id=panel[C.AREA_ID].to_numpy(),
         area_size=area_sizes(areas).reindex(panel[C.AREA_ID]).to_numpy(np.float64),
-        long_run=panel[f"{config.target}_mean_all"].to_numpy(np.float64),
+        long_run=long_run_rate(panel, config.target, window),
         threshold=row_thresholds(panel, config, threshold))
 
 
@@ -174,14 +179,16 @@ def periods_step(period: pd.Series) -> pd.Timedelta:
     return pd.Timedelta(unique[1] - unique[0])
 
 
-def _predictions(panel, areas, model: HorizonModel, X, test, count, flag, baselines, fold,
+def _predictions(panel, areas, fitted: Fitted, X, test, count, flag, baselines, fold,
                  h, threshold) -> pd.DataFrame:
+    model = fitted.model
     size = area_sizes(areas)
     out = pd.DataFrame({
         "fold": fold.number, "horizon": h, C.AREA_ID: panel.loc[test, C.AREA_ID].to_numpy(),
         C.PERIOD: panel.loc[test, C.PERIOD].to_numpy(), "y": count[test], "flag": flag[test],
         "model_count": model.expected_count(X[test]),
         "model_probability": model.risk_probability(X[test], threshold),
+        "model_shrinkage": fitted.shrinkage,
     })
     out["area_size"] = size.reindex(out[C.AREA_ID]).to_numpy()
     for name, (expected, probability) in baselines.items():

@@ -42,7 +42,7 @@ def coherence_report(result: BacktestResult, areas: pd.DataFrame, counts: pd.Dat
         direct = []
         for fold in result.folds:
             origin = fold.start - step
-            length = int(round((fold.stop - fold.start) / step)) + 1
+            length = round((fold.stop - fold.start) / step) + 1
             found = forecast_units(counts, level, stream, TrendConfig(period=period), length,
                                    as_of=origin)
             found = found[found["is_forecast"]].assign(fold=fold.number)

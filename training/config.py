@@ -38,9 +38,10 @@ class TrainingConfig(BaseModel):
     shrinkage_weights: list[Annotated[float, Field(ge=0, le=1)]] = Field(
         default_factory=lambda: [1.0], min_length=1,
         description="Candidate weights w of the count model's own forecast against the "
-        "area's long-run rate: the count booster trains on w * count + (1 - w) * long-run mean, "
-        "w chosen per fold and horizon on the calibration slice by the primary metric (the "
-        "Poisson deviance if that is a risk metric). [1.0]: no shrinkage.")
+        "area's long-run rate r (its long-run mean at the city's recent level): the count "
+        "booster trains on w * count + (1 - w) * r. With several candidates, w is chosen per "
+        "fold and horizon on the calibration slice by the primary metric (the Poisson deviance "
+        "if that is a risk metric); one candidate is used as given. [1.0]: no shrinkage.")
     zero_share: float = Field(
         1.0, gt=0, le=1, description="Share of training rows without an event (zero count, "
         "no flag) the boosters train on, weighted by 1 / share so the losses stay unbiased; "

@@ -22,15 +22,16 @@ class Calibrator:
     method: str
     model: IsotonicRegression | LogisticRegression | None = None
 
-    def fit(self, raw: np.ndarray, flag: np.ndarray) -> Calibrator:
+    def fit(self, raw: np.ndarray, flag: np.ndarray,
+            weight: np.ndarray | None = None) -> Calibrator:
         if len(np.unique(flag)) < 2:
             return self  # nothing to learn from: keep the raw scores
         if self.method == "isotonic":
             self.model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            self.model.fit(raw, flag)
+            self.model.fit(raw, flag, sample_weight=weight)
         else:
             self.model = LogisticRegression()
-            self.model.fit(_logit(raw)[:, None], flag)
+            self.model.fit(_logit(raw)[:, None], flag, sample_weight=weight)
         return self
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
@@ -66,10 +67,8 @@ class HorizonModel:
         return self.count.predict(X[self.features].to_numpy(np.float32))
 
     def raw_risk(self, X: pd.DataFrame, threshold: np.ndarray | None = None) -> np.ndarray:
-        raw = self.risk.predict(X[self.features].to_numpy(np.float32))
-        if self.by_count:
-            return stats.poisson.sf(np.floor(threshold), np.maximum(raw, 1e-9))
-        return raw
+        return _raw_risk(self.risk, X[self.features].to_numpy(np.float32), self.by_count,
+                         threshold)
 
     def risk_probability(self, X: pd.DataFrame,
                          threshold: np.ndarray | None = None) -> np.ndarray:
@@ -78,6 +77,14 @@ class HorizonModel:
 
 # Below this many rows a second thread costs more in synchronisation than it saves.
 _ONE_THREAD_ROWS = 100_000
+
+
+def _raw_risk(risk: lgb.Booster, matrix: np.ndarray, by_count: bool,
+              threshold: np.ndarray | None) -> np.ndarray:
+    raw = risk.predict(matrix)
+    if by_count:
+        return stats.poisson.sf(np.floor(threshold), np.maximum(raw, 1e-9))
+    return raw
 
 
 def _params(config: TrainingConfig, objective: str, rows: int) -> dict:
@@ -92,20 +99,31 @@ def _params(config: TrainingConfig, objective: str, rows: int) -> dict:
 
 def _train(X: np.ndarray, y: np.ndarray, weight: np.ndarray, names: list[str],
            config: TrainingConfig, objective: str) -> lgb.Booster:
-    data = lgb.Dataset(X, label=y, weight=weight, feature_name=names, free_raw_data=True)
+    unweighted = bool((weight == 1).all())  # as before sampling existed, bit for bit
+    data = lgb.Dataset(X, label=y, weight=None if unweighted else weight, feature_name=names,
+                       free_raw_data=True)
     return lgb.train(_params(config, objective, len(y)), data,
                      num_boost_round=config.num_boost_round)
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """A horizon's models and the shrinkage weight chosen for its count model."""
+
+    model: HorizonModel
+    shrinkage: float
+
+
 def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: TrainingRows,
-                config: TrainingConfig, horizon: int) -> HorizonModel:
+                config: TrainingConfig, horizon: int) -> Fitted:
     """Fit one horizon's models on rows whose targets are known.
 
     The risk model trains on the earlier periods and the calibrator on the latest
     ``calibration_share`` of them, so calibration is fitted on data the booster did not see.
     The shrinkage weight of the count model is chosen on that same slice, from a count
-    booster fitted on the earlier periods only. The boosters train on the rows that
-    :func:`sample_weights` keeps; calibration and the choice of weight see every late row.
+    booster fitted on the earlier periods only, against every area of each late period
+    (a hotspot map needs them all). Everything else sees the rows :func:`sample_weights`
+    keeps, with their weights.
 
     Args:
         rows: each row's period, area and long-run rate; with a count-threshold flag, also
@@ -113,30 +131,32 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
             trends in the count far better than a classifier of a moving target.
     """
     names = list(X.columns)
-    matrix = X.to_numpy(np.float32)
     objective = "poisson" if config.objective == "poisson" else "tweedie"
     unique = np.unique(rows.period)
     late = rows.period >= unique[int(len(unique) * (1 - config.calibration_share))]
     weight = sample_weights(count, flag, config)
-    fit_early = ~late & (weight > 0)
+    choose = len(set(config.shrinkage_weights)) > 1
+    used = (weight > 0) | (late & choose)  # only these rows become a matrix
+    matrix = X[used].to_numpy(np.float32)
+    count, flag, weight, late = (values[used] for values in (count, flag, weight, late))
+    rows = rows.take(used)
+    kept = weight > 0
+    early = kept & ~late
     by_count = rows.threshold is not None
     target, kind = (count, objective) if by_count else (flag, "binary")
-    risk_model = _train(matrix[fit_early], target[fit_early], weight[fit_early], names, config,
-                        kind)
-    late_X, late_rows = matrix[late], rows.take(late)
-    raw = risk_model.predict(late_X)
+    risk = _train(matrix[early], target[early], weight[early], names, config, kind)
     shrink = config.shrinkage_weights[0]
-    if len(set(config.shrinkage_weights)) > 1:
-        forecast = raw if by_count else _train(
-            matrix[fit_early], count[fit_early], weight[fit_early], names, config,
-            objective).predict(late_X)
-        shrink = choose_weight(forecast, count[late], late_rows, config)
-    kept = weight > 0
+    if choose:
+        early_count = risk if by_count else _train(matrix[early], count[early], weight[early],
+                                                   names, config, objective)
+        shrink = choose_weight(early_count.predict(matrix[late]), count[late], rows.take(late),
+                               config)
     label = shrunk_labels(count[kept], rows.long_run[kept], shrink)
     count_model = _train(matrix[kept], label, weight[kept], names, config, objective)
-    model = HorizonModel(horizon=horizon, features=names, count=count_model, risk=risk_model,
+    model = HorizonModel(horizon=horizon, features=names, count=count_model, risk=risk,
                          calibrator=Calibrator(config.calibration), by_count=by_count)
-    if by_count:
-        raw = stats.poisson.sf(np.floor(late_rows.threshold), np.maximum(raw, 1e-9))
-    model.calibrator.fit(raw, flag[late])
-    return model
+    calibrate = late & kept
+    threshold = None if rows.threshold is None else rows.threshold[calibrate]
+    model.calibrator.fit(_raw_risk(risk, matrix[calibrate], by_count, threshold),
+                         flag[calibrate], None if config.zero_share >= 1 else weight[calibrate])
+    return Fitted(model, shrink)

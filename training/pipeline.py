@@ -7,30 +7,25 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # plots are files; no screen
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from features import columns as C  # noqa: E402
-from features.io import read_table  # noqa: E402
-from features.settings import Settings  # noqa: E402
-from training.backtest import (  # noqa: E402
+from features import columns as C
+from features.io import read_table
+from features.settings import Settings
+from training.backtest import (
     BacktestResult,
     design,
     feature_columns,
     run_backtest,
     training_rows,
 )
-from training.coherence import coherence_report  # noqa: E402
-from training.config import TrainingExperiment  # noqa: E402
-from training.metrics import calibration_table  # noqa: E402
-from training.models import fit_horizon  # noqa: E402
-from training.riskmodel import RiskModel, contributions  # noqa: E402
-from training.targets import (  # noqa: E402
+from training.coherence import coherence_report
+from training.config import TrainingExperiment
+from training.metrics import calibration_table
+from training.models import fit_horizon
+from training.riskmodel import RiskModel, contributions
+from training.targets import (
     flag_threshold,
     input_catalogue,
     target_counts,
@@ -94,13 +89,15 @@ def fit_final(experiment: TrainingExperiment, inputs: Inputs) -> RiskModel:
     config, panel = experiment.training, inputs.panel
     features = feature_columns(panel, inputs.catalogue)
     threshold = flag_threshold(panel, config)
-    rows = training_rows(panel, inputs.areas, config, threshold)
+    rows = training_rows(panel, inputs.areas, config, threshold,
+                         experiment.features.windows[-1])
     models = {}
     for h in experiment.features.horizons:
         count, flag = target_counts(panel, config, h), target_flags(panel, config, h, threshold)
         known = ~np.isnan(count)
         X = design(panel, features, experiment.features.period, h)
-        models[h] = fit_horizon(X[known], count[known], flag[known], rows.take(known), config, h)
+        models[h] = fit_horizon(X[known], count[known], flag[known], rows.take(known), config,
+                                h).model
     thresholds = {} if rows.threshold is None else dict(zip(
         panel[C.AREA_ID].unique(), map(float, threshold), strict=True))
     return RiskModel(experiment=experiment.name, period=experiment.features.period,
@@ -124,7 +121,18 @@ def shap_importance(model: RiskModel, inputs: Inputs, recent: int = 13) -> pd.Da
     return table.rename_axis("feature").reset_index(), values, X
 
 
+def _pyplot():
+    """pyplot on the Agg backend: plots are files, there is no screen."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def calibration_plot(result: BacktestResult, path: Path) -> Path:
+    plt = _pyplot()
     rows = result.predictions[result.predictions["horizon"] == min(result.horizons)]
     table = calibration_table(rows["flag"].to_numpy(), rows["model_probability"].to_numpy())
     table = table[table["count"] >= 20]  # a handful of rows says nothing about calibration
@@ -143,6 +151,7 @@ def calibration_plot(result: BacktestResult, path: Path) -> Path:
 
 
 def shap_plot(values: pd.DataFrame, X: pd.DataFrame, path: Path) -> Path:
+    plt = _pyplot()
     import shap
 
     shap.summary_plot(values.to_numpy(), X[values.columns], show=False, max_display=20,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -126,11 +127,11 @@ def log_training(settings: Settings, experiment: str, record: TrainingRecord, mo
             mlflow.log_metrics({f"{key}_{level}": value for key, value in gap.items()})
         for h, metrics in record.backtest["model"].items():
             mlflow.log_metrics({f"{metric_key(k)}_h{h}": v for k, v in metrics.items()
-                                if v == v})  # NaN metrics are not logged
+                                if not math.isnan(v)})  # NaN metrics are not logged
         for row in record.per_fold:
             mlflow.log_metrics({f"fold_{metric_key(k)}_h{row['horizon']}": v
                                 for k, v in row.items() if k not in ("fold", "horizon")
-                                and v == v}, step=row["fold"])
+                                and not math.isnan(v)}, step=row["fold"])
         mlflow.log_dict(record.comparison.to_dict(orient="records"), "baseline_comparison.json")
         mlflow.log_text(record.comparison.to_csv(index=False), "baseline_comparison.csv")
         mlflow.log_text(record.importance.to_csv(index=False), "feature_importance.csv")

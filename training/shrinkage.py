@@ -29,8 +29,7 @@ class TrainingRows:
         period: the row's period t.
         area_id: the row's area.
         area_size: the area's size in km2 (1 where unknown), for hotspot metrics.
-        long_run: the area's long-run mean count of the target stream known at t, the rate
-            the count model can be shrunk toward.
+        long_run: the rate the count model can be shrunk toward (:func:`long_run_rate`).
         threshold: the count above which the flag is set (count-threshold flags only).
     """
 
@@ -44,6 +43,22 @@ class TrainingRows:
         return TrainingRows(self.period[keep], self.area_id[keep], self.area_size[keep],
                             self.long_run[keep],
                             None if self.threshold is None else self.threshold[keep])
+
+
+def long_run_rate(panel: pd.DataFrame, stream: str, window: int) -> np.ndarray:
+    """Each row's long-run rate at the city's current level, from what is known at t.
+
+    The area's long-run mean count times the city's recent rate (its last ``window``
+    periods) over its long-run rate: the long-run map keeps where events happen, the
+    recent periods say how many happen now (vehicle theft rose 2012-2016, so a plain
+    long-run mean forecasts too few). Before the city has any history, the factor is 1.
+    """
+    long_run = panel[f"{stream}_mean_all"].to_numpy(np.float64)
+    by_period = panel.groupby(C.PERIOD, sort=False)
+    recent = by_period[f"{stream}_sum_{window}"].transform("sum").to_numpy(np.float64) / window
+    total = by_period[f"{stream}_mean_all"].transform("sum").to_numpy(np.float64)
+    level = np.divide(recent, total, out=np.ones_like(total), where=total > 0)
+    return np.nan_to_num(long_run * level)
 
 
 def sample_weights(count: np.ndarray, flag: np.ndarray, config: TrainingConfig) -> np.ndarray:
@@ -67,7 +82,7 @@ def shrunk_labels(count: np.ndarray, long_run: np.ndarray, weight: float) -> np.
     the same blend of its own conditional mean and the area's long-run rate."""
     if weight >= 1:
         return count
-    return weight * count + (1 - weight) * np.nan_to_num(long_run)
+    return weight * count + (1 - weight) * long_run
 
 
 def choose_weight(forecast: np.ndarray, count: np.ndarray, rows: TrainingRows,

@@ -71,7 +71,7 @@ def test_features_ignore_everything_after_the_cutoff():
 
 
 def test_a_late_report_counts_from_its_report_week_only():
-    areas, incidents, petitions = random_tables(n_incidents=0, n_petitions=0)
+    areas, _incidents, petitions = random_tables(n_incidents=0, n_petitions=0)
     late = pd.DataFrame([{
         C.INCIDENT_ID: "x", C.OCCURRED_AT: pd.Timestamp("2023-03-01"),
         C.REPORTED_AT: pd.Timestamp("2023-03-20"), C.CATEGORY: "dispute.neighbour",
@@ -100,7 +100,7 @@ def test_panel_has_one_row_per_area_and_period_and_a_catalogued_column_per_featu
 
 
 def test_repeat_petitions_come_from_the_pseudonym():
-    areas, incidents, petitions = random_tables(n_petitions=0)
+    areas, incidents, _petitions = random_tables(n_petitions=0)
     rows = [{C.PETITION_ID: f"P{i}", C.FILED_AT: pd.Timestamp("2023-05-01") + pd.Timedelta(
         weeks=i), C.AREA_ID: "A1", C.TOPIC: "housing", C.PETITIONER_COUNT: 1,
         C.COLLECTIVE: False, C.REPEAT: False, C.ESCALATION: 0, C.STATUS: "open",

@@ -165,7 +165,7 @@ def test_each_level_is_a_contiguous_block_of_cells():
     city_areas = synthesize_city(replace(SMALL, end=date(2022, 1, 30))).areas
     squares = shapely.from_wkt(city_areas[C.GEOMETRY].to_numpy())
     for level in ("community", "street", "district"):
-        for _, rows in city_areas.groupby(C.LEVEL_ID[level]).groups.items():
+        for rows in city_areas.groupby(C.LEVEL_ID[level]).groups.values():
             union = shapely.union_all(squares[city_areas.index.get_indexer(rows)])
             assert union.geom_type == "Polygon", level
             assert union.area == pytest.approx(shapely.envelope(union).area), level

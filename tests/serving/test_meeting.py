@@ -17,6 +17,7 @@ from features import columns as C
 from features.errors import InputError
 from features.experiment import load_experiment
 from serving.config import ServingExperiment
+from serving.ledger import BACKTEST_FILE
 from serving.meeting import ReportConfig, build_pack, render_html, write_report
 from serving.meeting.charts import map_svg
 from serving.meeting.counts import is_count, suppress
@@ -53,6 +54,9 @@ def city(tmp_path_factory) -> tuple[Settings, Path, ServingExperiment]:
                                             "column occurred_at: 'soon' is not a date"]}
                  ).to_csv(clean / "quarantine" / "incidents.csv", index=False)
     train_and_promote(path, settings, "first model")
+    # These tests follow a ledger from empty: leave out the backtest's past forecasts
+    # (test_service checks that they become vintages).
+    (experiment.output_dir(settings) / BACKTEST_FILE).unlink()
     return settings, path, experiment
 
 

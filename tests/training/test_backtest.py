@@ -108,3 +108,30 @@ def test_every_model_input_has_a_description(tables, result):
     catalogue = input_catalogue(panel.catalogue).set_index("name")
     assert set(inputs) <= set(catalogue.index)
     assert catalogue.loc["target_spring_festival_days", "zh"].startswith("预测期")
+
+
+def test_validation_folds_end_where_the_reported_ones_begin():
+    periods = pd.date_range("2023-01-02", periods=60, freq="7D")
+    config = TRAINING.model_copy(update={"min_train_periods": 4})
+    reported = make_folds(periods, config)
+    validation = make_folds(periods, config.model_copy(update={"validation": True}))
+    assert [f.start for f in reported] == [periods[34], periods[47]]
+    assert [f.start for f in validation] == [periods[8], periods[21]]
+    assert validation[-1].stop == reported[0].start
+    assert all(f.targets_before == reported[0].start for f in validation)
+    with pytest.raises(ValueError, match="too few for twice"):
+        make_folds(periods, config.model_copy(update={"validation": True, "folds": 3}))
+
+
+def test_validation_backtest_never_scores_a_reported_period(tables):
+    areas, incidents, petitions = tables
+    config = TRAINING.model_copy(update={"folds": 1, "validation": True})
+    panel = build_panel(areas, incidents, petitions, FEATURES)
+    rows = run_backtest(panel.frame, panel.catalogue, areas, FEATURES, config,
+                        records=(incidents, petitions)).predictions
+    first_reported = make_folds(pd.DatetimeIndex(panel.frame[C.PERIOD].unique()),
+                                TRAINING.model_copy(update={"folds": 1}))[0].start
+    target = rows[C.PERIOD] + pd.to_timedelta(rows["horizon"] * 7, unit="D")
+    assert (target < first_reported).all()
+    assert (rows[C.PERIOD] >= first_reported - pd.Timedelta(weeks=13)).all()
+    assert rows.groupby("horizon").size().tolist() == [8 * 12, 8 * 11, 8 * 10, 8 * 9]

@@ -15,9 +15,10 @@ from training import registry
 from training.config import TrainingConfig, TrainingExperiment
 from training.pipeline import train
 
-SANE = dict(folds=1, fold_step=8, min_train_periods=20, num_boost_round=20,
-            min_data_in_leaf=20, risk_flag="above_quantile", flag_quantile=0.8)
-WILD = SANE | dict(num_boost_round=150, learning_rate=1.0, num_leaves=64, min_data_in_leaf=1)
+SANE = {"folds": 1, "fold_step": 8, "min_train_periods": 20, "num_boost_round": 20,
+        "min_data_in_leaf": 20, "risk_flag": "above_quantile", "flag_quantile": 0.8}
+WILD = SANE | {"num_boost_round": 150, "learning_rate": 1.0, "num_leaves": 64,
+               "min_data_in_leaf": 1}
 
 
 def experiment(**training) -> TrainingExperiment:
