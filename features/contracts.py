@@ -167,7 +167,7 @@ def _parse(values: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
         parsed = parsed.astype("datetime64[ns]")
-    elif dtype.startswith("int") or dtype.startswith("float"):
+    elif dtype.startswith(("int", "float")):
         parsed = pd.to_numeric(values.where(present), errors="coerce").astype(float)
         if dtype.startswith("int"):
             fractional = parsed.notna() & (parsed != np.floor(parsed))

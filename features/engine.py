@@ -7,6 +7,7 @@ Workers are forked, so they share the parent's event arrays without copying them
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 from collections.abc import Callable
 
@@ -32,7 +33,7 @@ def run_by_area(fn: Callable, events: IncidentIndex, petitions: pd.DataFrame, la
     _JOB = (fn, events, petitions, layout, config)
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_run_block, list(zip(bounds[:-1], bounds[1:])))
+            parts = pool.map(_run_block, list(itertools.pairwise(bounds)))
     finally:
         _JOB = None
     values = {name: np.concatenate([p[0][name] for p in parts]) for name in parts[0][0]}

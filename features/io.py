@@ -43,7 +43,7 @@ def read_source(path: Path, fmt: str | None = None, encoding: str = "auto") -> p
     if fmt == "parquet":
         try:
             frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises many types for a corrupt file
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
             raise InputError(f"{path}: not a readable Parquet file ({exc}).") from None
     else:
         text = _decode(path, _read_bytes(path), encoding)

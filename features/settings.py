@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         Path("experiments/synthetic_city.toml"), description="Experiment file the service serves."
     )
     port: int = Field(3000, ge=1, le=65535, description="Port of `riskgrid serve`.")
+    service_workers: int = Field(
+        1, ge=1, le=64, description="Worker processes of the scoring service (each holds the "
+        "model and the panel)."
+    )
     database_url: str | None = Field(
         None,
         description="SQLAlchemy URL of the service's store (API keys, audit log, warnings), e.g. "

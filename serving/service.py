@@ -205,8 +205,8 @@ Horizons = Annotated[list[int], Field(min_length=1, max_length=50)]
 
 # No access log: the audit table already records every request, and writing a log line per
 # request costs more than scoring one area (bench/serving_latency.py).
-@bentoml.service(name="riskgrid", traffic={"timeout": 120}, workers=1,
-                 logging={"access": {"enabled": False}})
+@bentoml.service(name="riskgrid", traffic={"timeout": 120},
+                 workers=Settings().service_workers, logging={"access": {"enabled": False}})
 class RiskGrid:
     """Risk scores, explanations and early warnings for grid-based governance."""
 

@@ -70,7 +70,7 @@ def _lattice(config: CityConfig) -> tuple[np.ndarray, np.ndarray]:
     divisor = 1
     for n in levels:
         k = (flat // divisor) % n
-        rows = max(d for d in range(1, int(math.isqrt(n)) + 1) if n % d == 0)
+        rows = max(d for d in range(1, math.isqrt(n) + 1) if n % d == 0)
         a, b = n // rows, rows
         turned, kept = (abs(math.log(width * x / (height * y))) for x, y in ((b, a), (a, b)))
         if turned < kept - 1e-9:

@@ -37,7 +37,7 @@ def _duplicate(frame: pd.DataFrame, share: float,
                rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray]:
     """Repeat ``share`` of the rows right after themselves; returns positions of the copies."""
     n = len(frame)
-    picked = rng.choice(n, int(round(share * n)), replace=False)
+    picked = rng.choice(n, round(share * n), replace=False)
     order = np.sort(np.concatenate([np.arange(n), picked]), kind="stable")
     copies = np.flatnonzero(np.r_[False, order[1:] == order[:-1]])
     return frame.iloc[order].reset_index(drop=True), copies

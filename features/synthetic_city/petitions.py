@@ -89,7 +89,7 @@ def _episodes(grid: dict[str, np.ndarray], effects: dict[str, np.ndarray], backl
               first_person: int, config: CityConfig, rng: np.random.Generator) -> dict:
     """Grievance episodes: a small group files rising repeat petitions for 3-8 weeks; some end
     in a collective petition and a mass dispute, the rest fade."""
-    n_days, n = backlog.shape
+    n_days, _n = backlog.shape
     rate = (config.episodes_per_grid_year / 365 * enterprise_factor(grid, config)[None, :]
             * (1 + backlog) ** config.backlog_effect)
     start, g = expand(rng.poisson(rate))

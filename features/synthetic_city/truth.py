@@ -127,8 +127,8 @@ DRIVERS = (  # "strength" and the other config-valued keys name CityConfig field
      "strength": "holiday_effect", "seasonality": "seasonality",
      "unit": "scale of the log multipliers"},
     {"driver": "grid_regimes", "affects": ["law_enforcement", "livelihood", "dispute"],
-     "inputs": ["latent: shows as lasting rises and falls of a grid's and its community's "
-                "recent counts"],
+     "inputs": [("latent: shows as lasting rises and falls of a grid's and its community's "
+                "recent counts")],
      "mechanism": "rate x exp(loading * z - (loading * sd) ** 2 / 2), z = sd * (sqrt(s) * "
                   "community AR(1) + sqrt(1 - s) * grid AR(1)), weekly, unit variance, "
                   "week-to-week persistence phi (construction sites, new rental compounds, "
@@ -170,8 +170,8 @@ DRIVERS = (  # "strength" and the other config-valued keys name CityConfig field
      "mechanism": "chance that a dispute draws 5+ people + b * backlog (at most 0.5 in all)",
      "strength": "group_backlog_effect", "unit": "share per open overdue dispute"},
     {"driver": "group_incidents_surge", "affects": ["group", "dispute"],
-     "inputs": ["disputes of the grid and its 8 neighbours: the last 7 days against the "
-                "weekly mean of the last 364 days"],
+     "inputs": [("disputes of the grid and its 8 neighbours: the last 7 days against the "
+                "weekly mean of the last 364 days")],
      "mechanism": "chance that a dispute draws 5+ people + b * max(0, surge - 1), surge = "
                   "(disputes of the last 7 days + 1) / (weekly mean of the last year + 1)",
      "strength": "group_surge_effect", "unit": "share per unit of surge"},
