@@ -115,6 +115,12 @@ def main() -> None:
             time.sleep(0.5)
         else:
             raise SystemExit("the service did not start; see " + log.name)
+        for _ in range(600):  # the warnings job (Prophet fits) must not share the CPU
+            info = httpx.post(f"{url}/model_info", json={}, timeout=30,
+                              headers={"Authorization": f"Bearer {key}"}).json()
+            if info["warnings_job"]["state"] != "running":
+                break
+            time.sleep(0.5)
         single = {"area_ids": [grids[0]], "horizons": [1]}
         served(url, key, single, 1, 50)  # warm up
         results = {"grids": len(grids)}
@@ -138,7 +144,8 @@ def main() -> None:
         server.wait(30)
         log.close()
 
-    print(f"serving {experiment.name}: {len(grids)} grids, {os.cpu_count()} cores")
+    print(f"serving {experiment.name}: {len(grids)} grids, {os.cpu_count()} cores, "
+          f"{settings.service_workers} service worker(s); the clients run on the same machine")
     for name, value in results.items():
         print(f"  {name:<28} {json.dumps(value) if isinstance(value, dict) else value:}")
     print("ratios (served / in-process predict-and-explain, p50): one area "

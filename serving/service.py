@@ -197,6 +197,8 @@ class ModelInfo(BaseModel):
     data_fingerprint: str
     backtest: dict[str, Any] = Field(description="The training run's backtest: model, "
                                      "baselines and skill by horizon.")
+    warnings_job: dict[str, Any] = Field(description="The background run that issues the "
+                                         "latest period's warnings: running, done or failed.")
 
 
 AreaIds = Annotated[list[str] | None, Field(min_length=1, max_length=100_000)]
@@ -246,11 +248,16 @@ class RiskGrid:
                             type(exc).__name__, str(exc)[:200], self.scorer.loaded.version)
 
     def _issue_warnings(self, scorer: Scorer) -> None:
+        self.warnings_job = {"model_version": scorer.loaded.version,
+                             "as_of": str(scorer.latest.date()), "state": "running"}
+
         def run() -> None:
             try:
-                issue_for(scorer, self.trends, self.experiment, self.store)
+                new = issue_for(scorer, self.trends, self.experiment, self.store)
+                self.warnings_job = self.warnings_job | {"state": "done", "new": new}
             except Exception:  # a warnings run must never take the service down
                 log.exception("issuing warnings failed")
+                self.warnings_job = self.warnings_job | {"state": "failed"}
 
         threading.Thread(target=run, name="warnings", daemon=True).start()
 
@@ -367,7 +374,7 @@ class RiskGrid:
                     "features": m.features, "levels": {k: int(v) for k, v in counts.items()},
                     "periods": [str(scorer.periods[0].date()), str(scorer.latest.date())],
                     "data_fingerprint": self.data.fingerprint,
-                    "backtest": scorer.loaded.backtest}
+                    "backtest": scorer.loaded.backtest, "warnings_job": self.warnings_job}
 
         return self._call(ctx, "model_info", ModelInfo, work)
 
