@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(PY) bench/features_throughput.py
 	$(PY) bench/synthetic_city_signal.py
 	$(PY) bench/training_time.py
+	$(PY) bench/serving_latency.py
 
 lock:
 	$(VENV)/bin/uv pip compile requirements.in -o requirements.lock --python-version 3.11
