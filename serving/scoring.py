@@ -98,17 +98,7 @@ class Scorer:
 
     def as_of(self, value: str | None) -> pd.Timestamp:
         """The panel period holding ``value`` (an ISO date); the latest when None."""
-        if value is None:
-            return self.latest
-        try:
-            day = pd.Timestamp(value)
-        except ValueError:
-            raise InputError(f"as_of {value!r} is not a date; send YYYY-MM-DD") from None
-        position = self.periods.searchsorted(day, side="right") - 1
-        if position < 0 or day > self.latest + (self.latest - self.periods[-2]):
-            raise InputError(f"as_of {value} is outside the data: periods run from "
-                             f"{self.periods[0].date()} to {self.latest.date()}")
-        return self.periods[position]
+        return resolve_period(self.periods, value, "as_of")
 
     def check_horizons(self, horizons: list[int]) -> list[int]:
         bad = sorted({h for h in horizons if h not in self.model.horizons})
@@ -305,3 +295,22 @@ def threshold_levels(probability: np.ndarray, config: WarningsConfig) -> np.ndar
     for level in ("blue", "yellow", "orange", "red"):
         out[probability >= config.threshold(level)] = level
     return out
+
+
+def resolve_period(periods: pd.DatetimeIndex, value: str | None, option: str
+                   ) -> pd.Timestamp:
+    """The panel period holding the date ``value`` (the latest period when None)."""
+    if value is None:
+        return periods[-1]
+    try:
+        day = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        day = pd.NaT
+    if pd.isna(day):
+        raise InputError(f"{option} {value!r} is not a date; write it as YYYY-MM-DD")
+    step = periods[-1] - periods[-2] if len(periods) > 1 else pd.Timedelta(days=1)
+    position = periods.searchsorted(day, side="right") - 1
+    if position < 0 or day >= periods[-1] + step:
+        raise InputError(f"{option} {value} is outside the data: the complete periods run from "
+                         f"{periods[0].date()} to {periods[-1].date()}")
+    return periods[position]

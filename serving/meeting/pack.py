@@ -29,7 +29,7 @@ from serving.meeting.geography import outlines
 from serving.meeting.headline import headline, unit_summary
 from serving.meeting.quality import freshness, ingest_notes, model_notes, next_period
 from serving.meeting.ranking import LEVEL_RANK, area_context, changes, families, ranked
-from serving.scoring import Scorer, ServingData, Snapshot, load_serving_data
+from serving.scoring import Scorer, ServingData, Snapshot, load_serving_data, resolve_period
 from serving.store import Store, open_store
 from serving.trends import TrendService
 from serving.warnings import KINDS
@@ -59,25 +59,6 @@ class MeetingPack:
     model: dict
     features: dict[str, dict[str, str]]  # feature -> {"en": ..., "zh": ...}
     places: dict[str, str]  # any area or unit id -> its name
-
-
-def resolve_period(periods: pd.DatetimeIndex, value: str | None, option: str
-                   ) -> pd.Timestamp:
-    """The panel period holding the date ``value`` (the latest period when None)."""
-    if value is None:
-        return periods[-1]
-    try:
-        day = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        day = pd.NaT
-    if pd.isna(day):
-        raise InputError(f"{option} {value!r} is not a date; write it as YYYY-MM-DD")
-    step = periods[-1] - periods[-2] if len(periods) > 1 else pd.Timedelta(days=1)
-    position = periods.searchsorted(day, side="right") - 1
-    if position < 0 or day >= periods[-1] + step:
-        raise InputError(f"{option} {value} is outside the data: the complete periods run from "
-                         f"{periods[0].date()} to {periods[-1].date()}")
-    return periods[position]
 
 
 def default_out(settings: Settings, experiment: ServingExperiment, pack: MeetingPack,

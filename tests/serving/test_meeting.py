@@ -23,8 +23,9 @@ from serving.meeting.charts import map_svg
 from serving.meeting.counts import is_count, suppress
 from serving.meeting.geography import outlines
 from serving.meeting.labels import LANGS, catalogue
-from serving.meeting.pack import MeetingPack, default_out, resolve_period
+from serving.meeting.pack import MeetingPack, default_out
 from serving.meeting.ranking import area_context, families
+from serving.scoring import resolve_period
 from serving.store import open_store
 from tests.serving.conftest import BIN, SANE, train_and_promote, write_experiment
 from tests.training.test_registry import write_inputs
