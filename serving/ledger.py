@@ -81,12 +81,12 @@ def record_vintage(store: Store, scores: pd.DataFrame, *, source: str, experimen
 
 
 def record_batch(store: Store, scorer: Scorer, experiment: ServingExperiment,
-                 as_of: pd.Timestamp | None = None) -> str:
-    """Score every grid for every horizon with the scorer's model and record a batch vintage."""
+                 as_of: pd.Timestamp | None = None, source: str = "batch") -> str:
+    """Score every grid for every horizon with the scorer's model and record a vintage."""
     as_of = scorer.latest if as_of is None else as_of
     snap = scorer.snapshot(as_of)
     scores = pd.concat([snap.horizons[h] for h in scorer.horizons], ignore_index=True)
-    return record_vintage(store, scores, source="batch", experiment=experiment.name,
+    return record_vintage(store, scores, source=source, experiment=experiment.name,
                           as_of=as_of, model_version=scorer.loaded.version,
                           fingerprint=scorer.data.fingerprint, period=experiment.features.period)
 

@@ -28,6 +28,7 @@ from serving.champion import champion_version, fetch_champion, load_champion
 from serving.config import ServingExperiment
 from serving.gate import AuditGate, RequestRecord, store
 from serving.issuing import issue_for
+from serving.ledger import record_batch
 from serving.scoring import Scorer, load_serving_data
 from serving.trends import TrendService
 from serving.warnings import KINDS, LEVELS
@@ -254,12 +255,22 @@ class RiskGrid:
         def run() -> None:
             try:
                 new = issue_for(scorer, self.trends, self.experiment, self.store)
+                self._record_served(scorer)
                 self.warnings_job = self.warnings_job | {"state": "done", "new": new}
             except Exception:  # a warnings run must never take the service down
                 log.exception("issuing warnings failed")
                 self.warnings_job = self.warnings_job | {"state": "failed"}
 
         threading.Thread(target=run, name="warnings", daemon=True).start()
+
+    def _record_served(self, scorer: Scorer) -> None:
+        """Put the forecasts this service answers with in the ledger, once per model and
+        as-of period (every /score answer is a lookup in them)."""
+        issued = self.store.vintages(experiment=self.experiment.name, source="api",
+                                     model_version=scorer.loaded.version)
+        as_of = str(scorer.latest.date())
+        if not len(issued) or as_of not in set(issued["as_of"].astype(str)):
+            record_batch(self.store, scorer, self.experiment, source="api")
 
     def __is_ready__(self) -> bool:
         return self.scorer is not None

@@ -358,3 +358,16 @@ def test_backtest_forecasts_become_scorecard_vintages(server):
     assert len(recorded) == origins.nunique() >= 7  # one vintage per backtest week
     assert backtest["vintage_id"].nunique() == len(recorded)
     assert backtest["mae"].notna().all() and backtest["n"].gt(0).all()
+
+
+def test_served_forecasts_are_in_the_ledger_once(server):
+    deadline = time.monotonic() + 90
+    while server.post("model_info").json()["warnings_job"]["state"] == "running":
+        assert time.monotonic() < deadline, "the warnings job did not finish"
+        time.sleep(1)
+    info = server.post("model_info").json()
+    assert info["warnings_job"]["state"] == "done"
+    issued = server.store.vintages(experiment="tiny", source="api",
+                                   model_version=info["model_version"])
+    assert list(issued["as_of"].astype(str)) == [info["as_of"]]
+    assert issued["forecasts"].iloc[0] == 6 * 2  # every grid, both horizons
