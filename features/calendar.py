@@ -10,6 +10,8 @@ import holidays
 import numpy as np
 import pandas as pd
 
+from features.errors import InputError
+
 PERIOD_FREQ = {"day": "D", "week": "W-MON", "month": "MS"}
 SPRING_FESTIVAL_BREAK = (-1, 6)  # New Year's Eve to the 6th day of the first month
 WAGE_SEASON_DAYS = 42  # wage-arrears disputes peak in the six weeks before Spring Festival
@@ -141,3 +143,14 @@ def period_index_ns(values: np.ndarray, origin: pd.Timestamp, period: str) -> np
         length = 86_400 * 10**9 * (1 if period == "day" else 7)
         index = np.floor_divide(values - origin.as_unit("ns").value, length)
     return np.where(missing, np.iinfo(np.int32).max, index)
+
+
+def parse_day(value: object, name: str) -> pd.Timestamp:
+    """``value`` as a timestamp, or InputError naming ``name`` and the format to use."""
+    try:
+        day = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        day = pd.NaT
+    if pd.isna(day):
+        raise InputError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD")
+    return day

@@ -77,6 +77,13 @@ LEVEL_NAME = {
 }
 CITY = "city"
 
+# --- early warnings ------------------------------------------------------------------------
+# The four colours of Chinese emergency warnings, highest first (red I ... blue IV).
+WARNING_LEVELS = ("red", "orange", "yellow", "blue")
+# The seeds' four kinds of risk; the order is also the tie-break of serving.warnings.kind_of
+# (the one to act on first).
+RISK_KINDS = ("sudden_group", "sinking_backlog", "spreading", "cyclical_sector")
+
 # --- taxonomy ------------------------------------------------------------------------------
 # The seeds' three streams of incidents. A category is "family.sub_category".
 FAMILIES = {

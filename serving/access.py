@@ -8,11 +8,9 @@ import pandas as pd
 import shapely
 
 from features import columns as C
-
-CITY = "city"  # the root of every hierarchy: a key scoped to it sees everything
+from serving.store import ROLES
 
 # What each role may call, cumulatively: an analyst may do what a viewer does, and more.
-ROLES = ("viewer", "analyst", "admin")
 ENDPOINT_ROLE = {
     "score": "viewer", "explain": "viewer", "forecast": "viewer", "warnings": "viewer",
     "model_info": "viewer", "areas": "viewer", "score_features": "analyst",
@@ -57,11 +55,11 @@ def hierarchy(areas: pd.DataFrame) -> Hierarchy:
     """
     levels = [lv for lv in ("grid", "community", "street", "district") if C.LEVEL_ID[lv] in
               areas.columns]
-    level_of: dict[str, str] = {CITY: "city"}
-    ancestors: dict[str, set[str]] = {CITY: {CITY}}
+    level_of: dict[str, str] = {C.CITY: "city"}
+    ancestors: dict[str, set[str]] = {C.CITY: {C.CITY}}
     grids_under: dict[str, set[str]] = {}
     for row in areas[[C.LEVEL_ID[lv] for lv in levels]].astype(str).to_numpy():
-        chain = [*row, CITY]
+        chain = [*row, C.CITY]
         for i, unit in enumerate(chain):
             level_of.setdefault(unit, levels[i] if i < len(levels) else "city")
             ancestors.setdefault(unit, set()).update(chain[i:])

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from scipy.stats import poisson
 
 from features import columns as C
+from features.calendar import parse_day
 from features.errors import InputError
 from features.settings import Settings
 from serving.config import ServingExperiment
@@ -227,12 +228,7 @@ def shift(as_of: pd.Timestamp, h: int, period: str) -> pd.Timestamp:
 
 
 def _day(value: Any, field: str) -> pd.Timestamp:
-    try:
-        day = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        day = pd.NaT
-    if pd.isna(day):
-        raise InputError(f"The {field} {value!r} is not a date; write it as YYYY-MM-DD.")
+    day = parse_day(value, f"The {field}")
     return day.normalize().tz_localize(None)
 
 

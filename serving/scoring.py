@@ -18,6 +18,7 @@ import pandas as pd
 from scipy.stats import poisson
 
 from features import columns as C
+from features.calendar import parse_day
 from features.errors import InputError
 from features.io import read_table
 from features.settings import Settings
@@ -302,15 +303,11 @@ def resolve_period(periods: pd.DatetimeIndex, value: str | None, option: str
     """The panel period holding the date ``value`` (the latest period when None)."""
     if value is None:
         return periods[-1]
-    try:
-        day = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        day = pd.NaT
-    if pd.isna(day):
-        raise InputError(f"{option} {value!r} is not a date; write it as YYYY-MM-DD")
+    day = parse_day(value, option)
     step = periods[-1] - periods[-2] if len(periods) > 1 else pd.Timedelta(days=1)
     position = periods.searchsorted(day, side="right") - 1
     if position < 0 or day >= periods[-1] + step:
         raise InputError(f"{option} {value} is outside the data: the complete periods run from "
                          f"{periods[0].date()} to {periods[-1].date()}")
     return periods[position]
+

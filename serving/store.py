@@ -41,12 +41,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
+from features import columns as C
 from features.errors import InputError
 
 ROLES = ("viewer", "analyst", "admin")
-LEVELS = ("red", "orange", "yellow", "blue")
-KINDS = ("sudden_group", "cyclical_sector", "spreading", "sinking_backlog")
-CITY_SCOPE = "city"
+LEVELS = C.WARNING_LEVELS
+KINDS = C.RISK_KINDS
 ISSUED = "issued"
 
 # A key revoked by another process (the CLI) stops working within this many seconds;
@@ -282,7 +282,7 @@ class Store:
         if role not in ROLES:
             raise InputError(f"Role {role!r} is unknown; use one of {', '.join(ROLES)}.")
         if not scope or not scope.strip():
-            raise InputError(f"Scope is empty; give an area id, or {CITY_SCOPE!r} for all areas.")
+            raise InputError(f"Scope is empty; give an area id, or {C.CITY!r} for all areas.")
         for _ in range(5):  # 32-bit ids: a collision is rare, so retry a few times
             key_id = secrets.token_hex(4)
             token = f"rg_{key_id}_{secrets.token_urlsafe(32)}"

@@ -20,10 +20,10 @@ from features.petitions import SINCE_CAP
 from training.trend import DS, EXCESS, UNIT_ID, UNIT_NAME, YHAT, YHAT_UPPER, Y
 
 Level = Literal["red", "orange", "yellow", "blue"]
-LEVELS: tuple[str, ...] = ("red", "orange", "yellow", "blue")  # highest first
+LEVELS: tuple[str, ...] = C.WARNING_LEVELS  # highest first
 NONE = "none"
 # Also the tie-break when two kinds have the same weight of drivers: the one to act on first.
-KINDS: tuple[str, ...] = ("sudden_group", "sinking_backlog", "spreading", "cyclical_sector")
+KINDS: tuple[str, ...] = C.RISK_KINDS
 FALLBACK_KIND = "sudden_group"  # the default risk flag is a collective petition or group incident
 RULES: tuple[str, ...] = ("probability", "surge", "weak_signal", "backlog")
 WARNING_KEYS: tuple[str, ...] = (
