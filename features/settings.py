@@ -6,8 +6,9 @@ import os
 import secrets
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +34,16 @@ class Settings(BaseSettings):
         description="Worker processes for the per-area feature step. On 2 cores the transfer "
         "of results costs more than the second worker saves (bench/features_throughput.py).",
     )
+    engine: Literal["local", "dask"] = Field(
+        "local",
+        description="Where the per-area feature step and model fitting run: in this process "
+        "(local) or on the Dask cluster at dask_scheduler (dask). See docs/distributed.md.",
+    )
+    dask_scheduler: str | None = Field(
+        None,
+        description="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786; required "
+        "when engine is dask.",
+    )
     future_tolerance_hours: float = Field(
         24.0, description="How far past 'now' a timestamp may lie before it counts as future."
     )
@@ -56,6 +67,13 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(
         30.0, gt=0, description="How often the service checks the registry for a new champion."
     )
+
+    @model_validator(mode="after")
+    def _scheduler_for_dask(self) -> Settings:
+        if self.engine == "dask" and not self.dask_scheduler:
+            raise ValueError("RISKGRID_ENGINE=dask needs RISKGRID_DASK_SCHEDULER, the address "
+                             "of a running Dask scheduler (e.g. tcp://10.0.0.5:8786)")
+        return self
 
     def store_url(self) -> str:
         """The service store's SQLAlchemy URL (SQLite in the data directory by default)."""
