@@ -166,7 +166,9 @@ def _parse(values: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
         parsed = pd.to_datetime(values.where(present), errors="coerce", format="mixed")
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
-        parsed = parsed.astype("datetime64[ns]")
+        # Dates beyond what nanoseconds hold (years before 1678 or after 2261) are not valid.
+        held = parsed.isna() | ((parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max))
+        parsed = parsed.where(held).astype("datetime64[ns]")
     elif dtype.startswith(("int", "float")):
         parsed = pd.to_numeric(values.where(present), errors="coerce").astype(float)
         if dtype.startswith("int"):

@@ -84,6 +84,8 @@ def clean_events(raw: pd.DataFrame, mapping: Mapping, kind: str, source: str,
         counted = typed[C.PETITIONER_COUNT] >= C.COLLECTIVE_MIN_PEOPLE
         typed[C.COLLECTIVE] = typed[C.COLLECTIVE].where(typed[C.COLLECTIVE].notna(), counted)
         typed[C.PETITIONER_KEY] = mapped[C.PETITIONER_KEY]
+        unplaced = typed[C.AREA_ID].isna() & (reasons == "")  # petitions carry no coordinates
+        reasons[unplaced] = f"column {C.AREA_ID}: value is missing"
     for check in (_unknown_area(typed, areas), _future(typed, kind, settings.clock(),
                   settings.future_tolerance_hours), _order(typed, kind)):
         reasons = reasons.where(reasons != "", check)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import io
@@ -109,7 +110,11 @@ def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:
         if not isinstance(record, dict):
             raise InputError(f"{path}: line {number} is not a JSON object; each line must hold "
                              "one record.")
-        records.append(record)
+        # Nested values stay as their JSON text: a field holds one value, and the contracts
+        # reject what is not one.
+        records.append({key: json.dumps(value, ensure_ascii=False)
+                        if isinstance(value, (dict, list)) else value
+                        for key, value in record.items()})
     return pd.DataFrame.from_records(records)
 
 
@@ -185,4 +190,6 @@ def json_writer(payload: object) -> Callable[[Path], None]:
 
 
 def csv_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
-    return lambda path: frame.to_csv(path, index=False, encoding="utf-8")
+    # Every field quoted: a stray carriage return in a rejected value must not split its row.
+    return lambda path: frame.to_csv(path, index=False, encoding="utf-8",
+                                     quoting=csv.QUOTE_ALL)
