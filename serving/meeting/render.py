@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 import subprocess
 import tempfile
@@ -167,20 +168,83 @@ def print_pdf(html: Path, pdf: Path) -> Path:
             done = subprocess.run(command, capture_output=True, text=True,
                                   timeout=PRINT_SECONDS, check=False)
         except subprocess.TimeoutExpired:
+            partial.unlink(missing_ok=True)
             raise InputError(f"Chromium did not print {html} within {PRINT_SECONDS} s; the "
                              "HTML is complete, print it from a browser") from None
-    if not partial.is_file() or partial.stat().st_size == 0:
+    if not _whole_pdf(partial):
+        partial.unlink(missing_ok=True)
+        _check_space(pdf.parent, pdf.name)
         tail = " ".join(done.stderr.strip().splitlines()[-2:])[:300]
-        raise InputError(f"Chromium ({browser}) printed no PDF of {html} (exit code "
+        raise InputError(f"Chromium ({browser}) printed no complete PDF of {html} (exit code "
                          f"{done.returncode}: {tail}); the HTML is complete")
     partial.replace(pdf)
     return pdf
 
 
+def _whole_pdf(path: Path) -> bool:
+    """Whether ``path`` holds a PDF to its end (a full disk cuts a print short)."""
+    if not path.is_file() or path.stat().st_size < 16:
+        return False
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(5)
+        fh.seek(max(size - 1024, 0))
+        tail = fh.read()
+    return head == b"%PDF-" and b"%%EOF" in tail
+
+
+# Room a print needs: below this much free space a failed print is blamed on the full disk.
+PRINT_ROOM = 4 * 1024 * 1024
+
+
+class DiskFull(InputError):
+    """The disk filled up while the report was written; nothing was published."""
+
+
+def _check_space(folder: Path, name: str) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < PRINT_ROOM:
+        raise DiskFull(f"the disk holding {folder} is full ({free // 1024} KiB free) while "
+                       f"writing {name}; free some space and run riskgrid report again (any "
+                       "earlier report there is unchanged)")
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        path.unlink(missing_ok=True)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull(f"no space left on the disk holding {path.parent} while writing "
+                           "report.html; free some space and run riskgrid report again (any "
+                           "earlier report there is unchanged)") from None
+        raise
+
+
 def write_report(pack: MeetingPack, lang: str, out: Path, pdf: bool = True
                  ) -> tuple[Path, Path | None]:
-    """Write ``out/report.html`` and, when ``pdf``, ``out/report.pdf``; returns their paths."""
+    """Write ``out/report.html`` and, when ``pdf``, ``out/report.pdf``; returns their paths.
+
+    Both are written under staging names and renamed into place together, so a folder holds
+    the new report or the previous one, never a part of either. When the disk fills up,
+    nothing is published; when only the print fails, the HTML is published alone.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    html = out / "report.html"
-    html.write_text(render_html(pack, lang), encoding="utf-8")
-    return html, print_pdf(html, out / "report.pdf") if pdf else None
+    html, staged_html = out / "report.html", out / ".report.staged.html"
+    document, staged_pdf = out / "report.pdf", out / ".report.staged.pdf"
+    _write_text(staged_html, render_html(pack, lang))
+    try:
+        if pdf:
+            print_pdf(staged_html, staged_pdf)
+    except DiskFull as error:
+        staged_html.unlink(missing_ok=True)
+        raise DiskFull(str(error).replace(staged_pdf.name, document.name)) from None
+    except InputError as error:
+        staged_html.replace(html)
+        document.unlink(missing_ok=True)  # an earlier PDF would not match the new HTML
+        raise InputError(str(error).replace(str(staged_html), str(html))) from None
+    staged_html.replace(html)
+    if not pdf:
+        return html, None
+    staged_pdf.replace(document)
+    return html, document

@@ -296,3 +296,66 @@ def test_the_default_folder_names_the_period_the_level_and_the_language(pack, ci
     settings, _, experiment = city
     assert default_out(settings, experiment, pack, "en") == (
         settings.data_dir / "tiny" / "reports" / "2023-12-25-street-en")
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Path:
+    """A 16 MiB tmpfs of the test's own, so the disk can really fill up (needs root)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); run as root")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def fill(disk: Path, leave: int = 0) -> None:
+    """Fill ``disk`` to the last byte, then give back ``leave`` bytes."""
+    filler = disk / "filler"
+    with filler.open("wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+    os.truncate(filler, max(filler.stat().st_size - leave, 0))
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
+def test_a_full_disk_fails_clearly_and_leaves_the_earlier_report_whole(pack, city, small_disk):
+    out = small_disk / "pack"
+    write_report(pack, "zh", out)
+    before = snapshot(out)
+    assert set(before) == {"report.html", "report.pdf"}
+
+    fill(small_disk)  # no room for the HTML
+    with pytest.raises(InputError, match="no space left") as error:
+        write_report(pack, "en", out)
+    assert str(out) in str(error.value) and "unchanged" in str(error.value)
+    assert snapshot(out) == before
+
+    settings, path, _ = city  # the command says it in one line, exit code 2
+    message = one_line_error(riskgrid(str(path), "--lang", "en", "--out", str(out),
+                                      settings=settings))
+    assert "no space left" in message and str(out) in message
+    assert snapshot(out) == before
+
+    (small_disk / "filler").unlink()  # room for the HTML, not for the PDF
+    fill(small_disk, leave=len(render_html(pack, "en").encode("utf-8")) + 8192)
+    with pytest.raises(InputError, match="is full") as error:
+        write_report(pack, "en", out)
+    assert "report.pdf" in str(error.value)
+    assert snapshot(out) == before  # not even the new HTML: the pair stays together
+
+    (small_disk / "filler").unlink()  # space again: the next run writes the new report
+    write_report(pack, "en", out)
+    after = snapshot(out)
+    assert set(after) == {"report.html", "report.pdf"} and after != before
+    assert "Risk-assessment meeting pack" in after["report.html"].decode("utf-8")
