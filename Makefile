@@ -5,9 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
-# Headless Chromium and CJK fonts from Debian's packages: print the meeting pack to PDF and
-# drive the dashboard test. Installed by the set-up when missing (needs apt and root, as on CI).
-DEBIAN_PACKAGES := chromium fonts-noto-cjk
+# From Debian's packages, installed by the set-up when missing (needs apt and root, as on CI):
+# headless Chromium and CJK fonts print the meeting pack to PDF and drive the dashboard test;
+# PostgreSQL's server binaries let the tests start a private server where none runs.
+DEBIAN_PACKAGES := chromium fonts-noto-cjk postgresql
 
 .PHONY: demo test bench lock clean system
 
@@ -47,11 +48,11 @@ demo: $(STAMP) system
 test: $(STAMP) system
 	$(VENV)/bin/pytest
 
+# Every benchmark, then bench/results.md and bench/results.json. Builds the synthetic city's
+# champion first when there is none. BENCH_QUICK=1: a smoke run with small sizes;
+# ENDURANCE_MINUTES (10) and ENDURANCE_RATE (40/s) set the endurance load; BENCH_ONLY=a,b.
 bench: $(STAMP)
-	$(PY) bench/features_throughput.py
-	$(PY) bench/synthetic_city_signal.py
-	$(PY) bench/training_time.py
-	$(PY) bench/serving_latency.py
+	$(PY) bench/run_all.py
 
 lock:
 	$(VENV)/bin/uv pip compile requirements.in -o requirements.lock --python-version 3.11

@@ -87,6 +87,7 @@ def main() -> None:
     out = sys.argv[sys.argv.index("--json") + 1] if "--json" in sys.argv else None
     path = Path(args[0] if args and args[0].endswith(".toml") else
                 "experiments/synthetic_city.toml")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on the way out
     settings = Settings()
     experiment = load_experiment(path, ServingExperiment)
     data = load_serving_data(experiment, settings)

@@ -11,13 +11,15 @@ A diagnostic of the generator, not a test. On weekly grid-level data it forecast
   collective)) against that of the grid's 2022-2024 flag rate;
 - the yearly volumes of the exports.
 
-    .venv/bin/python bench/synthetic_city_signal.py [--seed 7]
+    .venv/bin/python bench/synthetic_city_signal.py [--seed 7] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -118,25 +120,33 @@ def yearly_volumes(city: SyntheticCity) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     began = time.perf_counter()
     city = synthesize_city(CityConfig(seed=args.seed))
-    print(f"seed {args.seed}: synthesize_city took {time.perf_counter() - began:.1f} s\n")
+    synth_s = time.perf_counter() - began
+    print(f"seed {args.seed}: synthesize_city took {synth_s:.1f} s\n")
+    out: dict = {"seed": args.seed, "synthesize_seconds": synth_s}
     for label, families in (("total incidents", INCIDENT_FAMILIES), ("disputes", ("dispute",))):
         table = deviance_table(city.intensity, families)
         truth = table.pop("truth (expected)")
         best = min(table, key=table.get)
+        out[label] = {"truth_deviance": truth, "best_baseline": best,
+                      "baseline_deviance": table[best], "baselines": table}
         print(f"{label}: mean Poisson deviance, weeks of 2025")
         print(f"  {'truth (expected)':24s} {truth:.4f}")
         for name, value in table.items():
             print(f"  {name:24s} {value:.4f}")
         print(f"  truth vs best baseline ({best}): {100 * (1 - truth / table[best]):.1f}% lower\n")
     print("high-risk flag (collective petition or 5+ people incident), weeks of 2025")
-    for name, value in auc_table(city).items():
+    out["flag"] = auc_table(city)
+    for name, value in out["flag"].items():
         print(f"  {name:40s} {value:.4f}" if isinstance(value, float) else
               f"  {name:40s} {value}")
     print("\nyearly volumes of the exports (dirt included)")
     print(yearly_volumes(city).to_string())
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2, default=float) + "\n")
 
 
 if __name__ == "__main__":

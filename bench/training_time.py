@@ -4,31 +4,47 @@ Any experiment with a feature panel works too, e.g. experiments/portland_mvt_cel
 
 Prints the wall time of the rolling-origin backtest (models and baselines), of the baselines
 alone (the reference measured in the same run), and of the final fit on all data.
+bench/training_scaling.py has the time against panel size.
 
-    .venv/bin/python bench/training_time.py [experiments/synthetic_city.toml]
+    .venv/bin/python bench/training_time.py [experiments/synthetic_city.toml] [--folds N]
+        [--rounds N] [--json PATH]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
-import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from features import columns as C
 from features import load_experiment
 from features.settings import Settings
+from serving.config import ServingExperiment
 from training.backtest import make_folds, periods_step
 from training.baselines import baseline_forecasts, baseline_names, kernel_smoother
-from training.config import TrainingExperiment
 from training.pipeline import backtest, fit_final, load_inputs
 from training.targets import flag_threshold
 
 
 def main() -> None:
-    path = sys.argv[1] if len(sys.argv) > 1 else "experiments/synthetic_city.toml"
-    experiment = load_experiment(path, TrainingExperiment)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", nargs="?", default="experiments/synthetic_city.toml")
+    parser.add_argument("--folds", type=int, default=None,
+                        help="backtest origins (default: the experiment's)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="boosting rounds (default: the experiment's)")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    # The whole file is read as the CLI reads it: its [warnings] and [serving] sections too.
+    experiment = load_experiment(args.experiment, ServingExperiment)
+    changes = {k: v for k, v in (("folds", args.folds), ("num_boost_round", args.rounds)) if v}
+    if changes:
+        training = experiment.training.model_copy(update=changes)
+        experiment = experiment.model_copy(update={"training": training})
     inputs = load_inputs(experiment, Settings())
     config, features = experiment.training, experiment.features
     start = time.perf_counter()
@@ -55,6 +71,13 @@ def main() -> None:
     ratio = backtest_s / baselines_s
     print(f"baselines alone:               {baselines_s:8.1f} s  (ratio {ratio:.0f}x)")
     print(f"final fit, all horizons:       {final_s:8.1f} s")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "experiment": experiment.name, "rows": rows, "folds": len(result.folds),
+            "horizons": list(result.horizons), "rounds": config.num_boost_round,
+            "backtest_seconds": backtest_s,
+            "baselines_seconds": baselines_s, "backtest_over_baselines": ratio,
+            "final_fit_seconds": final_s}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -163,9 +163,10 @@ def _parse(values: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
     """Parse one column; returns the parsed values and where a present value failed to parse."""
     present = values.notna() & (values.astype("string").str.strip() != "")
     if dtype.startswith("datetime"):
-        parsed = pd.to_datetime(values.where(present), errors="coerce", format="mixed")
-        if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+        if not pd.api.types.is_datetime64_any_dtype(values):
+            # As text: a bare number (a JSON value, say) is not a time, not epoch nanoseconds.
+            values = values.astype("string")
+        parsed = _local_times(values.where(present))
         # Dates beyond what nanoseconds hold (years before 1678 or after 2261) are not valid.
         held = parsed.isna() | ((parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max))
         parsed = parsed.where(held).astype("datetime64[ns]")
@@ -185,6 +186,30 @@ def _parse(values: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
         parsed = parsed.where(present, None)
     bad = present & pd.Series(parsed, index=values.index).isna()
     return pd.Series(parsed, index=values.index), bad
+
+
+def _local_times(text: pd.Series) -> pd.Series:
+    """Times as China Standard Time without a zone: times with an offset are converted."""
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    except ValueError:  # different offsets, or offsets beside local times: one by one
+        return pd.Series([_local_time(v) for v in text], index=text.index,
+                         dtype="datetime64[ns]")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+    return parsed
+
+
+def _local_time(value: object) -> pd.Timestamp:
+    try:
+        time = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+    if time is pd.NaT:
+        return time
+    if time.tzinfo is not None:
+        time = time.tz_convert("Asia/Shanghai").tz_localize(None)
+    return time if pd.Timestamp.min <= time <= pd.Timestamp.max else pd.NaT
 
 
 def _kind(dtype: str) -> str:

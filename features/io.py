@@ -178,6 +178,8 @@ def _remove_stale(link: Path, keep: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
     for old in link.parent.glob(f".{link.name}.staging-*"):
         shutil.rmtree(old, ignore_errors=True)
+    for old in link.parent.glob(f".{link.name}.link-*"):  # a run killed before its swap
+        old.unlink(missing_ok=True)
 
 
 def parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:

@@ -20,7 +20,7 @@ from features.counts import (
     stream,
     streams,
 )
-from features.engine import run_by_area
+from features.engine import LOCAL, Engine, run_by_area
 from features.errors import InputError
 from features.events import IncidentIndex, index_incidents
 from features.experiment import FeaturesConfig
@@ -171,16 +171,17 @@ def outcomes_known_at(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: p
 
 
 def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.DataFrame,
-                config: FeaturesConfig, workers: int = 1) -> Panel:
+                config: FeaturesConfig, engine: Engine = LOCAL) -> Panel:
     """Every feature for every grid and period, plus the outcomes training turns into targets.
 
     Args:
-        workers: processes for the per-area step (the result is the same for any number).
+        engine: where the per-area step runs: this process, forked workers or a Dask cluster
+            (the panel is the same on every engine).
     """
     layout = panel_layout(areas, incidents, petitions, config)
     short, long = config.windows[0], config.windows[-1]
     events = index_incidents(incidents, layout, config.handling_deadline_days)
-    values, specs = run_by_area(area_features, events, petitions, layout, config, workers)
+    values, specs = run_by_area(area_features, events, petitions, layout, config, engine)
     outcomes = [name for name in values if name.startswith(OUTCOME_PREFIX)]
     spatial, spatial_specs = spatial_features(values, areas, short, long)
     values |= spatial

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.engine import Engine
 from features.experiment import Experiment
 from features.hierarchy import level_counts
 from features.io import csv_writer, json_writer, parquet_writer, read_table, write_snapshot
@@ -36,7 +37,8 @@ def build_features(experiment: Experiment, settings: Settings) -> FeaturesReport
     clean = experiment.output_dir(settings) / "clean"
     areas, incidents, petitions = (read_table(clean, t) for t in
                                    ("areas", "incidents", "petitions"))
-    panel = build_panel(areas, incidents, petitions, experiment.features, settings.workers)
+    panel = build_panel(areas, incidents, petitions, experiment.features,
+                        Engine.from_settings(settings))
     counts = level_counts(panel.frame, areas)
     periods = (str(panel.layout.periods[0].date()), str(panel.layout.periods[-1].date()))
     meta = {"experiment": experiment.name, "period": experiment.features.period,

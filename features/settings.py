@@ -91,8 +91,19 @@ class Settings(BaseSettings):
             return self.pseudonym_secret.encode()
         path = self.data_dir / ".pseudonym_secret"
         if not path.exists():
+            # Written whole under another name, then linked into place: a run killed midway
+            # leaves no empty key, and of two first runs at once the first link wins.
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            staged = path.with_name(f".pseudonym_secret.{secrets.token_hex(4)}")
+            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(staged, path)
+            except FileExistsError:
+                pass
+            finally:
+                staged.unlink()
         return path.read_text().strip().encode()

@@ -54,7 +54,8 @@ def champion_version(settings: Settings, experiment: str) -> str | None:
     """The registry's champion version (None when there is none); raises when unreachable."""
     client = mlflow.MlflowClient(tracking_uri(settings))
     try:
-        return client.get_model_version_by_alias(model_name(experiment), CHAMPION).version
+        # str, as LoadedModel.version: MLflow gives an int, which never equals "1"
+        return str(client.get_model_version_by_alias(model_name(experiment), CHAMPION).version)
     except mlflow.exceptions.RestException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None

@@ -100,12 +100,14 @@ def _comparison(result, horizon: int) -> Table:
 @app.command("backtest")
 def backtest_command(experiment: ExperimentArg, json_path: JsonOpt = None) -> None:
     """Rolling-origin backtest of the model and every baseline; print and write the metrics."""
+    from features.engine import Engine
     from training.pipeline import backtest, load_inputs
 
     settings = Settings()
     exp = load_experiment(experiment)
     with console.status("backtesting") as status:
-        result = backtest(exp, load_inputs(exp, settings), lambda m: status.update(m))
+        result = backtest(exp, load_inputs(exp, settings), lambda m: status.update(m),
+                          Engine.from_settings(settings))
     for h in result.horizons:
         console.print(_comparison(result, h))
     summary = result.as_json()
@@ -124,12 +126,15 @@ def backtest_command(experiment: ExperimentArg, json_path: JsonOpt = None) -> No
 def train(experiment: ExperimentArg) -> None:
     """Backtest, fit on all data, log to MLflow and register the model as challenger."""
     from training.pipeline import train as train_model
+    from training.registry import check_store, store_failures
 
     settings = Settings()
     exp = load_experiment(experiment)
-    with console.status("training") as status:
-        report = train_model(exp, settings, experiment.read_text(encoding="utf-8"),
-                             lambda m: status.update(m))
+    with store_failures(settings, "riskgrid train", "the champion is unchanged"):
+        check_store(settings, exp.name)  # an unreachable store fails now, not after the backtest
+        with console.status("training") as status:
+            report = train_model(exp, settings, experiment.read_text(encoding="utf-8"),
+                                 lambda m: status.update(m))
     console.print(_comparison(report.result, min(report.result.horizons)))
     console.print(f"registered {report.model_name} version {report.registered_version} as "
                   f"challenger (backtest {report.backtest_fingerprint})")
@@ -158,10 +163,13 @@ def promote(experiment: ExperimentArg,
             ) -> None:
     """Make the challenger champion if it beats the champion on the primary metric."""
     from training.registry import promote as promote_model
+    from training.registry import store_failures
 
     settings = Settings()
     exp = load_experiment(experiment)
-    record = promote_model(settings, exp.name, exp.training.primary_metric, reason, who)
+    with store_failures(settings, "riskgrid promote", "the champion alias moves in one step, "
+                        "so it is either unchanged or the challenger"):
+        record = promote_model(settings, exp.name, exp.training.primary_metric, reason, who)
     verb = "promoted" if record["promoted"] else "kept the champion"
     console.print(f"{verb}: {record['why']} (challenger version {record['challenger_version']})")
 
@@ -225,6 +233,47 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (keys l
     if not open_store(Settings().store_url()).revoke_key(key_id):
         raise InputError(f"no active key with id {key_id!r}; riskgrid keys list shows them")
     console.print(f"revoked {key_id}")
+
+
+db_app = typer.Typer(no_args_is_help=True, help="The service store's schema (docs/stores.md).")
+app.add_typer(db_app, name="db")
+
+
+def _store_call(action, *args):
+    """Run a serving.store schema function on the configured store; an unreachable database
+    is one sentence, not a traceback."""
+    from sqlalchemy import make_url
+
+    from serving.store import StoreUnavailable
+
+    url = Settings().store_url()
+    where = make_url(url).render_as_string(hide_password=True)
+    try:
+        return where, action(url, *args)
+    except StoreUnavailable as exc:
+        raise InputError(f"{where}: {exc}; check RISKGRID_DATABASE_URL and that the database "
+                         "server is up.") from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Option(
+        help="Revision to upgrade to (serving/migrations/versions).")] = "head") -> None:
+    """Upgrade the store's schema (the service does this to head when it starts)."""
+    from serving.store import upgrade_store
+
+    where, now = _store_call(upgrade_store, revision)
+    console.print(f"{where} is at revision {now}", highlight=False)
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """The store's schema revision and the newest one this code knows."""
+    from serving.store import store_revision
+
+    where, (now, head) = _store_call(store_revision)
+    state = "up to date" if now == head else f"behind: riskgrid db upgrade brings it to {head}"
+    console.print(f"{where} is at revision {now or 'none (not created yet)'}; {state}",
+                  highlight=False)
 
 
 @app.command()

@@ -26,10 +26,11 @@ from features.settings import Settings
 from serving.access import AccessDenied, Shapes, hierarchy, require_role
 from serving.champion import champion_version, fetch_champion, load_champion
 from serving.config import ServingExperiment
-from serving.gate import AuditGate, RequestRecord, store
+from serving.gate import RETRY_AFTER_SECONDS, UNAVAILABLE, AuditGate, RequestRecord, store_at
 from serving.issuing import issue_for
 from serving.ledger import record_batch
 from serving.scoring import Scorer, load_serving_data
+from serving.store import Store, StoreUnavailable
 from serving.trends import TrendService
 from serving.warnings import KINDS, LEVELS
 
@@ -37,6 +38,8 @@ log = logging.getLogger("riskgrid.service")
 
 
 ACTIVE = ("issued", "acknowledged", "handled")  # closed and dismissed warnings are history
+# The warnings run waits this long after an unreachable database, doubling up to the cap.
+RETRY_SECONDS, RETRY_CAP_SECONDS = 2.0, 30.0
 
 
 class TooLarge(InputError):
@@ -199,7 +202,8 @@ class ModelInfo(BaseModel):
     backtest: dict[str, Any] = Field(description="The training run's backtest: model, "
                                      "baselines and skill by horizon.")
     warnings_job: dict[str, Any] = Field(description="The background run that issues the "
-                                         "latest period's warnings: running, done or failed.")
+                                         "latest period's warnings: running, retrying (the "
+                                         "database is unreachable), done or failed.")
 
 
 AreaIds = Annotated[list[str] | None, Field(min_length=1, max_length=100_000)]
@@ -216,7 +220,7 @@ class RiskGrid:
     def __init__(self) -> None:
         self.settings = Settings()
         self.experiment = load_experiment(self.settings.experiment, ServingExperiment)
-        self.store = store(self.settings)
+        self.store_url = self.settings.store_url()
         self.data = load_serving_data(self.experiment, self.settings)
         self.hierarchy = hierarchy(self.data.areas)
         self.shapes = Shapes(self.data.areas, self.hierarchy)
@@ -225,6 +229,11 @@ class RiskGrid:
         self._stop = threading.Event()
         self._issue_warnings(self.scorer)
         threading.Thread(target=self._watch_registry, name="registry-watch", daemon=True).start()
+
+    @property
+    def store(self) -> Store:
+        """The store, opened on first use; StoreUnavailable while its database is away."""
+        return store_at(self.store_url)
 
     # --- model lifecycle -------------------------------------------------------------------
 
@@ -252,14 +261,30 @@ class RiskGrid:
         self.warnings_job = {"model_version": scorer.loaded.version,
                              "as_of": str(scorer.latest.date()), "state": "running"}
 
+        def report(**fields: Any) -> None:
+            if self.scorer is scorer:  # a newer model's run keeps its own record
+                self.warnings_job = self.warnings_job | fields  # replaced, never mutated
+
         def run() -> None:
-            try:
-                new = issue_for(scorer, self.trends, self.experiment, self.store)
-                self._record_served(scorer)
-                self.warnings_job = self.warnings_job | {"state": "done", "new": new}
-            except Exception:  # a warnings run must never take the service down
-                log.exception("issuing warnings failed")
-                self.warnings_job = self.warnings_job | {"state": "failed"}
+            wait = RETRY_SECONDS
+            # Both steps are idempotent (warnings keep their ids, the ledger is checked first),
+            # so after an outage the run starts over; a newer model's run supersedes this one.
+            while self.scorer is scorer and not self._stop.is_set():
+                try:
+                    new = issue_for(scorer, self.trends, self.experiment, self.store)
+                    self._record_served(scorer)
+                    report(state="done", new=new)
+                    return
+                except StoreUnavailable as exc:
+                    log.warning("issuing warnings waits for the database (%s); retrying in "
+                                "%.0f s", exc, wait)
+                    report(state="retrying")
+                    self._stop.wait(wait)
+                    wait = min(2 * wait, RETRY_CAP_SECONDS)
+                except Exception:  # a warnings run must never take the service down
+                    log.exception("issuing warnings failed")
+                    report(state="failed")
+                    return
 
         threading.Thread(target=run, name="warnings", daemon=True).start()
 
@@ -450,6 +475,9 @@ class RiskGrid:
             return _error(ctx, 413, exc)
         except InputError as exc:
             return _error(ctx, 422, exc)
+        except StoreUnavailable:
+            ctx.response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return _error(ctx, 503, UNAVAILABLE)
 
     def _areas(self, area_ids: list[str] | None, level: str | None,
                parent_id: str | None) -> list[str]:
@@ -486,7 +514,7 @@ class RiskGrid:
         self.hierarchy.check(record.key.scope, ids)
 
 
-def _error(ctx: bentoml.Context, status: int, exc: Exception) -> JSONResponse:
+def _error(ctx: bentoml.Context, status: int, exc: Exception | str) -> JSONResponse:
     ctx.response.status_code = status  # BentoML copies the context's status onto the answer
     return JSONResponse({"error": str(exc)}, status_code=status)
 

@@ -7,6 +7,7 @@ import hmac
 import json
 import re
 import secrets
+import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -17,7 +18,6 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (
-    DDL,
     BigInteger,
     Column,
     Connection,
@@ -31,18 +31,21 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    make_url,
     event,
     insert,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from features import columns as C
 from features.errors import InputError
+from serving import migrations
 
 ROLES = ("viewer", "analyst", "admin")
 LEVELS = C.WARNING_LEVELS
@@ -56,6 +59,8 @@ _clock = time.monotonic
 _TOKEN = re.compile(r"rg_([0-9a-f]{8})_([A-Za-z0-9_-]{16,})")
 _SQLITE_BUSY_MS = 30_000
 _IN_CHUNK = 900  # below SQLite's bound-parameter limit on old builds
+_CONNECT_SECONDS = 3
+_SQLITE_OUTAGES = ("locked", "busy", "unable to open", "disk i/o", "readonly")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -123,25 +128,10 @@ warnings_table = Table(
     Column("issued_at", UTCDateTime, nullable=False),
     Index("ix_warnings_area_period", "area_id", "period"),
     Index("ix_warnings_as_of", "as_of"),
+    Index("ix_warnings_status_level", "status", "level"),
 )
 
-# Append-only in the database itself, so no code path (or psql session) can rewrite history.
-for _op in ("UPDATE", "DELETE"):
-    event.listen(audit_log, "after_create", DDL(
-        f"CREATE TRIGGER IF NOT EXISTS audit_log_no_{_op.lower()} BEFORE {_op} ON audit_log "
-        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
-    ).execute_if(dialect="sqlite"))
-event.listen(audit_log, "after_create", DDL(
-    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$"
-).execute_if(dialect="postgresql"))
-event.listen(audit_log, "after_create", DDL(
-    "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
-    "ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()"
-).execute_if(dialect="postgresql"))
-
 # --- forecast ledger and warning lifecycle (docs/ledger.md) ---------------------------------
-# New tables only (create_all adds them to an existing store) until the project adopts Alembic.
 SOURCES = ("api", "batch", "report", "backtest")
 STATUSES = (ISSUED, "acknowledged", "handled", "closed", "dismissed")
 REASON_CODES = ("false_alarm", "duplicate", "out_of_scope", "already_handled", "data_error")
@@ -167,6 +157,8 @@ forecast_vintages = Table(
     Column("issued_at", UTCDateTime, nullable=False),
     Column("forecasts", Integer, nullable=False),
     Index("ix_forecast_vintages_experiment_as_of", "experiment", "as_of"),
+    Index("ix_forecast_vintages_experiment_source_model", "experiment", "source",
+          "model_version"),
 )
 
 forecasts_table = Table(
@@ -197,27 +189,10 @@ warning_events = Table(
     Index("ix_warning_events_warning", "warning_id"),
 )
 
-
-def _append_only(table: Table) -> None:
-    """Refuse UPDATE and DELETE (and TRUNCATE) in the database, as for the audit log."""
-    name = table.name
-    for op in ("UPDATE", "DELETE"):
-        event.listen(table, "after_create", DDL(
-            f"CREATE TRIGGER IF NOT EXISTS {name}_no_{op.lower()} BEFORE {op} ON {name} "
-            f"BEGIN SELECT RAISE(ABORT, '{name} is append-only'); END"
-        ).execute_if(dialect="sqlite"))
-    event.listen(table, "after_create", DDL(
-        f"CREATE OR REPLACE FUNCTION {name}_append_only() RETURNS trigger LANGUAGE plpgsql AS "
-        f"$$ BEGIN RAISE EXCEPTION '{name} is append-only'; END $$"
-    ).execute_if(dialect="postgresql"))
-    event.listen(table, "after_create", DDL(
-        f"CREATE OR REPLACE TRIGGER {name}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE "
-        f"ON {name} FOR EACH STATEMENT EXECUTE FUNCTION {name}_append_only()"
-    ).execute_if(dialect="postgresql"))
-
-
-for _table in (forecast_vintages, forecasts_table, warning_events):
-    _append_only(_table)
+# The schema above is what the migrations (serving/migrations) build, and a test holds them
+# to it: change a table here, add a revision there (docs/stores.md). The migrations also make
+# audit_log, forecast_vintages, forecasts and warning_events append-only in the database itself
+# (triggers), so no code path, or psql session, can rewrite history.
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,14 +207,45 @@ class KeyRecord:
     revoked_at: datetime | None
 
 
+class StoreUnavailable(RuntimeError):
+    """The store's database cannot be reached now (down, restarting, locked): retry shortly."""
+
+
 def open_store(url: str) -> Store:
-    """Open (and create if needed) the store at a SQLAlchemy URL (SQLite or PostgreSQL)."""
-    engine = _engine(url)
-    metadata.create_all(engine)
+    """Open the store at a SQLAlchemy URL (SQLite or PostgreSQL), creating it or upgrading its
+    schema to the newest revision first if needed."""
+    engine = open_engine(url)
+    try:
+        with _reachable():
+            migrations.upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return Store(engine)
 
 
-def _engine(url: str) -> Engine:
+def upgrade_store(url: str, revision: str = migrations.HEAD) -> str | None:
+    """Upgrade the store's schema to a revision (default the newest); returns the revision."""
+    engine = open_engine(url)
+    try:
+        with _reachable():
+            return migrations.upgrade(engine, revision)
+    finally:
+        engine.dispose()
+
+
+def store_revision(url: str) -> tuple[str | None, str]:
+    """The store's schema revision (None before the first upgrade) and the newest one."""
+    engine = open_engine(url)
+    try:
+        with _reachable():
+            return migrations.current(engine), migrations.head()
+    finally:
+        engine.dispose()
+
+
+def open_engine(url: str) -> Engine:
+    """A SQLAlchemy engine for the store's URL, set up for its database."""
     if url.startswith("sqlite"):
         memory = url in ("sqlite://", "sqlite:///:memory:")
         engine = create_engine(
@@ -249,9 +255,37 @@ def _engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql"):
-        return create_engine(url, pool_pre_ping=True)
+        # Pre-ping: connections that died with a database restart are replaced on checkout,
+        # so the service recovers by itself. A short connect timeout makes requests fail fast
+        # (503) while the server is unreachable instead of hanging.
+        given = make_url(url).query
+        timeout = {} if "connect_timeout" in given else {"connect_timeout": _CONNECT_SECONDS}
+        return create_engine(url, pool_pre_ping=True, connect_args=timeout)
     raise InputError(f"RISKGRID_DATABASE_URL {url.split(':')[0]!r} is not supported; "
                      "use a sqlite:/// or postgresql+psycopg:// URL.")
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """Turn the driver's "cannot reach the database" errors into StoreUnavailable."""
+    try:
+        yield
+    except (OperationalError, DBAPIError, PoolTimeout) as exc:
+        if not _unreachable(exc):
+            raise
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        raise StoreUnavailable(f"the store's database is unreachable ({reason})") from exc
+
+
+def _unreachable(exc: Exception) -> bool:
+    if isinstance(exc, PoolTimeout) or getattr(exc, "connection_invalidated", False):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if isinstance(exc.orig, sqlite3.OperationalError):
+        # SQLite reports bugs ("no such table") as OperationalError too: only these are outages.
+        return any(sign in str(exc.orig).lower() for sign in _SQLITE_OUTAGES)
+    return True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -264,7 +298,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Store:
-    """Thread-safe access to the store; build one with `open_store`."""
+    """Thread-safe access to the store; build one with `open_store`.
+
+    Every method raises StoreUnavailable while the database cannot be reached; the engine
+    replaces dead connections by itself, so the same Store works again once it is back.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -311,10 +349,15 @@ class Store:
             return None
         return record
 
+    def is_cached(self, token: str) -> bool:
+        """Whether verify_key can answer for this token without asking the database."""
+        match = _TOKEN.fullmatch(token) if isinstance(token, str) else None
+        return match is not None and self._cached(match.group(1)) is not None
+
     def list_keys(self) -> list[KeyRecord]:
         """Every key, revoked ones included, oldest first."""
         query = select(*_record_columns()).order_by(api_keys.c.created_at, api_keys.c.key_id)
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             return [KeyRecord(**row._mapping) for row in conn.execute(query)]
 
     def revoke_key(self, key_id: str) -> bool:
@@ -340,7 +383,7 @@ class Store:
         query = (select(api_keys.c.key_hash, *_record_columns())
                  .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)))
         revocations = self._revocations
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(query).one_or_none()
         if row is None:
             return None
@@ -368,7 +411,7 @@ class Store:
         query = select(audit_log).order_by(audit_log.c.id.desc() if limit else audit_log.c.id)
         if limit:
             query = query.limit(limit)
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             rows = [dict(row._mapping) for row in conn.execute(query)]
         rows.sort(key=lambda row: row["id"])
         for row in rows:
@@ -416,7 +459,7 @@ class Store:
         if as_of is not None:
             filters.append(warnings_table.c.as_of == _iso_date(as_of, "as_of filter"))
         found = []
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             for chunk in _chunks(area_ids):
                 where = filters if chunk is None else [*filters, area_in(chunk)]
                 found += [dict(row._mapping) for row in conn.execute(
@@ -460,7 +503,7 @@ class Store:
                     (t.model_version, model_version)) if value is not None]
         query = select(forecast_vintages).where(*filters).order_by(
             t.as_of.desc(), t.issued_at.desc(), t.vintage_id)
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             frame = _frame(conn.execute(query), forecast_vintages.columns.keys())
         return frame.astype({"forecasts": "int64"})
 
@@ -474,7 +517,7 @@ class Store:
         filters = [v.experiment == experiment] if experiment is not None else []
         joined = forecasts_table.join(forecast_vintages)
         parts = []
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             for chunk in _chunks(vintage_ids):
                 where = filters if chunk is None else [*filters, v.vintage_id.in_(chunk)]
                 parts.append(_frame(conn.execute(select(*columns).select_from(joined)
@@ -486,7 +529,7 @@ class Store:
     # --- warning lifecycle ------------------------------------------------------------------
     def warning(self, warning_id: str) -> dict:
         """One warning, evidence decoded; InputError if there is none with this id."""
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(select(warnings_table).where(
                 warnings_table.c.warning_id == warning_id)).one_or_none()
         if row is None:
@@ -541,13 +584,13 @@ class Store:
         self.warning(warning_id)  # an unknown id is an error, not an empty history
         query = (select(warning_events).where(warning_events.c.warning_id == warning_id)
                  .order_by(warning_events.c.event_id))
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
     def lifecycle_events(self, warning_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Lifecycle steps of many warnings (all when None), oldest first."""
         parts = []
-        with self._engine.connect() as conn:
+        with self._reading() as conn:
             for chunk in _chunks(warning_ids):
                 where = [] if chunk is None else [warning_events.c.warning_id.in_(chunk)]
                 parts.append(_frame(conn.execute(select(warning_events).where(*where)),
@@ -560,9 +603,15 @@ class Store:
         self._engine.dispose()
 
     @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """A connection for reads; StoreUnavailable when the database cannot be reached."""
+        with _reachable(), self._engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def _writing(self) -> Iterator[Connection]:
         """One write transaction, holding this store's write lock throughout."""
-        with self._write_lock, self._engine.begin() as conn:
+        with _reachable(), self._write_lock, self._engine.begin() as conn:
             yield conn
 
     def _insert(self, table: Table) -> Any:

@@ -187,3 +187,13 @@ def random_tables(seed: int = 0, n_areas: int = 6, n_incidents: int = 3000,
         C.PETITIONER_KEY: [f"p_{k}" for k in rng.integers(0, 150, n_petitions)],
     })
     return areas, incidents, petitions
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A real Dask cluster on loopback: two worker processes of one thread each."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        yield cluster

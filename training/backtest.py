@@ -14,7 +14,7 @@ from features.panel import outcomes_known_at
 from training.baselines import baseline_forecasts, baseline_names, kernel_smoother
 from training.config import TrainingConfig
 from training.metrics import count_metrics, hotspot_metrics, risk_metrics, skill
-from training.models import Fitted, fit_horizon
+from training.models import BoosterFit, Fitted, fit_horizon, fit_local
 from training.shrinkage import TrainingRows, long_run_rate
 from training.targets import flag_threshold, target_calendar, target_counts, target_flags
 
@@ -92,13 +92,14 @@ def design(panel: pd.DataFrame, features: list[str], period: str, h: int) -> pd.
 def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFrame,
                  features_config: FeaturesConfig, config: TrainingConfig,
                  records: tuple[pd.DataFrame, pd.DataFrame] | None = None,
-                 progress=None) -> BacktestResult:
+                 progress=None, fit: BoosterFit = fit_local) -> BacktestResult:
     """Fit at every origin and horizon, forecast the next block, score model and baselines.
 
     Args:
         records: the clean incidents and petitions. With them, each origin trains on labels
             as they were known at the origin (late reports left out); without them, on the
             final labels, which lets reports made after the origin leak into training.
+        fit: fits each booster (in this process, or on a Dask cluster).
     """
     periods = pd.DatetimeIndex(np.sort(panel[C.PERIOD].unique()))
     folds = make_folds(periods, config)
@@ -120,13 +121,13 @@ def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFra
             if progress:
                 progress(f"fold {fold.number}/{len(folds)}, horizon {h}")
             rows.append(_fold_horizon(panel, known, areas, smoother, features, features_config,
-                                      config, fold, h, threshold, names))
+                                      config, fold, h, threshold, names, fit))
     predictions = pd.concat(rows, ignore_index=True)
     return score(predictions, folds, features_config.horizons, config.primary_metric, names)
 
 
 def _fold_horizon(panel, known, areas, smoother, features, features_config, config, fold, h,
-                  threshold, names) -> pd.DataFrame:
+                  threshold, names, fit) -> pd.DataFrame:
     period = panel[C.PERIOD]
     count, flag = target_counts(panel, config, h), target_flags(panel, config, h, threshold)
     known_count = target_counts(known, config, h)
@@ -139,7 +140,7 @@ def _fold_horizon(panel, known, areas, smoother, features, features_config, conf
         test &= (period + h * step < fold.targets_before).to_numpy()
     rows = training_rows(known, areas, config, threshold, features_config.windows[-1])
     fitted = fit_horizon(X[train], known_count[train], known_flag[train], rows.take(train),
-                         config, h)
+                         config, h, fit)
     baselines = baseline_forecasts(panel, smoother, config, h, features_config.lag_for_season(),
                                    features_config.windows, threshold, names)
     return _predictions(panel, areas, fitted, X, test, count, flag, baselines, fold, h,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -97,13 +98,32 @@ def _params(config: TrainingConfig, objective: str, rows: int) -> dict:
     }
 
 
-def _train(X: np.ndarray, y: np.ndarray, weight: np.ndarray, names: list[str],
-           config: TrainingConfig, objective: str) -> lgb.Booster:
-    unweighted = bool((weight == 1).all())  # as before sampling existed, bit for bit
-    data = lgb.Dataset(X, label=y, weight=None if unweighted else weight, feature_name=names,
-                       free_raw_data=True)
-    return lgb.train(_params(config, objective, len(y)), data,
-                     num_boost_round=config.num_boost_round)
+@dataclass(frozen=True)
+class Sample:
+    """The rows one booster learns from, in panel order (each area's rows together)."""
+
+    X: np.ndarray
+    label: np.ndarray
+    weight: np.ndarray | None  # None: every row weighs 1
+    area: np.ndarray
+    names: list[str]
+
+    @classmethod
+    def of(cls, X: np.ndarray, label: np.ndarray, weight: np.ndarray, area: np.ndarray,
+           names: list[str]) -> Sample:
+        unweighted = bool((weight == 1).all())  # as before sampling existed, bit for bit
+        return cls(X, label, None if unweighted else weight, area, names)
+
+
+# Fits one booster: (rows, LightGBM parameters, boosting rounds) -> booster.
+BoosterFit = Callable[[Sample, dict, int], lgb.Booster]
+
+
+def fit_local(sample: Sample, params: dict, rounds: int) -> lgb.Booster:
+    """Fit a booster in this process."""
+    data = lgb.Dataset(sample.X, label=sample.label, weight=sample.weight,
+                       feature_name=sample.names, free_raw_data=True)
+    return lgb.train(params, data, num_boost_round=rounds)
 
 
 @dataclass(frozen=True)
@@ -115,7 +135,7 @@ class Fitted:
 
 
 def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: TrainingRows,
-                config: TrainingConfig, horizon: int) -> Fitted:
+                config: TrainingConfig, horizon: int, fit: BoosterFit = fit_local) -> Fitted:
     """Fit one horizon's models on rows whose targets are known.
 
     The risk model trains on the earlier periods and the calibrator on the latest
@@ -129,6 +149,8 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
         rows: each row's period, area and long-run rate; with a count-threshold flag, also
             its threshold: the flag is then forecast from a count model, which copes with
             trends in the count far better than a classifier of a moving target.
+        fit: fits each booster: :func:`fit_local`, or on a Dask cluster
+            (:func:`training.distributed.booster_fit`).
     """
     names = list(X.columns)
     objective = "poisson" if config.objective == "poisson" else "tweedie"
@@ -144,15 +166,19 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
     early = kept & ~late
     by_count = rows.threshold is not None
     target, kind = (count, objective) if by_count else (flag, "binary")
-    risk = _train(matrix[early], target[early], weight[early], names, config, kind)
+
+    def booster(keep: np.ndarray, label: np.ndarray, loss: str) -> lgb.Booster:
+        sample = Sample.of(matrix[keep], label, weight[keep], rows.area_id[keep], names)
+        return fit(sample, _params(config, loss, len(label)), config.num_boost_round)
+
+    risk = booster(early, target[early], kind)
     shrink = config.shrinkage_weights[0]
     if choose:
-        early_count = risk if by_count else _train(matrix[early], count[early], weight[early],
-                                                   names, config, objective)
+        early_count = risk if by_count else booster(early, count[early], objective)
         shrink = choose_weight(early_count.predict(matrix[late]), count[late], rows.take(late),
                                config)
     label = shrunk_labels(count[kept], rows.long_run[kept], shrink)
-    count_model = _train(matrix[kept], label, weight[kept], names, config, objective)
+    count_model = booster(kept, label, objective)
     model = HorizonModel(horizon=horizon, features=names, count=count_model, risk=risk,
                          calibrator=Calibrator(config.calibration), by_count=by_count)
     calibrate = late & kept

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from features import columns as C
+from features.engine import LOCAL, Engine
 from features.io import read_table
 from features.settings import Settings
 from training.backtest import (
@@ -21,6 +22,7 @@ from training.backtest import (
     training_rows,
 )
 from training.coherence import coherence_report
+from training.distributed import booster_fit
 from training.config import TrainingExperiment
 from training.metrics import calibration_table
 from training.models import fit_horizon
@@ -62,10 +64,13 @@ def load_inputs(experiment: TrainingExperiment, settings: Settings) -> Inputs:
                   meta=json.loads(meta_path.read_text()))
 
 
-def backtest(experiment: TrainingExperiment, inputs: Inputs, progress=None) -> BacktestResult:
-    result = run_backtest(inputs.panel, inputs.catalogue, inputs.areas, experiment.features,
-                          experiment.training, records=(inputs.incidents, inputs.petitions),
-                          progress=progress)
+def backtest(experiment: TrainingExperiment, inputs: Inputs, progress=None,
+             engine: Engine = LOCAL) -> BacktestResult:
+    """The rolling-origin backtest, its boosters fitted on ``engine``."""
+    with booster_fit(engine) as fit:
+        result = run_backtest(inputs.panel, inputs.catalogue, inputs.areas, experiment.features,
+                              experiment.training, records=(inputs.incidents, inputs.petitions),
+                              progress=progress, fit=fit)
     if experiment.features.period != "month":  # Prophet's periods align with ours by a fixed step
         if progress:
             progress("comparing bottom-up sums with Prophet")
@@ -84,20 +89,23 @@ def fingerprint(experiment: TrainingExperiment, inputs: Inputs, result: Backtest
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def fit_final(experiment: TrainingExperiment, inputs: Inputs) -> RiskModel:
-    """Fit every horizon on all rows whose targets are known."""
+def fit_final(experiment: TrainingExperiment, inputs: Inputs,
+              engine: Engine = LOCAL) -> RiskModel:
+    """Fit every horizon on all rows whose targets are known, the boosters on ``engine``."""
     config, panel = experiment.training, inputs.panel
     features = feature_columns(panel, inputs.catalogue)
     threshold = flag_threshold(panel, config)
     rows = training_rows(panel, inputs.areas, config, threshold,
                          experiment.features.windows[-1])
     models = {}
-    for h in experiment.features.horizons:
-        count, flag = target_counts(panel, config, h), target_flags(panel, config, h, threshold)
-        known = ~np.isnan(count)
-        X = design(panel, features, experiment.features.period, h)
-        models[h] = fit_horizon(X[known], count[known], flag[known], rows.take(known), config,
-                                h).model
+    with booster_fit(engine) as fit:
+        for h in experiment.features.horizons:
+            count = target_counts(panel, config, h)
+            flag = target_flags(panel, config, h, threshold)
+            known = ~np.isnan(count)
+            X = design(panel, features, experiment.features.period, h)
+            models[h] = fit_horizon(X[known], count[known], flag[known], rows.take(known),
+                                    config, h, fit).model
     thresholds = {} if rows.threshold is None else dict(zip(
         panel[C.AREA_ID].unique(), map(float, threshold), strict=True))
     return RiskModel(experiment=experiment.name, period=experiment.features.period,
@@ -183,10 +191,11 @@ def train(experiment: TrainingExperiment, settings: Settings, config_text: str,
     from training.registry import TrainingRecord, log_training
 
     inputs = load_inputs(experiment, settings)
-    result = backtest(experiment, inputs, progress)
+    engine = Engine.from_settings(settings)
+    result = backtest(experiment, inputs, progress, engine)
     if progress:
         progress("fitting the final models")
-    model = fit_final(experiment, inputs)
+    model = fit_final(experiment, inputs, engine)
     importance, values, X = shap_importance(model, inputs)
     backtest_fp = fingerprint(experiment, inputs, result)
     plots_dir = experiment.output_dir(settings) / "plots"

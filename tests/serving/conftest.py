@@ -127,13 +127,28 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+@dataclass(frozen=True)
+class TrainedCity:
+    """The tiny city's inputs, trained and promoted once per session."""
+
+    root: Path
+    settings: Settings
+    experiment: Path
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory) -> Server:
+def trained_city(tmp_path_factory) -> TrainedCity:
     root = tmp_path_factory.mktemp("served")
     settings = Settings(data_dir=root / "data", pseudonym_secret="test")
     experiment = write_experiment(root, WILD)
     write_inputs(load_experiment(experiment, ServingExperiment), settings)
     train_and_promote(experiment, settings, "first model")
+    return TrainedCity(root, settings, experiment)
+
+
+@pytest.fixture(scope="session")
+def server(trained_city: TrainedCity) -> Server:
+    root, settings, experiment = trained_city.root, trained_city.settings, trained_city.experiment
     store = open_store(settings.store_url())
     keys = {scope: store.create_key("viewer", scope, f"test {scope}")[1] for scope in SCOPES}
     keys["analyst"] = store.create_key("analyst", "city", "test analyst")[1]

@@ -28,8 +28,8 @@ from tests.serving import test_store as shared
 from tests.serving.test_cli import riskgrid
 from training.config import TrainingConfig
 
-# The store's own fixtures: a fresh SQLite file, and a fresh PostgreSQL schema (skipped when
-# PostgreSQL is unreachable).
+# The store's own fixtures: a fresh SQLite file, and a fresh PostgreSQL schema (on the
+# machine's server, or a private one tests/postgres.py starts).
 pg_database, store_url, store, raw = shared.pg_database, shared.store_url, shared.store, shared.raw
 warning = shared.warning
 

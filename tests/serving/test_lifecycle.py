@@ -16,8 +16,8 @@ from serving.store import REASON_CODES, Store, open_store
 from tests.serving import test_store as shared
 from tests.serving.test_cli import riskgrid
 
-# The store's own fixtures: a fresh SQLite file, and a fresh PostgreSQL schema (skipped when
-# PostgreSQL is unreachable).
+# The store's own fixtures: a fresh SQLite file, and a fresh PostgreSQL schema (on the
+# machine's server, or a private one tests/postgres.py starts).
 pg_database, store_url, store, raw = shared.pg_database, shared.store_url, shared.store, shared.raw
 warning = shared.warning
 

@@ -1,0 +1,103 @@
+"""Booster fits on a Dask cluster: LightGBM's Dask estimator on the rows, cut into area blocks.
+
+Only the boosting runs on the cluster. Targets, sampling, shrinkage, calibration and SHAP stay
+in this process, and each fit comes back as a plain ``lgb.Booster``, so the model is saved,
+logged, registered and served exactly like one fitted here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+
+import lightgbm as lgb
+import numpy as np
+
+from features.cluster import connect
+from features.engine import Engine
+from training.models import BoosterFit, Sample, fit_local
+
+BLOCKS_PER_WORKER = 3  # dealt out in turn, so every worker holds areas from all over the city
+# The scikit-learn names of native parameters: the Dask estimator is a scikit-learn estimator,
+# whose own defaults (min_child_samples=20, ...) would otherwise sit beside the native names.
+SKLEARN_NAMES = {"min_data_in_leaf": "min_child_samples", "feature_fraction": "colsample_bytree",
+                 "bagging_fraction": "subsample", "bagging_freq": "subsample_freq",
+                 "seed": "random_state"}
+
+
+@contextmanager
+def booster_fit(engine: Engine) -> Iterator[BoosterFit]:
+    """:func:`training.models.fit_local`, or fits on the engine's Dask cluster while open."""
+    if engine.scheduler is None:
+        yield fit_local
+        return
+    with connect(engine.scheduler) as client:
+        yield partial(fit_on_cluster, client)
+
+
+def fit_on_cluster(client, sample: Sample, params: dict, rounds: int) -> lgb.Booster:
+    """Data-parallel LightGBM over the cluster's workers; the booster comes back here.
+
+    Close to a local fit, not equal: each worker finds the bins of some inputs on its own
+    rows, and which worker does which follows LightGBM's order of the workers, which can
+    change from one fit to the next (docs/distributed.md gives the measured difference).
+
+    Every objective, ``binary`` included, uses the regressor: the classifier re-encodes the
+    labels on each worker separately, so a worker holding only flagged rows would learn them
+    as unflagged. With objective ``binary`` the regressor's booster is the same kind of
+    booster the classifier has (it predicts probabilities).
+    """
+    from lightgbm.dask import DaskLGBMRegressor
+
+    workers = sorted(client.nthreads())
+    shares = worker_shares(sample.area, len(workers))
+    X, y = (_scatter(client, values, shares, workers) for values in (sample.X, sample.label))
+    weight = None if sample.weight is None else _scatter(client, sample.weight, shares, workers)
+    model = DaskLGBMRegressor(client=client, **estimator_params(params, rounds))
+    with client.as_current(), warnings.catch_warnings():
+        # LightGBM 4.7 warns on every Dask fit that the default n_jobs is ignored
+        # (LightGBM issue 6797); each worker uses its own threads, as intended.
+        warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored", UserWarning)
+        model.fit(X, y, sample_weight=weight, feature_name=sample.names)
+    return model.to_local().booster_
+
+
+def estimator_params(params: dict, rounds: int) -> dict:
+    """The native parameters under the estimator's names; each worker uses its own threads."""
+    named = {SKLEARN_NAMES.get(k, k): v for k, v in params.items() if k != "num_threads"}
+    return named | {"n_estimators": rounds}
+
+
+def worker_shares(area: np.ndarray, workers: int) -> list[np.ndarray]:
+    """Each worker's rows: blocks of whole areas, a few per worker, dealt out in turn.
+
+    Dealt, not cut in one piece per worker: LightGBM finds each input's bins on one worker's
+    rows, so each worker must see areas from all over the city, not only its busiest corner.
+    One share per worker, in a fixed order: LightGBM joins a worker's pieces in an order that
+    varies from run to run, which would change the rows each round's bagging draws.
+    """
+    blocks = area_blocks(area, workers * BLOCKS_PER_WORKER)
+    return [np.concatenate([np.arange(lo, hi) for lo, hi in blocks[w::workers]])
+            for w in range(min(workers, len(blocks)))]
+
+
+def area_blocks(area: np.ndarray, n: int) -> list[tuple[int, int]]:
+    """About ``n`` row ranges of about equal size, each a run of whole areas."""
+    edges = np.r_[np.flatnonzero(np.r_[True, area[1:] != area[:-1]]), len(area)]
+    cuts = edges[np.searchsorted(edges, np.linspace(0, len(area), n + 1))]
+    return list(itertools.pairwise(np.unique(cuts)))
+
+
+def _scatter(client, values: np.ndarray, shares: list[np.ndarray], workers: list[str]):
+    """``values`` as a Dask array with one chunk per share, share i sent to workers[i]."""
+    import dask
+    import dask.array as da
+
+    pieces = [values[rows] for rows in shares]
+    futures = [client.scatter(piece, workers=[worker], hash=False)
+               for piece, worker in zip(pieces, workers, strict=False)]
+    return da.concatenate([da.from_delayed(dask.delayed(f), shape=p.shape, dtype=p.dtype)
+                           for f, p in zip(futures, pieces, strict=True)])
