@@ -11,7 +11,7 @@ features, train, promote; about 5-7 minutes).
 
 Knobs (environment):
     BENCH_QUICK=1          small sizes everywhere (a smoke run of a few minutes)
-    BENCH_ONLY=a,b         run only these benchmarks (names as in the table)
+    BENCH_ONLY=a,b         run only these (names as in the table); the table then has only them
     ENDURANCE_MINUTES=10   length of the endurance load (quick: 0.5)
     ENDURANCE_RATE=40      its requests per second
     RISKGRID_DATA_DIR      where the synthetic city and the outputs live (default data)
@@ -241,7 +241,8 @@ def signal_rows(r: dict) -> list[dict]:
 
 def training_time_rows(r: dict) -> list[dict]:
     return [
-        row("training_time", f"backtest, {r['folds']} folds x {len(r['horizons'])} horizons, "
+        row("training_time", f"backtest, {r['folds']} fold{'s' * (r['folds'] != 1)} x "
+            f"{len(r['horizons'])} horizons, "
             f"{r['rows']:,} rows", f"{r['backtest_seconds']:.1f} s",
             f"the baselines alone: {r['baselines_seconds']:.1f} s",
             r["backtest_seconds"] / r["baselines_seconds"],
