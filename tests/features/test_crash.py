@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -101,9 +102,11 @@ def digest(folder: Path) -> str:
 
 def published(link: Path) -> Path | None:
     """The snapshot readers see through ``link``; fails if it is not complete."""
-    if not link.is_symlink():
-        assert not link.exists(), f"{link} is not a symlink"
+    try:
+        mode = os.lstat(link).st_mode  # one look: the link may appear between two
+    except FileNotFoundError:
         return None
+    assert stat.S_ISLNK(mode), f"{link} is not a symlink"
     target = link.parent / os.readlink(link)
     assert target.name == f".{link.name}-{digest(target)[:16]}", f"{target} is not complete"
     return target
@@ -188,6 +191,23 @@ def test_a_killed_step_publishes_nothing_half_written_and_a_rerun_matches(city, 
         shutil.copytree(city.reference_ingest(), crashed / "small", symlinks=True)
         uninterrupted = start(step, city.root, city.reference)  # alongside the kills
     link = crashed / "small" / link_name
+    try:
+        killed_three_times(step, city, crashed, link)
+    finally:
+        if uninterrupted is not None:  # always reaped, so its pipe never outlives the test
+            _, err = uninterrupted.communicate(timeout=600)
+    assert uninterrupted is None or uninterrupted.returncode == 0, err[-3000:]
+    expected = published(city.reference_ingest() / link_name)
+    assert expected is not None and published(link).name == expected.name
+    assert files(published(link)) == files(expected)
+    assert TABLES[step] <= set(files(expected))
+    leftovers = {p.name for p in link.parent.iterdir() if link_name in p.name}
+    assert leftovers == {link_name, expected.name}, "the crashes left files behind"
+
+
+def killed_three_times(step: str, city: City, crashed: Path, link: Path) -> None:
+    """Three kills at different moments while a reader looks on, then a re-run to the end."""
+    link_name = link.name
     with Reader(link):
         # 1. After a fixed delay: starting up or reading the inputs.
         process = start(step, city.root, crashed)
@@ -206,11 +226,3 @@ def test_a_killed_step_publishes_nothing_half_written_and_a_rerun_matches(city, 
         assert any(link.parent.glob(f".{link_name}-*"))
         # The re-run, after three crashes.
         finish(start(step, city.root, crashed))
-    if uninterrupted:
-        finish(uninterrupted)
-    expected = published(city.reference_ingest() / link_name)
-    assert expected is not None and published(link).name == expected.name
-    assert files(published(link)) == files(expected)
-    assert TABLES[step] <= set(files(expected))
-    leftovers = {p.name for p in link.parent.iterdir() if link_name in p.name}
-    assert leftovers == {link_name, expected.name}, "the crashes left files behind"
