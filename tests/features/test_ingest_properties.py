@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from features import InputError, Settings, ingest, load_experiment
+from features.ingest import IngestReport
 from tests.conftest import (
     EXPERIMENT,
     INCIDENT_HEADER,
@@ -113,6 +114,18 @@ def check_accounting(clean: Path, summary: dict, rows_written: dict[str, int]) -
     assert on_disk == summary
 
 
+def ingest_or_refusal(experiment: Path, named: str) -> IngestReport | None:
+    """The real ingest; a refusal must be one sentence naming the file (``named``)."""
+    config = Settings(data_dir=experiment.parent / "data", pseudonym_secret="property-test",
+                      now=datetime(2025, 1, 1))
+    try:
+        return ingest(load_experiment(experiment), config)
+    except InputError as error:  # a whole-file problem, never a crash
+        message = str(error)
+        assert "\n" not in message and named in message, message
+        return None
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(incidents=incident_rows, petitions=petition_records,
        repeats=st.lists(st.integers(0, 10_000), max_size=15))
@@ -134,15 +147,8 @@ def test_row_accounting_balances_whatever_the_rows_hold(incidents, petitions, re
     petitions = with_repeats(petitions, repeats[::2])
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        experiment = write_city(folder, incidents, petitions)
-        config = Settings(data_dir=folder / "data", pseudonym_secret="property-test",
-                          now=datetime(2025, 1, 1))
-        try:
-            report = ingest(load_experiment(experiment), config)
-        except InputError as error:
-            # A whole-file problem, never a crash: one sentence naming the file.
-            message = str(error)
-            assert "\n" not in message and str(folder) in message, message
+        report = ingest_or_refusal(write_city(folder, incidents, petitions), str(folder))
+        if report is None:
             return
         check_accounting(report.clean_dir, report.as_json(),
                          {"incidents": len(incidents), "petitions": len(petitions)})
@@ -159,13 +165,8 @@ def test_arbitrary_csv_text_is_ingested_or_refused_in_one_sentence(lines):
                                                "网格": "G1", "事项": "欠薪", "人数": 1}])
         body = INCIDENT_HEADER + "\n" + "\n".join(lines) + "\n"
         (folder / "incidents.csv").write_text(body, encoding="utf-8")
-        config = Settings(data_dir=folder / "data", pseudonym_secret="property-test",
-                          now=datetime(2025, 1, 1))
-        try:
-            report = ingest(load_experiment(experiment), config)
-        except InputError as error:
-            message = str(error)
-            assert "\n" not in message and "incidents.csv" in message, message
+        report = ingest_or_refusal(experiment, "incidents.csv")
+        if report is None:
             return
         summary = report.as_json()
         rows = len(pd.read_csv(io.StringIO(body), dtype=str, keep_default_na=False,
