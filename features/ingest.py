@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import columns as C
 from features.accounting import SourceResult, account, total
 from features.areas import AreaIndex, areas_from_table, finalize_areas, read_polygon_areas
 from features.contracts import REQUIRED, conform, finalize
-from features.errors import InputError
-from features.experiment import Experiment
 from features.geo import assign_points, cell_ids
 from features.io import csv_writer, json_writer, parquet_writer, read_source, write_snapshot
 from features.mapping import Mapping, apply_mapping, load_mapping
 from features.privacy import petitioner_keys, strip_personal
-from features.settings import Settings
+from riskgrid import vocabulary as C
+from riskgrid.errors import InputError
+from riskgrid.experiment import Experiment
+from riskgrid.settings import Settings
 
 TIME_COLUMNS = {
     "incidents": (C.OCCURRED_AT, C.REPORTED_AT, C.CLOSED_AT),

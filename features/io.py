@@ -12,11 +12,12 @@ import shutil
 import uuid
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from features.errors import InputError
+from riskgrid.errors import InputError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
            ".ndjson": "jsonl", ".json": "jsonl"}
@@ -125,6 +126,62 @@ def read_table(directory: Path, name: str) -> pd.DataFrame:
         raise InputError(f"{path}: table not found; run the step that writes it first "
                          "(riskgrid ingest, then riskgrid features).")
     return pd.read_parquet(path)
+
+
+@dataclass(frozen=True)
+class CleanTables:
+    """The clean snapshot ingest writes: DATA_DIR/NAME/clean/."""
+
+    areas: pd.DataFrame
+    incidents: pd.DataFrame
+    petitions: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class FeatureTables:
+    """The feature snapshot `riskgrid features` writes: DATA_DIR/NAME/features/."""
+
+    panel: pd.DataFrame
+    counts: pd.DataFrame
+    catalogue: pd.DataFrame
+    meta: dict
+
+
+def read_clean(folder: Path, events: bool = True) -> CleanTables:
+    """The clean tables of an experiment's output folder (DATA_DIR/NAME).
+
+    ``events=False`` reads the areas alone (incidents and petitions come back empty).
+    """
+    clean = folder / "clean"
+    names = ("incidents", "petitions") if events else ()
+    tables = {name: read_table(clean, name) for name in names}
+    return CleanTables(areas=read_table(clean, "areas"),
+                       incidents=tables.get("incidents", pd.DataFrame()),
+                       petitions=tables.get("petitions", pd.DataFrame()))
+
+
+def read_features(folder: Path, tables: tuple[str, ...] = ("panel", "counts")) -> FeatureTables:
+    """The feature snapshot of an experiment's output folder (DATA_DIR/NAME).
+
+    Raises:
+        InputError: there is no feature panel yet (the message names the commands to run).
+    """
+    features = folder / "features"
+    meta_path = features / "meta.json"
+    if not meta_path.is_file():
+        raise InputError(f"{meta_path}: no feature panel yet; run riskgrid ingest and riskgrid "
+                         f"features for {folder.name} first")
+    frames = {name: read_table(features, name) for name in tables}
+    return FeatureTables(panel=frames.get("panel", pd.DataFrame()),
+                         counts=frames.get("counts", pd.DataFrame()),
+                         catalogue=pd.read_json(features / "catalogue.json"),
+                         meta=json.loads(meta_path.read_text()))
+
+
+def read_fingerprint(folder: Path) -> str:
+    """The input fingerprint of the feature snapshot ("" when there is none)."""
+    meta = folder / "features" / "meta.json"
+    return json.loads(meta.read_text())["input_fingerprint"] if meta.is_file() else ""
 
 
 def write_snapshot(link: Path, writers: dict[str, Callable[[Path], None]]) -> Path:

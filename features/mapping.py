@@ -9,7 +9,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from features.errors import InputError
+from riskgrid.errors import InputError
 
 
 class Mapping(BaseModel):

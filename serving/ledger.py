@@ -15,7 +15,6 @@ The scorecard compares each vintage with what happened once its target periods a
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Sequence
 from datetime import date
@@ -27,16 +26,15 @@ import pandas as pd
 import pyarrow.parquet as pq
 from scipy.stats import poisson
 
-from features import columns as C
-from features.calendar import parse_day
-from features.errors import InputError
-from features.settings import Settings
-from serving.config import ServingExperiment
+from features import read_fingerprint
+from riskgrid import vocabulary as C
+from riskgrid.calendar import parse_day
+from riskgrid.errors import InputError
+from riskgrid.experiment import Experiment, TrainingConfig
+from riskgrid.settings import Settings
 from serving.store import SOURCES, Store
 from serving.warnings import WarningsConfig, levels
-from training.config import TrainingConfig
-from training.metrics import count_metrics
-from training.targets import OUTCOME, flag_streams, flag_threshold
+from training import OUTCOME, count_metrics, flag_streams, flag_threshold
 
 if TYPE_CHECKING:
     from serving.scoring import Scorer
@@ -81,7 +79,7 @@ def record_vintage(store: Store, scores: pd.DataFrame, *, source: str, experimen
     return vintage_id
 
 
-def record_batch(store: Store, scorer: Scorer, experiment: ServingExperiment,
+def record_batch(store: Store, scorer: Scorer, experiment: Experiment,
                  as_of: pd.Timestamp | None = None, source: str = "batch") -> str:
     """Score every grid for every horizon with the scorer's model and record a vintage."""
     as_of = scorer.latest if as_of is None else as_of
@@ -124,7 +122,7 @@ def record_backtest(store: Store, predictions: pd.DataFrame, *, experiment: str,
     return store.save_vintages(batches)
 
 
-def record_backtest_file(store: Store, experiment: ServingExperiment,
+def record_backtest_file(store: Store, experiment: Experiment,
                          settings: Settings) -> list[str]:
     """Record DATA_DIR/NAME/backtest/predictions.parquet (written by riskgrid train), once.
 
@@ -138,8 +136,7 @@ def record_backtest_file(store: Store, experiment: ServingExperiment,
     predictions = pd.read_parquet(path)
     digest = hashlib.sha256(pd.util.hash_pandas_object(predictions, index=False).to_numpy()
                             .tobytes()).hexdigest()[:16]
-    meta = folder / "features" / "meta.json"
-    fingerprint = json.loads(meta.read_text())["input_fingerprint"] if meta.is_file() else ""
+    fingerprint = read_fingerprint(folder)
     return record_backtest(store, predictions, experiment=experiment.name,
                            model_version=f"backtest:{digest}", fingerprint=fingerprint,
                            period=experiment.features.period,
@@ -258,7 +255,7 @@ def panel_outcomes(panel: pd.DataFrame, training: TrainingConfig) -> pd.DataFram
                          FLAG: flags.ravel().astype(np.float64)})
 
 
-def read_outcomes(experiment: ServingExperiment, settings: Settings) -> pd.DataFrame:
+def read_outcomes(experiment: Experiment, settings: Settings) -> pd.DataFrame:
     """:func:`panel_outcomes` of the experiment's feature panel (only the columns needed)."""
     path = experiment.output_dir(settings) / "features" / "panel.parquet"
     if not path.is_file():

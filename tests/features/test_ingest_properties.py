@@ -19,7 +19,8 @@ import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from features import InputError, Settings, ingest, load_experiment
+from features import ingest
+from riskgrid import InputError, Settings, load_experiment
 from features.ingest import IngestReport
 from tests.conftest import (
     EXPERIMENT,

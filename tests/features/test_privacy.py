@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features import build_features, ingest, load_experiment
+from features import build_features, ingest
+from riskgrid import load_experiment
 from features.privacy import petitioner_keys
 from tests.conftest import CANARY_ID, CANARY_NAME, CANARY_PHONE
 
