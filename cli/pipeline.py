@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from cli.app import ExperimentArg, JsonOpt, app, console, load_experiment, settings_of, write_json
-from riskgrid import Experiment, Settings
 
 
 @app.command()
@@ -104,7 +103,7 @@ def backtest_command(ctx: typer.Context,
 @app.command()
 def train(ctx: typer.Context, experiment: ExperimentArg) -> None:
     """Backtest, fit on all data, log to MLflow and register the model as challenger."""
-    from training import check_store, store_failures
+    from training import check_store, save_backtest_predictions, store_failures
     from training import train as train_model
 
     settings = settings_of(ctx)
@@ -117,22 +116,8 @@ def train(ctx: typer.Context, experiment: ExperimentArg) -> None:
     console.print(_comparison(report.result, min(report.result.horizons)))
     console.print(f"registered {report.model_name} version {report.registered_version} as "
                   f"challenger (backtest {report.backtest_fingerprint})")
-    saved = save_backtest_predictions(report.result.predictions, exp, settings)
+    saved = save_backtest_predictions(report.result.predictions, exp.output_dir(settings))
     console.print(f"backtest forecasts (out of sample, for the scorecard): {saved}")
-
-
-def save_backtest_predictions(predictions, exp: Experiment, settings: Settings) -> Path:
-    """The backtest's out-of-sample forecasts, which the ledger records as past vintages."""
-    from riskgrid import vocabulary as C
-    from serving import BACKTEST_FILE
-
-    path = exp.output_dir(settings) / BACKTEST_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    columns = ["fold", "horizon", C.AREA_ID, C.PERIOD, "model_count", "model_probability"]
-    tmp = path.with_suffix(".partial")
-    predictions[columns].to_parquet(tmp, index=False)
-    tmp.replace(path)  # whole or absent
-    return path
 
 
 @app.command()

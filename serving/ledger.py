@@ -18,7 +18,6 @@ import hashlib
 import math
 from collections.abc import Sequence
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +33,7 @@ from riskgrid.experiment import Experiment, TrainingConfig
 from riskgrid.settings import Settings
 from serving.store import SOURCES, Store
 from serving.warnings import WarningsConfig, levels
-from training import OUTCOME, count_metrics, flag_streams, flag_threshold
+from training import OUTCOME, count_metrics, flag_streams, flag_threshold, read_backtest_predictions
 
 if TYPE_CHECKING:
     from serving.scoring import Scorer
@@ -43,7 +42,6 @@ HORIZON, TARGET_PERIOD, FLAG = "horizon", "target_period", "flag"
 EXPECTED, LOW, HIGH = "expected_count", "low", "high"
 PROBABILITY, LEVEL = "risk_probability", "risk_level"
 FORECAST_COLUMNS = (C.AREA_ID, HORIZON, TARGET_PERIOD, EXPECTED, LOW, HIGH, PROBABILITY, LEVEL)
-BACKTEST_FILE = Path("backtest") / "predictions.parquet"
 CARD_COLUMNS = (
     "vintage_id", "source", "as_of", HORIZON, TARGET_PERIOD, "model_version", "issued_at", "n",
     "mae", "poisson_deviance", "brier", "mean_probability", "observed_rate", "hit_rate",
@@ -130,10 +128,9 @@ def record_backtest_file(store: Store, experiment: Experiment,
     so recording the same predictions again adds nothing.
     """
     folder = experiment.output_dir(settings)
-    path = folder / BACKTEST_FILE
-    if not path.is_file():
+    predictions = read_backtest_predictions(folder)
+    if predictions is None:
         return []
-    predictions = pd.read_parquet(path)
     digest = hashlib.sha256(pd.util.hash_pandas_object(predictions, index=False).to_numpy()
                             .tobytes()).hexdigest()[:16]
     fingerprint = read_fingerprint(folder)

@@ -206,3 +206,23 @@ def train(experiment: Experiment, settings: Settings, config_text: str,
     registered = log_training(settings, experiment.name, record, model, example)
     return TrainReport(result=result, registered_version=registered.version,
                        model_name=registered.name, backtest_fingerprint=backtest_fp)
+
+
+BACKTEST_FILE = Path("backtest") / "predictions.parquet"  # under DATA_DIR/NAME/
+BACKTEST_COLUMNS = ("fold", "horizon", C.AREA_ID, C.PERIOD, "model_count", "model_probability")
+
+
+def save_backtest_predictions(predictions: pd.DataFrame, folder: Path) -> Path:
+    """The backtest's out-of-sample forecasts, which the ledger records as past vintages."""
+    path = folder / BACKTEST_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".partial")
+    predictions[list(BACKTEST_COLUMNS)].to_parquet(tmp, index=False)
+    tmp.replace(path)  # whole or absent
+    return path
+
+
+def read_backtest_predictions(folder: Path) -> pd.DataFrame | None:
+    """What save_backtest_predictions wrote for the experiment at ``folder``, or None."""
+    path = folder / BACKTEST_FILE
+    return pd.read_parquet(path) if path.is_file() else None

@@ -80,7 +80,7 @@ class Experiment(_Strict):
         return self.features.horizons[0]
 
     def resolve(self, path: str, settings: Settings) -> Path:
-        """A path of the file: ``{data_dir}`` expands, others are relative to the experiment file."""
+        """A path of the file: ``{data_dir}`` expands; others are relative to the file."""
         expanded = path.replace("{data_dir}", str(settings.data_dir))
         candidate = Path(expanded)
         if "{data_dir}" in path or candidate.is_absolute():

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from features import build_panel
-from riskgrid import InputError
 from features.engine import Engine
+from riskgrid import InputError
 from riskgrid.experiment import FeaturesConfig
 from tests.conftest import random_tables
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from features import ingest
-from riskgrid import InputError, load_experiment
 from features import io as fio
+from riskgrid import InputError, load_experiment
 from tests.conftest import GOOD_INCIDENTS, incidents_csv
 
 

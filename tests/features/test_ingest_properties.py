@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from features import ingest
-from riskgrid import InputError, Settings, load_experiment
 from features.ingest import IngestReport
+from riskgrid import InputError, Settings, load_experiment
 from tests.conftest import (
     EXPERIMENT,
     INCIDENT_HEADER,

@@ -12,22 +12,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from riskgrid import Settings
-from reporting import ReportConfig, build_pack, render_html, write_report
+from reporting import build_pack, render_html, write_report
 from reporting.charts import map_svg
 from reporting.counts import is_count, suppress
 from reporting.geography import outlines
 from reporting.labels import LANGS, catalogue
 from reporting.pack import MeetingPack, default_out
 from reporting.ranking import area_context, families
+from riskgrid import Settings
 from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
-from riskgrid.experiment import Experiment, load_experiment
-from serving.ledger import BACKTEST_FILE
+from riskgrid.experiment import Experiment, ReportConfig, load_experiment
 from serving.scoring import resolve_period
 from serving.store import open_store
 from tests.serving.conftest import BIN, SANE, train_and_promote, write_experiment
 from tests.training.test_registry import write_inputs
+from training import BACKTEST_FILE
 from training.targets import input_catalogue
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -14,12 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli import save_backtest_predictions
 from riskgrid import Settings
 from riskgrid.experiment import load_experiment
 from serving.store import Store, open_store
 from tests.training.test_registry import write_inputs
-from training import registry
+from training import registry, save_backtest_predictions
 from training.pipeline import train
 
 BIN = Path(sys.executable).parent
@@ -87,7 +86,7 @@ def write_experiment(folder: Path, training: dict) -> Path:
 def train_and_promote(path: Path, settings: Settings, reason: str) -> dict:
     exp = load_experiment(path)
     report = train(exp, settings, path.read_text())
-    save_backtest_predictions(report.result.predictions, exp, settings)
+    save_backtest_predictions(report.result.predictions, exp.output_dir(settings))
     return registry.promote(settings, exp.name, exp.training.primary_metric, reason, who="test")
 
 

@@ -25,8 +25,8 @@ from serving.ledger import (
 )
 from serving.store import Store, open_store
 from serving.warnings import WarningsConfig
-from tests.serving import test_store as shared
 from tests.cli.test_app import riskgrid
+from tests.serving import test_store as shared
 
 # The store's own fixtures: a fresh SQLite file, and a fresh PostgreSQL schema (on the
 # machine's server, or a private one tests/postgres.py starts).

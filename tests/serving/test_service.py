@@ -345,7 +345,8 @@ def test_warning_lifecycle_through_the_api(server):
 
 def test_backtest_forecasts_become_scorecard_vintages(server):
     from riskgrid.experiment import load_experiment
-    from serving.ledger import BACKTEST_FILE, read_outcomes, record_backtest_file, scorecard
+    from serving.ledger import read_outcomes, record_backtest_file, scorecard
+    from training import BACKTEST_FILE
 
     exp = load_experiment(server.experiment)
     recorded = record_backtest_file(server.store, exp, server.settings)

@@ -14,8 +14,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from riskgrid.errors import InputError
-from serving.store import keys as store_module
 from serving.store import KeyRecord, Store, open_store
+from serving.store import keys as store_module
 from tests.postgres import fresh_database
 
 

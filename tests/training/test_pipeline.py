@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from features import build_features, ingest
-from riskgrid import Settings, load_experiment
 from features.synthetic_city import CityConfig, write_city
+from riskgrid import Settings, load_experiment
 from riskgrid.experiment import Experiment
 from training.pipeline import Inputs, fit_final, load_inputs, shap_importance
 

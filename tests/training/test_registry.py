@@ -7,10 +7,10 @@ import pytest
 from mlflow import MlflowClient
 
 from features import build_panel
-from riskgrid import InputError
 from features.hierarchy import level_counts
 from features.io import csv_writer, json_writer, parquet_writer, write_snapshot
 from features.pipeline import fingerprint
+from riskgrid import InputError
 from riskgrid.experiment import Experiment, TrainingConfig
 from tests.conftest import random_tables
 from training import registry

@@ -23,7 +23,6 @@ from tests.tracking import (
     tracking_server,
     write_tiny,
 )
-from training import registry
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 NAME = "riskgrid-tiny"

@@ -18,17 +18,17 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from riskgrid.errors import InputError
-from serving.store import migrations
 from serving.store import (
     Store,
     metadata,
+    migrations,
     open_engine,
     open_store,
     store_revision,
     upgrade_store,
 )
-from tests.postgres import fresh_database
 from tests.cli.test_app import riskgrid
+from tests.postgres import fresh_database
 from tests.serving.test_store import warning
 
 APPEND_ONLY = ("audit_log", "forecast_vintages", "forecasts", "warning_events")

@@ -13,8 +13,8 @@ from sqlalchemy.exc import DBAPIError
 from riskgrid.errors import InputError
 from riskgrid.settings import Settings
 from serving.store import REASON_CODES, Store, open_store
-from tests.serving import test_store as shared
 from tests.cli.test_app import riskgrid
+from tests.serving import test_store as shared
 
 # The store's own fixtures: a fresh SQLite file, and a fresh PostgreSQL schema (on the
 # machine's server, or a private one tests/postgres.py starts).
