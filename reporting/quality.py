@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from features import read_clean
 from riskgrid import vocabulary as C
 from riskgrid.calendar import period_start
 from serving import LoadedModel
@@ -43,12 +44,11 @@ def freshness(clean: Path, counts: pd.DataFrame, as_of: pd.Timestamp, period: st
     end = next_period(as_of, period)
     city = counts[counts["level"] == C.CITY].set_index(C.PERIOD).sort_index()
     out = []
+    tables = read_clean(clean.parent, columns={
+        source: [c for c in (event_time, report_time) if c]
+        for source, (event_time, report_time, _) in SOURCE_TIMES.items()})
     for source, (event_time, report_time, stream) in SOURCE_TIMES.items():
-        path = clean / f"{source}.parquet"
-        if not path.is_file():
-            continue
-        columns = [c for c in (event_time, report_time) if c]
-        times = pd.read_parquet(path, columns=columns)
+        times = getattr(tables, source)
         happened = times[event_time][times[event_time] < end]
         newest = happened.max() if len(happened) else None
         reported = None

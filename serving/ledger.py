@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from scipy.stats import poisson
 
-from features import read_fingerprint
+from features import read_features, read_fingerprint
 from riskgrid import vocabulary as C
 from riskgrid.calendar import parse_day
 from riskgrid.errors import InputError
@@ -254,15 +253,10 @@ def panel_outcomes(panel: pd.DataFrame, training: TrainingConfig) -> pd.DataFram
 
 def read_outcomes(experiment: Experiment, settings: Settings) -> pd.DataFrame:
     """:func:`panel_outcomes` of the experiment's feature panel (only the columns needed)."""
-    path = experiment.output_dir(settings) / "features" / "panel.parquet"
-    if not path.is_file():
-        raise InputError(f"{path}: no feature panel yet; run riskgrid ingest and riskgrid "
-                         f"features for {experiment.name} first.")
     wanted = [C.AREA_ID, C.PERIOD, *(OUTCOME + s for s in
                                      (experiment.training.target, "collective", "group"))]
-    present = set(pq.read_schema(path).names)
-    panel = pd.read_parquet(path, columns=list(dict.fromkeys(c for c in wanted if c in present)))
-    return panel_outcomes(panel, experiment.training)
+    features = read_features(experiment.output_dir(settings), ("panel",), panel_columns=wanted)
+    return panel_outcomes(features.panel, experiment.training)
 
 
 # --- the scorecard ---------------------------------------------------------------------------

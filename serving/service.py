@@ -83,6 +83,11 @@ class RiskGrid:
         threading.Thread(target=self._watch_registry, name="registry-watch", daemon=True).start()
 
     @property
+    def _lead(self) -> list[int]:
+        """The horizons an answer gives when the request names none."""
+        return [self.experiment.lead_horizon]
+
+    @property
     def store(self) -> Store:
         """The store, opened on first use; StoreUnavailable while its database is away."""
         return store_at(self.store_url)
@@ -156,9 +161,12 @@ class RiskGrid:
 
     @bentoml.api
     def score(self, ctx: bentoml.Context, area_ids: AreaIds = None, level: str | None = None,
-              parent_id: str | None = None, horizons: Horizons = [1],  # noqa: B006
+              parent_id: str | None = None, horizons: Horizons | None = None,
               as_of: str | None = None, drivers: int | None = None) -> ScoreResponse:
-        """Expected counts with intervals, calibrated risk, levels, ranks and top drivers."""
+        """Expected counts with intervals, calibrated risk, levels, ranks and top drivers.
+
+        Without ``horizons``, the experiment's first forecast horizon.
+        """
         def work(scorer: Scorer, record: RequestRecord) -> dict:
             record.areas = list(area_ids or ([parent_id] if parent_id else []))
             ids = self._areas(area_ids, level, parent_id)
@@ -167,12 +175,12 @@ class RiskGrid:
             when = scorer.as_of(as_of)
             n = None if drivers is None else max(1, min(drivers, 50))
             return {"model_version": scorer.loaded.version, "as_of": str(when.date()),
-                    "scores": scorer.score(ids, horizons, when, n)}
+                    "scores": scorer.score(ids, horizons or self._lead, when, n)}
 
         return self._call(ctx, "score", ScoreResponse, work)
 
     @bentoml.api
-    def explain(self, ctx: bentoml.Context, area_id: str, horizon: int = 1,
+    def explain(self, ctx: bentoml.Context, area_id: str, horizon: int | None = None,
                 as_of: str | None = None) -> ExplainResponse:
         """Every contribution for one area and horizon, and what changed since last period."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
@@ -181,14 +189,14 @@ class RiskGrid:
             self._check_scope(record, [area_id])
             when = scorer.as_of(as_of)
             return {"model_version": scorer.loaded.version,
-                    **scorer.explain(area_id, horizon, when)}
+                    **scorer.explain(area_id, horizon or self._lead[0], when)}
 
         return self._call(ctx, "explain", ExplainResponse, work)
 
     @bentoml.api
     def score_features(self, ctx: bentoml.Context,
                        rows: Annotated[list[dict[str, Any]], Field(min_length=1)],
-                       horizons: Horizons = [1]) -> WhatIfResponse:  # noqa: B006
+                       horizons: Horizons | None = None) -> WhatIfResponse:
         """What-if: score feature rows you supply (GET the inputs from /model_info)."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
             if len(rows) > self.settings.max_batch_areas:
@@ -200,7 +208,7 @@ class RiskGrid:
                 self._known(area)
             self._check_scope(record, ids)
             return {"model_version": scorer.loaded.version, "as_of": str(scorer.latest.date()),
-                    "scores": scorer.score_rows(rows, horizons)}
+                    "scores": scorer.score_rows(rows, horizons or self._lead)}
 
         return self._call(ctx, "score_features", WhatIfResponse, work)
 

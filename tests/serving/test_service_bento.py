@@ -22,6 +22,8 @@ def test_bentoml_build_packs_the_service(tmp_path):
     (bento,) = (tmp_path / "bentos" / "riskgrid").glob("*/bento.yaml")
     src = bento.parent / "src"
     assert (src / "serving" / "service.py").is_file()
+    assert (src / "riskgrid" / "settings.py").is_file()  # the base the service stands on
+    assert (src / "serving" / "dashboard" / "index.html").is_file()
     assert (src / "experiments" / "synthetic_city.toml").is_file()
     assert not (src / "tests").exists() and not (src / "data").exists()
     assert "serving.service:RiskGrid" in bento.read_text()
