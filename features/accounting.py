@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.privacy import strip_personal
+from features.privacy import mask_frame, mask_text, strip_personal
 from riskgrid import vocabulary as C
 
 COUNT_KEYS = ("rows_in", "accepted", "quarantined", "duplicates")
@@ -28,7 +28,7 @@ class SourceResult:
 
 
 def account(typed: pd.DataFrame, reasons: pd.Series, duplicates: pd.Series,
-            mapped: pd.DataFrame) -> SourceResult:
+            mapped: pd.DataFrame, personal: frozenset[str] = frozenset()) -> SourceResult:
     """Split rows into accepted, quarantined and duplicates; the three always add up.
 
     Args:
@@ -36,12 +36,16 @@ def account(typed: pd.DataFrame, reasons: pd.Series, duplicates: pd.Series,
         reasons: per row, why it breaks the contract ("" if it does not).
         duplicates: per row, whether it repeats an earlier row exactly.
         mapped: the rows as read (project column names), for the quarantine file.
+        personal: values of the source's personal columns, masked wherever they appear in
+            the quarantine (with anything shaped like an id number or a phone number), so a
+            shifted column does not carry them there in clear.
     """
     rejected = (reasons != "") & ~duplicates
     accepted = (reasons == "") & ~duplicates
-    shown = strip_personal(mapped.loc[rejected]).astype("string")
+    shown = mask_frame(strip_personal(mapped.loc[rejected]).astype("string"), personal)
+    said = [mask_text(reason, personal) for reason in reasons[rejected]]
     quarantine = pd.concat(
-        [pd.DataFrame({C.ROW: shown.index.to_numpy(), "reason": reasons[rejected].to_numpy()}),
+        [pd.DataFrame({C.ROW: shown.index.to_numpy(), "reason": said}),
          shown.reset_index(drop=True)], axis=1)
     result = SourceResult(clean=typed.loc[accepted], quarantine=quarantine,
                           rows_in=len(typed), duplicates=int(duplicates.sum()))

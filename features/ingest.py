@@ -15,7 +15,7 @@ from features.contracts import REQUIRED, conform, finalize
 from features.geo import assign_points, cell_ids
 from features.io import csv_writer, json_writer, parquet_writer, read_source, write_snapshot
 from features.mapping import Mapping, apply_mapping, load_mapping
-from features.privacy import petitioner_keys, strip_personal
+from features.privacy import personal_values, petitioner_keys, strip_personal
 from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
 from riskgrid.experiment import Experiment
@@ -68,6 +68,7 @@ def clean_events(raw: pd.DataFrame, mapping: Mapping, kind: str, source: str,
     """Clean one source of incidents or petitions (a pure function of the frames it is given)."""
     mapped, reasons = apply_mapping(raw, mapping)
     _require(mapped, kind)
+    personal = personal_values(mapped)
     if kind == "petitions":
         mapped[C.PETITIONER_KEY] = (petitioner_keys(mapped, settings.secret())
                                     if any(c in mapped for c in C.PERSONAL_FIELDS) else None)
@@ -92,7 +93,7 @@ def clean_events(raw: pd.DataFrame, mapping: Mapping, kind: str, source: str,
     id_col = C.INCIDENT_ID if kind == "incidents" else C.PETITION_ID
     repeated = typed[id_col].duplicated(keep="first") & ~duplicates & (reasons == "")
     reasons[repeated] = f"column {id_col}: repeats the id of an earlier row with other content"
-    return account(typed, reasons, duplicates, mapped)
+    return account(typed, reasons, duplicates, mapped, personal)
 
 
 def _require(mapped: pd.DataFrame, kind: str) -> None:
