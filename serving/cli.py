@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -70,13 +71,26 @@ def features(experiment: ExperimentArg) -> None:
         result = build_features(exp, settings)
     console.print(f"panel: {result.rows:,} rows x {result.columns} features, periods "
                   f"{result.periods[0]} to {result.periods[1]} -> {result.path}")
+    for line in result.left_out:
+        console.print(line, highlight=False, markup=False)
 
 
 def write_json(path: Path | None, payload: dict) -> None:
     """The --json output other tools read, when asked for."""
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=2) + "\n")
+        path.write_text(json.dumps(_strict(payload), indent=2, allow_nan=False) + "\n")
+
+
+def _strict(value):
+    """NaN and infinities as null: JSON has no such numbers (an undefined metric is null)."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def load_experiment(path: Path) -> ServingExperiment:
@@ -93,8 +107,24 @@ def _comparison(result, horizon: int) -> Table:
         table.add_column(key, justify="right")
     rows = {"model": result.model[horizon]} | {n: b[horizon] for n, b in result.baselines.items()}
     for name, metrics in rows.items():
-        table.add_row(name, *(f"{metrics[k]:.4f}" for k in keys))
+        table.add_row(name, *("n/a" if math.isnan(metrics[k]) else f"{metrics[k]:.4f}"
+                              for k in keys))
+    undefined = sorted({k for m in rows.values() for k in keys if math.isnan(m[k])})
+    if undefined:
+        table.caption = (f"n/a ({', '.join(undefined)}): undefined, because the test periods "
+                         "hold only one class of the high-risk flag (none flagged, or all)")
     return table
+
+
+def flag_warning(predictions, training) -> str | None:
+    """One sentence when no test period is high-risk: the risk metrics mean nothing then."""
+    if predictions is not None and len(predictions) and \
+            float(predictions["flag"].fillna(0).sum()) == 0:
+        return (f"no test period is high-risk under [training] risk_flag = "
+                f"\"{training.risk_flag}\", so ROC AUC and PR AUC are undefined and ECE and "
+                "Brier score nothing; for data without collective petitions or group incidents "
+                "set risk_flag = \"above_quantile\" (with flag_quantile) in the experiment file")
+    return None
 
 
 @app.command("backtest")
@@ -111,6 +141,10 @@ def backtest_command(experiment: ExperimentArg, json_path: JsonOpt = None) -> No
     for h in result.horizons:
         console.print(_comparison(result, h))
     summary = result.as_json()
+    warning = flag_warning(result.predictions, exp.training)
+    if warning:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False)
+        summary["warnings"] = [warning]
     for h, s in summary["skill"].items():
         console.print(f"horizon {h}: {s['metric']} model {s['model_value']:.4f}, best baseline "
                       f"{s['best_baseline']} {s['baseline_value']:.4f}, improvement "
@@ -136,6 +170,9 @@ def train(experiment: ExperimentArg) -> None:
             report = train_model(exp, settings, experiment.read_text(encoding="utf-8"),
                                  lambda m: status.update(m))
     console.print(_comparison(report.result, min(report.result.horizons)))
+    warning = flag_warning(report.result.predictions, exp.training)
+    if warning:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False)
     console.print(f"registered {report.model_name} version {report.registered_version} as "
                   f"challenger (backtest {report.backtest_fingerprint})")
     saved = save_backtest_predictions(report.result.predictions, exp, settings)
