@@ -81,9 +81,10 @@ def _cells_over_points(experiment: Experiment, settings: Settings, sources: Sour
     cells = cell_grid(points[C.X].to_numpy(float), points[C.Y].to_numpy(float), size,
                       config.cover, boundary)
     parents = finalize_areas(table.clean, tuple(covariates)) if table is not None else None
-    known = points[C.AREA_ID].where(points[C.AREA_ID].isin(parents[C.AREA_ID])) \
-        if parents is not None else points[C.AREA_ID].where(False)
-    parent = cell_parents(cells, points.assign(**{C.AREA_ID: known}), size)
+    named = (points[C.AREA_ID].isin(parents[C.AREA_ID]) if parents is not None
+             else pd.Series(False, index=points.index))
+    parent = cell_parents(cells, points.assign(**{C.AREA_ID: points[C.AREA_ID].where(named)}),
+                          size)
     frame = _geometry_columns(cells_under_table(cells, parent, parents, tuple(covariates)),
                               config)
     typed, reasons = conform(frame, "areas")

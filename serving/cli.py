@@ -50,11 +50,14 @@ def ingest_command(experiment: ExperimentArg, json_path: JsonOpt = None) -> None
         report = ingest(exp, settings, progress=lambda msg: status.update(msg))
     summary = report.as_json()
     table = Table(title=f"ingest {exp.name}")
-    for column in ("source", "rows_in", "accepted", "quarantined", "duplicates"):
+    keys = ("rows_in", "accepted", "quarantined", "duplicates", "merged")
+    for column in ("source", *keys):
         table.add_column(column, justify="left" if column == "source" else "right")
     for name, counts in {**summary["sources"], "total": summary["total"]}.items():
-        table.add_row(name, *(f"{counts[k]:,}" for k in ("rows_in", "accepted", "quarantined",
-                                                          "duplicates")))
+        table.add_row(name, *(f"{counts[k]:,}" for k in keys))
+    if summary["total"]["merged"]:
+        console.print("merged: accepted rows folded into an earlier row of the same incident "
+                      "(merge_rows = true); the clean table holds accepted - merged incidents")
     console.print(table)
     console.print(f"clean tables: {report.clean_dir}")
     write_json(json_path, summary)
