@@ -14,6 +14,7 @@ from features.catalogue import FeatureSpec, stream_words
 from features.layout import Layout
 
 DECLARED_FILE = "declared.json"
+Span = tuple[str, str, bool, bool]  # first day, last day, first inferred, last inferred
 
 
 @dataclass(frozen=True)
@@ -23,13 +24,15 @@ class Declared:
     Attributes:
         covariates: static covariates of the areas: feature name -> (English, Chinese).
         families: category families: code -> (English, Chinese).
-        spans: per kind ("incidents", "petitions"), the (first day, last day) each source
-            covers; a period outside any of them is missing for that kind's counts.
+        spans: per kind ("incidents", "petitions"), the first and last day each source covers
+            and whether each was inferred; a period outside any span is missing for that
+            kind's counts. A declared day bounds whole periods; an inferred one (the first or
+            last record) covers the period it falls in, so a sparse source loses no period.
     """
 
     covariates: dict[str, tuple[str, str]] = field(default_factory=dict)
     families: dict[str, tuple[str, str]] = field(default_factory=dict)
-    spans: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    spans: dict[str, list[Span]] = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {"covariates": self.covariates, "families": self.families, "spans": self.spans}
@@ -55,19 +58,20 @@ class Declared:
         return spec
 
 
-def covered(layout: Layout, spans: list[tuple[str, str]]) -> np.ndarray:
-    """Per period, whether it lies wholly inside every span (first day, last day inclusive)."""
+def covered(layout: Layout, spans: list[Span]) -> np.ndarray:
+    """Per period, whether every span covers it (first day, last day inclusive)."""
     starts = layout.periods
     ends = layout.cutoffs()  # exclusive
     inside = np.ones(len(starts), bool)
-    for first, last in spans:
-        inside &= (starts >= pd.Timestamp(first)) & (ends <= pd.Timestamp(last) +
-                                                      pd.Timedelta(days=1))
+    for first, last, first_inferred, last_inferred in spans:
+        begin, stop = pd.Timestamp(first), pd.Timestamp(last) + pd.Timedelta(days=1)
+        inside &= (ends > begin) if first_inferred else (starts >= begin)
+        inside &= (starts < stop) if last_inferred else (ends <= stop)
     return inside
 
 
 def uncovered_as_missing(values: np.ndarray, layout: Layout,
-                         spans: list[tuple[str, str]]) -> np.ndarray:
+                         spans: list[Span]) -> np.ndarray:
     """Counts of periods some source does not cover become NaN (missing), not zero."""
     if not spans:
         return values

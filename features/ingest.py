@@ -266,9 +266,10 @@ def read_sources(experiment: Experiment, settings: Settings,
 
 
 def source_spans(experiment: Experiment, kinds: dict[str, dict[str, SourceResult]]
-                 ) -> dict[str, list[tuple[str, str]]]:
-    """Per kind, the first and last day each source covers: declared, or its records' span."""
-    spans: dict[str, list[tuple[str, str]]] = {}
+                 ) -> dict[str, list[tuple[str, str, bool, bool]]]:
+    """Per kind, the first and last day each source covers (declared, or its records' span),
+    and whether the span was inferred."""
+    spans: dict[str, list[tuple[str, str, bool, bool]]] = {}
     for kind, found in kinds.items():
         for name, result in found.items():
             config = experiment.sources[name]
@@ -277,7 +278,7 @@ def source_spans(experiment: Experiment, kinds: dict[str, dict[str, SourceResult
                 continue
             first = config.start or str(times.min().date())
             last = config.end or str(times.max().date())
-            spans.setdefault(kind, []).append((first, last))
+            spans.setdefault(kind, []).append((first, last, not config.start, not config.end))
     return spans
 
 

@@ -137,8 +137,11 @@ def _fold_horizon(panel, known, areas, smoother, features, features_config, conf
     known_flag = target_flags(known, config, h, threshold)
     X = design(panel, features, features_config.period, h, features_config.calendar)
     step = periods_step(period)
-    train = (period + h * step < fold.start).to_numpy() & ~np.isnan(known_count)
-    test = ((period >= fold.start) & (period < fold.stop)).to_numpy() & ~np.isnan(count)
+    # NaN counts or flags: periods a source did not cover (or past the end of the data).
+    train = ((period + h * step < fold.start).to_numpy() & ~np.isnan(known_count)
+             & ~np.isnan(known_flag))
+    test = (((period >= fold.start) & (period < fold.stop)).to_numpy() & ~np.isnan(count)
+            & ~np.isnan(flag))
     if fold.targets_before is not None:
         test &= (period + h * step < fold.targets_before).to_numpy()
     rows = training_rows(known, areas, config, threshold, features_config.windows[-1])

@@ -102,7 +102,7 @@ def fit_final(experiment: TrainingExperiment, inputs: Inputs,
         for h in experiment.features.horizons:
             count = target_counts(panel, config, h)
             flag = target_flags(panel, config, h, threshold)
-            known = ~np.isnan(count)
+            known = ~np.isnan(count) & ~np.isnan(flag)  # NaN: a period a source did not cover
             X = design(panel, features, experiment.features.period, h,
                        experiment.features.calendar)
             models[h] = fit_horizon(X[known], count[known], flag[known], rows.take(known),

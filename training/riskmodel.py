@@ -41,7 +41,8 @@ class RiskModel:
 
     def inputs(self, panel: pd.DataFrame, h: int) -> pd.DataFrame:
         """Panel rows (complete area x period grid) with the calendar of period t+h."""
-        return pd.concat([panel[self.features], target_calendar(panel, self.period, h, self.calendar)], axis=1)
+        calendar = target_calendar(panel, self.period, h, self.calendar)
+        return pd.concat([panel[self.features], calendar], axis=1)
 
     def predict(self, panel: pd.DataFrame) -> pd.DataFrame:
         """Expected count and risk probability of t+h for each row and horizon (long frame)."""

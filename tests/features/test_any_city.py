@@ -337,3 +337,22 @@ def test_backtest_json_is_strict_and_a_never_flagged_target_is_named(tmp_path):
     message = flag_warning(never, TrainingConfig())
     assert "risk_flag = \"above_quantile\"" in message and message.count(".") <= 1
     assert flag_warning(pd.DataFrame({"flag": [0.0, 1.0]}), TrainingConfig()) is None
+
+
+def test_cells_clipped_to_a_boundary_leave_outside_points_quarantined(tmp_path, settings):
+    extra = CELLS.format(cover="points") + 'boundary = "limits.geojson"'
+    experiment = write_city(tmp_path / "city", areas_extra=extra)
+    experiment.write_text(experiment.read_text().replace('kind = "table"\n', ""))
+    square = [[0, 0], [1500, 0], [1500, 1500], [0, 1500], [0, 0]]
+    (tmp_path / "city" / "limits.geojson").write_text(json.dumps({
+        "type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
+                                                   "geometry": {"type": "Polygon",
+                                                                "coordinates": [square]}}]}))
+    report = ingest(load_experiment(experiment), settings)
+    areas = clean(settings, "areas")
+    assert len(areas) == 9 and areas["area_km2"].max() == pytest.approx(0.25)
+    counts = report.counts["crimes"]
+    quarantine = pd.read_csv(report.clean_dir / "quarantine" / "crimes.csv")
+    assert balanced(counts) and counts["quarantined"] == len(quarantine) > 0
+    assert quarantine["reason"].str.contains("lies outside every area").all()
+    assert set(quarantine["area_id"].astype(str)) == {"4"}
