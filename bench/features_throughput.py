@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from features import build_panel
-from features import columns as C
 from features.engine import Engine
-from features.experiment import FeaturesConfig
+from riskgrid import vocabulary as C
+from riskgrid.experiment import FeaturesConfig
 
 CONFIG = FeaturesConfig(period="week", start="2022-01-03", end="2025-12-22")
 

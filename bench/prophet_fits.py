@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.settings import Settings
-from training.trend import DS, Y, TrendConfig, fit_trend, forecast_trend, unit_series
+from riskgrid.settings import Settings
+from training.trend import DS, TrendConfig, Y, fit_trend, forecast_trend, unit_series
 
 HORIZON = 8  # weeks ahead, as the service's /forecast default
 EXPERIMENT = "synthetic_city"

@@ -120,7 +120,7 @@ def riskgrid(*args: str) -> list[str]:
 
 
 def has_champion() -> bool:
-    code = ("import sys; from features.settings import Settings; "
+    code = ("import sys; from riskgrid.settings import Settings; "
             "from serving.champion import champion_version; "
             f"sys.exit(0 if champion_version(Settings(), {NAME!r}) else 3)")
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT,

@@ -26,11 +26,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from features import columns as C
-from features.experiment import load_experiment
-from features.settings import Settings
+from riskgrid import vocabulary as C
+from riskgrid.experiment import load_experiment
+from riskgrid.settings import Settings
 from serving.champion import load_champion
-from serving.config import ServingExperiment
 from serving.scoring import load_serving_data
 from serving.store import open_store
 from training.riskmodel import contributions
@@ -89,7 +88,7 @@ def main() -> None:
                 "experiments/synthetic_city.toml")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the server on the way out
     settings = Settings()
-    experiment = load_experiment(path, ServingExperiment)
+    experiment = load_experiment(path)
     data = load_serving_data(experiment, settings)
     model = load_champion(settings, experiment.name).model
     latest = data.panel[data.panel[C.PERIOD] == data.panel[C.PERIOD].max()]

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from features import columns as C
 from features.synthetic_city import CityConfig, SyntheticCity, synthesize_city
+from riskgrid import vocabulary as C
 
 SCORE_FROM = pd.Timestamp("2025-01-01")
 INCIDENT_FAMILIES = ("law_enforcement", "livelihood", "dispute")

@@ -33,10 +33,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features import columns as C
-from features import load_experiment
-from features.settings import Settings
-from serving.config import ServingExperiment
+from riskgrid import load_experiment
+from riskgrid import vocabulary as C
+from riskgrid.experiment import Experiment
+from riskgrid.settings import Settings
 from training.backtest import design, feature_columns
 from training.pipeline import Inputs, fit_final, load_inputs
 from training.targets import flag_threshold, target_counts, target_flags
@@ -57,7 +57,7 @@ def subset(inputs: Inputs, order: np.ndarray, fraction: float) -> Inputs:
     return dataclasses.replace(inputs, panel=panel, areas=areas.reset_index(drop=True))
 
 
-def baseline_inputs(experiment: ServingExperiment, inputs: Inputs) -> list[tuple]:
+def baseline_inputs(experiment: Experiment, inputs: Inputs) -> list[tuple]:
     """Per horizon: the design matrix and the count and flag targets of the known rows."""
     config, panel = experiment.training, inputs.panel
     features = feature_columns(panel, inputs.catalogue)
@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
-    experiment = load_experiment(args.experiment, ServingExperiment)
+    experiment = load_experiment(args.experiment)
     if args.rounds:
         training = experiment.training.model_copy(update={"num_boost_round": args.rounds})
         experiment = experiment.model_copy(update={"training": training})

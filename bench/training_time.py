@@ -20,10 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from features import columns as C
-from features import load_experiment
-from features.settings import Settings
-from serving.config import ServingExperiment
+from riskgrid import load_experiment
+from riskgrid import vocabulary as C
+from riskgrid.settings import Settings
 from training.backtest import make_folds, periods_step
 from training.baselines import baseline_forecasts, baseline_names, kernel_smoother
 from training.pipeline import backtest, fit_final, load_inputs
@@ -40,7 +39,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     # The whole file is read as the CLI reads it: its [warnings] and [serving] sections too.
-    experiment = load_experiment(args.experiment, ServingExperiment)
+    experiment = load_experiment(args.experiment)
     changes = {k: v for k, v in (("folds", args.folds), ("num_boost_round", args.rounds)) if v}
     if changes:
         training = experiment.training.model_copy(update=changes)

@@ -1,13 +1,22 @@
 """Features stage: data contracts, ingestion, the synthetic city and the feature panel."""
 
-from features.errors import InputError
-from features.experiment import Experiment, load_experiment
+from features.catalogue import STREAMS
+from features.engine import LOCAL, Engine
 from features.ingest import IngestReport, ingest
-from features.panel import Panel, build_panel
+from features.io import (
+    CleanTables,
+    FeatureTables,
+    read_clean,
+    read_features,
+    read_fingerprint,
+)
+from features.layout import Layout
+from features.panel import Panel, build_panel, outcomes_known_at
 from features.pipeline import FeaturesReport, build_features
-from features.settings import Settings
+from features.synthetic_city import write_city
 
 __all__ = [
-    "Experiment", "FeaturesReport", "IngestReport", "InputError", "Panel", "Settings",
-    "build_features", "build_panel", "ingest", "load_experiment",
+    "LOCAL", "STREAMS", "CleanTables", "Engine", "FeatureTables", "FeaturesReport",
+    "IngestReport", "Layout", "Panel", "build_features", "build_panel", "ingest",
+    "outcomes_known_at", "read_clean", "read_features", "read_fingerprint", "write_city",
 ]

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features import columns as C
 from features.privacy import strip_personal
+from riskgrid import vocabulary as C
 
 COUNT_KEYS = ("rows_in", "accepted", "quarantined", "duplicates", "merged")
 

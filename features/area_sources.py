@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import columns as C
 from features.accounting import SourceResult, account
 from features.areas import (
     AreaIndex,
@@ -20,12 +19,13 @@ from features.areas import (
 )
 from features.cells import cell_grid, cell_parents, cells_under_table
 from features.contracts import conform
-from features.errors import InputError
-from features.experiment import Experiment
 from features.geo import read_polygons
 from features.io import read_source
 from features.mapping import Mapping, apply_mapping, load_mapping
-from features.settings import Settings
+from riskgrid import vocabulary as C
+from riskgrid.errors import InputError
+from riskgrid.experiment import Experiment
+from riskgrid.settings import Settings
 
 Sources = dict[str, tuple[Path, Mapping, pd.DataFrame]]
 

@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from features import columns as C
 from features.accounting import BLANK_REASON, SourceResult, account, blank_rows
 from features.contracts import AreasSchema, conform, finalize
-from features.errors import InputError
-from features.experiment import AreasConfig
 from features.geo import SQ_KM_PER_SQ_UNIT, adjacency, read_polygons, square_cells
 from features.mapping import Mapping, apply_mapping, static_name
+from riskgrid import vocabulary as C
+from riskgrid.errors import InputError
+from riskgrid.experiment import AreasConfig
 
 
 @dataclass(frozen=True)

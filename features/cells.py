@@ -9,9 +9,9 @@ import pandas as pd
 import shapely
 from scipy.spatial import cKDTree
 
-from features import columns as C
-from features.errors import InputError
 from features.geo import cell_ids
+from riskgrid import vocabulary as C
+from riskgrid.errors import InputError
 
 PARENT_LEVELS = ("street", "district")
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from features import columns as C
+from riskgrid import vocabulary as C
 
 
 class IncidentsSchema(pa.DataFrameModel):

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.cluster import block_count, connect
 from features.events import IncidentIndex
 from features.layout import Layout
-from features.settings import Settings
+from riskgrid.cluster import block_count, connect
+from riskgrid.settings import Settings
 
 MIN_EVENTS_PER_WORKER = 250_000  # below this, starting workers costs more than it saves
 _JOB: tuple | None = None

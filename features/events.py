@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features import columns as C
 from features.layout import Layout
+from riskgrid import vocabulary as C
 
 GROUP_MIN_PEOPLE = 5
 NS_PER_DAY = 86_400 * 10**9

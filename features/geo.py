@@ -12,7 +12,7 @@ import shapely
 from shapely import STRtree
 from shapely.geometry import shape
 
-from features.errors import InputError
+from riskgrid.errors import InputError
 
 SQ_KM_PER_SQ_UNIT = {"metre": 1e-6, "foot": 0.3048**2 * 1e-6}
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from features import columns as C
 from features.catalogue import PERIOD_WORDS, FeatureSpec
 from features.counts import Stream, intervals, known_window
 from features.events import IncidentIndex
 from features.layout import Layout
+from riskgrid import vocabulary as C
 
 
 def handling_features(events: IncidentIndex, layout: Layout, window: int,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features import columns as C
 from features.panel import OUTCOME_PREFIX
+from riskgrid import vocabulary as C
 
 
 def level_counts(panel: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:

@@ -9,20 +9,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import columns as C
 from features.accounting import BLANK_REASON, SourceResult, account, blank_rows, total
 from features.area_sources import adjacency_pairs, load_areas
 from features.areas import AreaIndex
 from features.contracts import REQUIRED, conform, finalize
-from features.errors import InputError
-from features.experiment import Experiment
 from features.geo import assign_points, cell_ids
 from features.informative import DECLARED_FILE, Declared
 from features.io import csv_writer, json_writer, parquet_writer, read_source, write_snapshot
 from features.mapping import Mapping, Vocabulary, apply_mapping, load_mapping
 from features.neighbours import with_neighbours
 from features.privacy import petitioner_keys, strip_personal
-from features.settings import Settings
+from riskgrid import vocabulary as C
+from riskgrid.errors import InputError
+from riskgrid.experiment import Experiment
+from riskgrid.settings import Settings
 
 TIME_COLUMNS = {
     "incidents": (C.OCCURRED_AT, C.REPORTED_AT, C.CLOSED_AT),

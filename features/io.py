@@ -11,12 +11,14 @@ import os
 import shutil
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
-from features.errors import InputError
+from riskgrid.errors import InputError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
            ".ndjson": "jsonl", ".json": "jsonl"}
@@ -145,13 +147,84 @@ def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
-def read_table(directory: Path, name: str) -> pd.DataFrame:
-    """Read one table of a snapshot written by :func:`write_snapshot`."""
+def read_table(directory: Path, name: str, columns: Sequence[str] | None = None
+               ) -> pd.DataFrame:
+    """Read one table of a snapshot written by :func:`write_snapshot` (only those of
+    ``columns`` it has, when given)."""
     path = directory / f"{name}.parquet"
     if not path.is_file():
         raise InputError(f"{path}: table not found; run the step that writes it first "
                          "(riskgrid ingest, then riskgrid features).")
-    return pd.read_parquet(path)
+    if columns is not None:
+        present = set(pq.read_schema(path).names)
+        columns = list(dict.fromkeys(c for c in columns if c in present))
+    return pd.read_parquet(path, columns=columns)
+
+
+@dataclass(frozen=True)
+class CleanTables:
+    """The clean snapshot ingest writes: DATA_DIR/NAME/clean/."""
+
+    areas: pd.DataFrame
+    incidents: pd.DataFrame
+    petitions: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class FeatureTables:
+    """The feature snapshot `riskgrid features` writes: DATA_DIR/NAME/features/."""
+
+    panel: pd.DataFrame
+    counts: pd.DataFrame
+    catalogue: pd.DataFrame
+    meta: dict
+
+
+def read_clean(folder: Path, events: bool = True,
+               columns: Mapping[str, Sequence[str]] | None = None) -> CleanTables:
+    """The clean tables of an experiment's output folder (DATA_DIR/NAME).
+
+    Args:
+        events: False reads the areas alone (incidents and petitions come back empty).
+        columns: only these columns of the named tables (all of the others).
+    """
+    clean = folder / "clean"
+    names = ("incidents", "petitions") if events else ()
+    columns = columns or {}
+    tables = {name: read_table(clean, name, columns.get(name)) for name in names}
+    return CleanTables(areas=read_table(clean, "areas", columns.get("areas")),
+                       incidents=tables.get("incidents", pd.DataFrame()),
+                       petitions=tables.get("petitions", pd.DataFrame()))
+
+
+def read_features(folder: Path, tables: tuple[str, ...] = ("panel", "counts"),
+                  panel_columns: Sequence[str] | None = None) -> FeatureTables:
+    """The feature snapshot of an experiment's output folder (DATA_DIR/NAME).
+
+    Args:
+        tables: which of panel and counts to read (the others come back empty).
+        panel_columns: only those of these columns the panel has (all when None).
+
+    Raises:
+        InputError: there is no feature panel yet (the message names the commands to run).
+    """
+    features = folder / "features"
+    meta_path = features / "meta.json"
+    if not meta_path.is_file():
+        raise InputError(f"{meta_path}: no feature panel yet; run riskgrid ingest and riskgrid "
+                         f"features for {folder.name} first")
+    frames = {name: read_table(features, name, panel_columns if name == "panel" else None)
+              for name in tables}
+    return FeatureTables(panel=frames.get("panel", pd.DataFrame()),
+                         counts=frames.get("counts", pd.DataFrame()),
+                         catalogue=pd.read_json(features / "catalogue.json"),
+                         meta=json.loads(meta_path.read_text()))
+
+
+def read_fingerprint(folder: Path) -> str:
+    """The input fingerprint of the feature snapshot ("" when there is none)."""
+    meta = folder / "features" / "meta.json"
+    return json.loads(meta.read_text())["input_fingerprint"] if meta.is_file() else ""
 
 
 def write_snapshot(link: Path, writers: dict[str, Callable[[Path], None]]) -> Path:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.calendar import period_end, period_index, period_index_ns, period_range, period_start
-from features.errors import InputError
+from riskgrid.calendar import period_end, period_index, period_index_ns, period_range, period_start
+from riskgrid.errors import InputError
 
 
 @dataclass(frozen=True)

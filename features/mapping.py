@@ -10,7 +10,7 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from features.errors import InputError
+from riskgrid.errors import InputError
 
 CODE = re.compile(r"[a-z0-9_]+")
 Label = tuple[str, str]

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from features import columns as C
-from features.errors import InputError
-from features.experiment import AreasConfig
+from riskgrid import vocabulary as C
+from riskgrid.errors import InputError
+from riskgrid.experiment import AreasConfig
 
 DEFAULT_K = 6
 

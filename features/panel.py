@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features import columns as C
-from features.calendar import period_calendar
 from features.catalogue import FeatureSpec, catalogue_frame, count_specs
 from features.counts import (
     Stream,
@@ -21,14 +19,16 @@ from features.counts import (
     streams,
 )
 from features.engine import LOCAL, Engine, run_by_area
-from features.errors import InputError
 from features.events import IncidentIndex, index_incidents
-from features.experiment import FeaturesConfig
 from features.handling import handling_features
 from features.layout import Layout, complete_periods
 from features.petitions import petition_streams, weak_signal_features
 from features.informative import Declared, informative, uncovered_as_missing
 from features.spread import spatial_features
+from riskgrid import vocabulary as C
+from riskgrid.calendar import period_calendar
+from riskgrid.errors import InputError
+from riskgrid.experiment import FeaturesConfig
 
 INCIDENT_STREAMS = ("all", "law_enforcement", "livelihood", "dispute", "group")
 PETITION_STREAMS = ("petitions", "collective", "repeat", "escalated")

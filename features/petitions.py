@@ -5,12 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import columns as C
 from features.catalogue import PERIOD_WORDS, FeatureSpec
 from features.counts import Stream, intervals, known_window, periods_since, stream
 from features.layout import Layout
-
-SINCE_CAP = 104
+from riskgrid import vocabulary as C
 
 
 def with_repeats(petitions: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +59,7 @@ def weak_signal_features(petitions: pd.DataFrame, layout: Layout, window: int,
     aged = layout.index(p[C.FILED_AT] + pd.Timedelta(days=backlog_days))
     values = {
         "repeat_same_topic_max": topic_max,
-        "periods_since_collective": periods_since(collective, SINCE_CAP),
+        "periods_since_collective": periods_since(collective, C.SINCE_CAP),
         "petitions_open": intervals(area, filed, closed, layout.shape),
         "petition_backlog": intervals(area, aged, closed, layout.shape),
     }
@@ -70,8 +68,8 @@ def weak_signal_features(petitions: pd.DataFrame, layout: Layout, window: int,
                     f"most repeat petitions on a single topic in the last {window} {unit_en}",
                     f"近{window}{unit_zh}同一事项重复访最多件数"),
         FeatureSpec("periods_since_collective", "petitions",
-                    f"{unit_en} since the last collective petition (capped at {SINCE_CAP})",
-                    f"距上次集体访的{unit_zh}数(最多{SINCE_CAP})"),
+                    f"{unit_en} since the last collective petition (capped at {C.SINCE_CAP})",
+                    f"距上次集体访的{unit_zh}数(最多{C.SINCE_CAP})"),
         FeatureSpec("petitions_open", "petitions", "petitions still open",
                     "未办结信访件数"),
         FeatureSpec("petition_backlog", "petitions",

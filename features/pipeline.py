@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 
 from features.engine import Engine
-from features.experiment import Experiment
 from features.hierarchy import level_counts
 from features.informative import Declared, family_summary
-from features.io import csv_writer, json_writer, parquet_writer, read_table, write_snapshot
+from features.io import csv_writer, json_writer, parquet_writer, read_clean, write_snapshot
 from features.panel import build_panel
-from features.settings import Settings
+from riskgrid.experiment import Experiment
+from riskgrid.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -36,11 +36,11 @@ def fingerprint(*frames: pd.DataFrame) -> str:
 
 def build_features(experiment: Experiment, settings: Settings) -> FeaturesReport:
     """Read the clean snapshot, build the panel and write DATA_DIR/NAME/features/ atomically."""
-    clean = experiment.output_dir(settings) / "clean"
-    areas, incidents, petitions = (read_table(clean, t) for t in
-                                   ("areas", "incidents", "petitions"))
+    clean = read_clean(experiment.output_dir(settings))
+    areas, incidents, petitions = clean.areas, clean.incidents, clean.petitions
     panel = build_panel(areas, incidents, petitions, experiment.features,
-                        Engine.from_settings(settings), Declared.read(clean))
+                        Engine.from_settings(settings),
+                        Declared.read(experiment.output_dir(settings) / "clean"))
     left_out = family_summary(panel.left_out, panel.catalogue)
     counts = level_counts(panel.frame, areas)
     periods = (str(panel.layout.periods[0].date()), str(panel.layout.periods[-1].date()))

@@ -7,7 +7,7 @@ import hmac
 
 import pandas as pd
 
-from features import columns as C
+from riskgrid import vocabulary as C
 
 
 def _normalize(values: pd.Series) -> pd.Series:

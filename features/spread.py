@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from features import columns as C
 from features.catalogue import STREAMS, FeatureSpec
+from riskgrid import vocabulary as C
 
 PARENT_LEVELS = ("community", "street", "district")
 LEVEL_WORDS = {"community": ("community", "社区"), "street": ("street", "街道"),

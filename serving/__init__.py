@@ -1,3 +1,27 @@
-"""Serving stage: the command line and, later, the scoring service."""
+"""Serving stage: the scoring service's parts (scores, warnings, ledger, store, trends).
 
-__all__: list[str] = []
+The BentoML service itself is ``serving.service:RiskGrid``; it is not imported here, so the
+command line and the meeting pack do not load the HTTP stack.
+"""
+
+from serving import ledger
+from serving.champion import LoadedModel, load_champion
+from serving.issuing import warnings_for
+from serving.ledger import (
+    read_outcomes,
+    record_backtest_file,
+    record_batch,
+    scorecard,
+    scorecard_trend,
+)
+from serving.scoring import Scorer, ServingData, Snapshot, load_serving_data, resolve_period
+from serving.store import Store, StoreUnavailable, open_store, store_revision, upgrade_store
+from serving.trends import TrendService
+from serving.warnings import KINDS, LEVELS
+
+__all__ = [
+    "KINDS", "LEVELS", "LoadedModel", "Scorer", "ServingData", "Snapshot",
+    "Store", "StoreUnavailable", "TrendService", "ledger", "load_champion", "load_serving_data",
+    "open_store", "read_outcomes", "record_backtest_file", "record_batch", "resolve_period",
+    "scorecard", "scorecard_trend", "store_revision", "upgrade_store", "warnings_for",
+]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 import shapely
 
-from features import columns as C
+from riskgrid import vocabulary as C
 from serving.store import ROLES
 
 # What each role may call, cumulatively: an analyst may do what a viewer does, and more.

@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-# A dead tracking server must fail fast, not after minutes of retries.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
-
 import mlflow
 
-from features.errors import InputError
-from features.settings import Settings
-from training.registry import CHAMPION, model_name, tracking_uri
-from training.riskmodel import RiskModel
+from riskgrid.errors import InputError
+from riskgrid.settings import Settings
+from training import CHAMPION, RiskModel, fail_fast, model_name, tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +49,9 @@ def champion_version(settings: Settings, experiment: str) -> str | None:
     client = mlflow.MlflowClient(tracking_uri(settings))
     try:
         # str, as LoadedModel.version: MLflow gives an int, which never equals "1"
-        return str(client.get_model_version_by_alias(model_name(experiment), CHAMPION).version)
+        with fail_fast():  # a dead tracking server must fail fast, not after minutes of retries
+            return str(client.get_model_version_by_alias(model_name(experiment),
+                                                         CHAMPION).version)
     except mlflow.exceptions.RestException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
@@ -68,6 +64,11 @@ def champion_version(settings: Settings, experiment: str) -> str | None:
 
 def fetch_champion(settings: Settings, experiment: str) -> LoadedModel:
     """Download the champion's native model, keep a local copy, and load it."""
+    with fail_fast():
+        return _fetch(settings, experiment)
+
+
+def _fetch(settings: Settings, experiment: str) -> LoadedModel:
     client = mlflow.MlflowClient(tracking_uri(settings))
     name = model_name(experiment)
     version = client.get_model_version_by_alias(name, CHAMPION)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from features.settings import Settings
+from riskgrid.settings import Settings
 from serving.store import KeyRecord, Store, StoreUnavailable, open_store
 
 PROTECTED = frozenset({"score", "explain", "score_features", "forecast", "warnings",
@@ -72,9 +72,9 @@ def bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
 class AuditGate:
     """Rejects requests without a valid key (401) and audits every API request."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, store_url: str) -> None:
         self.app = app
-        self.url = Settings().store_url()
+        self.url = store_url
 
     @property
     def store(self) -> Store:

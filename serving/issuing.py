@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from features import columns as C
-from serving.config import ServingExperiment
+from riskgrid import vocabulary as C
+from riskgrid.experiment import Experiment
 from serving.scoring import Scorer
 from serving.store import Store
 from serving.trends import TrendService
@@ -17,7 +17,7 @@ from serving.warnings import issue_warnings
 log = logging.getLogger(__name__)
 
 
-def warnings_for(scorer: Scorer, trends: TrendService, experiment: ServingExperiment,
+def warnings_for(scorer: Scorer, trends: TrendService, experiment: Experiment,
                  as_of: pd.Timestamp | None = None) -> list[dict]:
     """Every warning the rules issue for ``as_of`` (default: the latest period)."""
     as_of = scorer.latest if as_of is None else as_of
@@ -42,7 +42,7 @@ def warnings_for(scorer: Scorer, trends: TrendService, experiment: ServingExperi
                           as_of, scorer.loaded.version, period=experiment.features.period)
 
 
-def issue_for(scorer: Scorer, trends: TrendService, experiment: ServingExperiment,
+def issue_for(scorer: Scorer, trends: TrendService, experiment: Experiment,
               store: Store) -> int:
     """Store the latest period's warnings; returns how many were new."""
     rows = warnings_for(scorer, trends, experiment)

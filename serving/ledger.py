@@ -15,28 +15,24 @@ The scorecard compares each vintage with what happened once its target periods a
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Sequence
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 from scipy.stats import poisson
 
-from features import columns as C
-from features.calendar import parse_day
-from features.errors import InputError
-from features.settings import Settings
-from serving.config import ServingExperiment
+from features import read_features, read_fingerprint
+from riskgrid import vocabulary as C
+from riskgrid.calendar import parse_day
+from riskgrid.errors import InputError
+from riskgrid.experiment import Experiment, TrainingConfig
+from riskgrid.settings import Settings
 from serving.store import SOURCES, Store
 from serving.warnings import WarningsConfig, levels
-from training.config import TrainingConfig
-from training.metrics import count_metrics
-from training.targets import OUTCOME, flag_streams, flag_threshold
+from training import OUTCOME, count_metrics, flag_streams, flag_threshold, read_backtest_predictions
 
 if TYPE_CHECKING:
     from serving.scoring import Scorer
@@ -45,7 +41,6 @@ HORIZON, TARGET_PERIOD, FLAG = "horizon", "target_period", "flag"
 EXPECTED, LOW, HIGH = "expected_count", "low", "high"
 PROBABILITY, LEVEL = "risk_probability", "risk_level"
 FORECAST_COLUMNS = (C.AREA_ID, HORIZON, TARGET_PERIOD, EXPECTED, LOW, HIGH, PROBABILITY, LEVEL)
-BACKTEST_FILE = Path("backtest") / "predictions.parquet"
 CARD_COLUMNS = (
     "vintage_id", "source", "as_of", HORIZON, TARGET_PERIOD, "model_version", "issued_at", "n",
     "mae", "poisson_deviance", "brier", "mean_probability", "observed_rate", "hit_rate",
@@ -81,7 +76,7 @@ def record_vintage(store: Store, scores: pd.DataFrame, *, source: str, experimen
     return vintage_id
 
 
-def record_batch(store: Store, scorer: Scorer, experiment: ServingExperiment,
+def record_batch(store: Store, scorer: Scorer, experiment: Experiment,
                  as_of: pd.Timestamp | None = None, source: str = "batch") -> str:
     """Score every grid for every horizon with the scorer's model and record a vintage."""
     as_of = scorer.latest if as_of is None else as_of
@@ -124,7 +119,7 @@ def record_backtest(store: Store, predictions: pd.DataFrame, *, experiment: str,
     return store.save_vintages(batches)
 
 
-def record_backtest_file(store: Store, experiment: ServingExperiment,
+def record_backtest_file(store: Store, experiment: Experiment,
                          settings: Settings) -> list[str]:
     """Record DATA_DIR/NAME/backtest/predictions.parquet (written by riskgrid train), once.
 
@@ -132,14 +127,12 @@ def record_backtest_file(store: Store, experiment: ServingExperiment,
     so recording the same predictions again adds nothing.
     """
     folder = experiment.output_dir(settings)
-    path = folder / BACKTEST_FILE
-    if not path.is_file():
+    predictions = read_backtest_predictions(folder)
+    if predictions is None:
         return []
-    predictions = pd.read_parquet(path)
     digest = hashlib.sha256(pd.util.hash_pandas_object(predictions, index=False).to_numpy()
                             .tobytes()).hexdigest()[:16]
-    meta = folder / "features" / "meta.json"
-    fingerprint = json.loads(meta.read_text())["input_fingerprint"] if meta.is_file() else ""
+    fingerprint = read_fingerprint(folder)
     return record_backtest(store, predictions, experiment=experiment.name,
                            model_version=f"backtest:{digest}", fingerprint=fingerprint,
                            period=experiment.features.period,
@@ -258,17 +251,12 @@ def panel_outcomes(panel: pd.DataFrame, training: TrainingConfig) -> pd.DataFram
                          FLAG: flags.ravel().astype(np.float64)})
 
 
-def read_outcomes(experiment: ServingExperiment, settings: Settings) -> pd.DataFrame:
+def read_outcomes(experiment: Experiment, settings: Settings) -> pd.DataFrame:
     """:func:`panel_outcomes` of the experiment's feature panel (only the columns needed)."""
-    path = experiment.output_dir(settings) / "features" / "panel.parquet"
-    if not path.is_file():
-        raise InputError(f"{path}: no feature panel yet; run riskgrid ingest and riskgrid "
-                         f"features for {experiment.name} first.")
     wanted = [C.AREA_ID, C.PERIOD, *(OUTCOME + s for s in
                                      (experiment.training.target, "collective", "group"))]
-    present = set(pq.read_schema(path).names)
-    panel = pd.read_parquet(path, columns=list(dict.fromkeys(c for c in wanted if c in present)))
-    return panel_outcomes(panel, experiment.training)
+    features = read_features(experiment.output_dir(settings), ("panel",), panel_columns=wanted)
+    return panel_outcomes(features.panel, experiment.training)
 
 
 # --- the scorecard ---------------------------------------------------------------------------

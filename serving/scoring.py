@@ -7,26 +7,23 @@ compare each grid with its peers; snapshots are cached, so a one-grid request is
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import poisson
 
-from features import columns as C
-from features.calendar import parse_day
-from features.errors import InputError
-from features.io import read_table
-from features.settings import Settings
+from features import read_clean, read_features
+from riskgrid import vocabulary as C
+from riskgrid.calendar import parse_day
+from riskgrid.errors import InputError
+from riskgrid.experiment import Experiment
+from riskgrid.settings import Settings
 from serving.champion import LoadedModel
-from serving.config import ServingExperiment
 from serving.warnings import WarningsConfig, levels
-from training.riskmodel import RiskModel, contributions
-from training.targets import input_catalogue
+from training import RiskModel, contributions, input_catalogue
 
 
 @dataclass(frozen=True)
@@ -40,18 +37,13 @@ class ServingData:
     fingerprint: str
 
 
-def load_serving_data(experiment: ServingExperiment, settings: Settings) -> ServingData:
+def load_serving_data(experiment: Experiment, settings: Settings) -> ServingData:
+    """The feature snapshot the service scores, with the clean areas."""
     folder = experiment.output_dir(settings)
-    meta_path = folder / "features" / "meta.json"
-    if not meta_path.is_file():
-        raise InputError(f"{meta_path}: no feature panel yet; run riskgrid ingest and riskgrid "
-                         f"features for {experiment.name} first")
-    features = folder / "features"
-    return ServingData(
-        panel=read_table(features, "panel"),
-        catalogue=input_catalogue(pd.read_json(features / "catalogue.json")),
-        areas=read_table(folder / "clean", "areas"), counts=read_table(features, "counts"),
-        fingerprint=json.loads(Path(meta_path).read_text())["input_fingerprint"])
+    features = read_features(folder)
+    return ServingData(panel=features.panel, catalogue=input_catalogue(features.catalogue),
+                       areas=read_clean(folder, events=False).areas, counts=features.counts,
+                       fingerprint=features.meta["input_fingerprint"])
 
 
 @dataclass(frozen=True)
@@ -69,7 +61,7 @@ class Snapshot:
 class Scorer:
     """Scores, drivers and explanations of one model over one panel."""
 
-    def __init__(self, loaded: LoadedModel, data: ServingData, experiment: ServingExperiment):
+    def __init__(self, loaded: LoadedModel, data: ServingData, experiment: Experiment):
         self.loaded = loaded
         self.model: RiskModel = loaded.model
         self.data = data

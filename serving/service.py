@@ -1,8 +1,9 @@
 """The BentoML service: scores, explanations, what-if scores, trends, warnings, model info.
 
 Start it with ``riskgrid serve experiments/NAME.toml`` (or ``bentoml serve
-serving.service:RiskGrid`` with RISKGRID_EXPERIMENT set). Every endpoint takes a JSON body
-and an ``Authorization: Bearer KEY`` header; see the README for curl calls.
+serving.service:RiskGrid --arg experiment=experiments/NAME.toml``; without the argument it
+serves RISKGRID_EXPERIMENT). Every endpoint takes a JSON body and an ``Authorization: Bearer
+KEY`` header; see the README for curl calls.
 """
 
 from __future__ import annotations
@@ -19,16 +20,25 @@ from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 from starlette.staticfiles import StaticFiles
 
-from features import columns as C
-from features.errors import InputError
-from features.experiment import load_experiment
-from features.settings import Settings
+from riskgrid import InputError, Settings, load_experiment
+from riskgrid import vocabulary as C
 from serving.access import AccessDenied, Shapes, hierarchy, require_role
 from serving.champion import champion_version, fetch_champion, load_champion
-from serving.config import ServingExperiment
 from serving.gate import RETRY_AFTER_SECONDS, UNAVAILABLE, AuditGate, RequestRecord, store_at
 from serving.issuing import issue_for
 from serving.ledger import record_batch
+from serving.schemas import (
+    AreaIds,
+    AreasResponse,
+    ExplainResponse,
+    ForecastResponse,
+    Horizons,
+    ModelInfo,
+    ScoreResponse,
+    WarningActionResponse,
+    WarningsResponse,
+    WhatIfResponse,
+)
 from serving.scoring import Scorer, load_serving_data
 from serving.store import Store, StoreUnavailable
 from serving.trends import TrendService
@@ -46,180 +56,22 @@ class TooLarge(InputError):
     """A request over the configured batch cap (HTTP 413)."""
 
 
-# --- response models (the stable interface dashboards rely on) ------------------------------
-
-
-class Driver(BaseModel):
-    feature: str
-    label_en: str
-    label_zh: str
-    value: float | None
-    contribution: float = Field(description="TreeSHAP contribution to the log expected count.")
-
-
-class Score(BaseModel):
-    area_id: str
-    horizon: int
-    expected_count: float
-    interval: list[float] = Field(description="[low, high] count interval (see model_info).")
-    risk_probability: float
-    risk_level: str = Field(description="red, orange, yellow, blue or none")
-    rank: int = Field(description="1 = highest risk among the grids of the period.")
-    percentile: float
-    drivers: list[Driver]
-
-
-class ScoreResponse(BaseModel):
-    model_version: str
-    as_of: str
-    scores: list[Score]
-
-
-class Change(Driver):
-    previous_value: float | None
-
-
-class Previous(BaseModel):
-    as_of: str
-    expected_count: float
-    risk_probability: float
-    risk_level: str
-
-
-class ExplainResponse(BaseModel):
-    model_version: str
-    as_of: str
-    area_id: str
-    horizon: int
-    base_value: float
-    log_rate: float
-    expected_count: float
-    risk_probability: float
-    risk_level: str
-    contributions: list[Driver]
-    previous: Previous | None
-    changes: list[Change] = Field(description="Contribution changes since the previous "
-                                  "period's forecast, largest first.")
-
-
-class WhatIfScore(BaseModel):
-    row: int
-    horizon: int
-    expected_count: float
-    interval: list[float]
-    risk_probability: float
-    risk_level: str
-    drivers: list[Driver]
-
-
-class WhatIfResponse(BaseModel):
-    model_version: str
-    as_of: str = Field(description="Latest period of the served data (the rows are yours).")
-    scores: list[WhatIfScore]
-
-
-class TrendPoint(BaseModel):
-    period: str
-    forecast: float
-    low: float
-    high: float
-    observed: float | None
-    is_forecast: bool
-
-
-class ForecastResponse(BaseModel):
-    model_version: str
-    as_of: str
-    unit_id: str
-    level: str
-    stream: str
-    interval: float
-    points: list[TrendPoint]
-
-
-class WarningItem(BaseModel):
-    warning_id: str
-    area_id: str
-    level: str
-    kind: str
-    rule: str | None = None
-    period: str
-    as_of: str
-    horizon: int
-    model_version: str | None
-    score: float
-    evidence: dict[str, Any]
-    response_en: str
-    response_zh: str
-    status: str
-    issued_at: str
-
-
-class WarningsResponse(BaseModel):
-    model_version: str
-    as_of: str
-    warnings: list[WarningItem]
-
-
-class Area(BaseModel):
-    area_id: str
-    name: str
-    level: str
-    parents: dict[str, str] = Field(description="Ids of the units above: community, street, "
-                                    "district.")
-    geometry: dict[str, Any] | None = Field(description="GeoJSON geometry in the experiment's "
-                                            "projected coordinates (metres or feet), if known.")
-
-
-class AreasResponse(BaseModel):
-    model_version: str
-    as_of: str
-    areas: list[Area]
-
-
-class WarningActionResponse(BaseModel):
-    model_version: str
-    as_of: str
-    warning: WarningItem
-    history: list[dict[str, Any]]
-
-
-class ModelInfo(BaseModel):
-    model_version: str
-    as_of: str
-    name: str
-    experiment: str
-    source: str = Field(description="registry, or local copy when the registry was down")
-    loaded_at: str
-    period: str
-    horizons: list[int]
-    target: str
-    risk_flag: str
-    features: list[str]
-    levels: dict[str, int] = Field(description="Number of units at each level of the hierarchy.")
-    periods: list[str] = Field(description="[first, last] as-of period the service can score.")
-    data_fingerprint: str
-    backtest: dict[str, Any] = Field(description="The training run's backtest: model, "
-                                     "baselines and skill by horizon.")
-    warnings_job: dict[str, Any] = Field(description="The background run that issues the "
-                                         "latest period's warnings: running, retrying (the "
-                                         "database is unreachable), done or failed.")
-
-
-AreaIds = Annotated[list[str] | None, Field(min_length=1, max_length=100_000)]
-Horizons = Annotated[list[int], Field(min_length=1, max_length=50)]
+# The service process's one Settings: the worker count is needed by the decorator below.
+SETTINGS = Settings()
 
 
 # No access log: the audit table already records every request, and writing a log line per
 # request costs more than scoring one area (bench/serving_latency.py).
 @bentoml.service(name="riskgrid", traffic={"timeout": 120},
-                 workers=Settings().service_workers, logging={"access": {"enabled": False}})
+                 workers=SETTINGS.service_workers, logging={"access": {"enabled": False}})
 class RiskGrid:
     """Risk scores, explanations and early warnings for grid-based governance."""
 
     def __init__(self) -> None:
-        self.settings = Settings()
-        self.experiment = load_experiment(self.settings.experiment, ServingExperiment)
+        self.settings = SETTINGS
+        # `riskgrid serve` names the experiment as a Bento argument (--arg experiment=PATH).
+        given = getattr(bentoml.use_arguments(), "experiment", None)
+        self.experiment = load_experiment(given or self.settings.experiment)
         self.store_url = self.settings.store_url()
         self.data = load_serving_data(self.experiment, self.settings)
         self.hierarchy = hierarchy(self.data.areas)
@@ -229,6 +81,11 @@ class RiskGrid:
         self._stop = threading.Event()
         self._issue_warnings(self.scorer)
         threading.Thread(target=self._watch_registry, name="registry-watch", daemon=True).start()
+
+    @property
+    def _lead(self) -> list[int]:
+        """The horizons an answer gives when the request names none."""
+        return [self.experiment.lead_horizon]
 
     @property
     def store(self) -> Store:
@@ -304,9 +161,12 @@ class RiskGrid:
 
     @bentoml.api
     def score(self, ctx: bentoml.Context, area_ids: AreaIds = None, level: str | None = None,
-              parent_id: str | None = None, horizons: Horizons = [1],  # noqa: B006
+              parent_id: str | None = None, horizons: Horizons | None = None,
               as_of: str | None = None, drivers: int | None = None) -> ScoreResponse:
-        """Expected counts with intervals, calibrated risk, levels, ranks and top drivers."""
+        """Expected counts with intervals, calibrated risk, levels, ranks and top drivers.
+
+        Without ``horizons``, the experiment's first forecast horizon.
+        """
         def work(scorer: Scorer, record: RequestRecord) -> dict:
             record.areas = list(area_ids or ([parent_id] if parent_id else []))
             ids = self._areas(area_ids, level, parent_id)
@@ -315,12 +175,12 @@ class RiskGrid:
             when = scorer.as_of(as_of)
             n = None if drivers is None else max(1, min(drivers, 50))
             return {"model_version": scorer.loaded.version, "as_of": str(when.date()),
-                    "scores": scorer.score(ids, horizons, when, n)}
+                    "scores": scorer.score(ids, horizons or self._lead, when, n)}
 
         return self._call(ctx, "score", ScoreResponse, work)
 
     @bentoml.api
-    def explain(self, ctx: bentoml.Context, area_id: str, horizon: int = 1,
+    def explain(self, ctx: bentoml.Context, area_id: str, horizon: int | None = None,
                 as_of: str | None = None) -> ExplainResponse:
         """Every contribution for one area and horizon, and what changed since last period."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
@@ -329,14 +189,14 @@ class RiskGrid:
             self._check_scope(record, [area_id])
             when = scorer.as_of(as_of)
             return {"model_version": scorer.loaded.version,
-                    **scorer.explain(area_id, horizon, when)}
+                    **scorer.explain(area_id, horizon or self._lead[0], when)}
 
         return self._call(ctx, "explain", ExplainResponse, work)
 
     @bentoml.api
     def score_features(self, ctx: bentoml.Context,
                        rows: Annotated[list[dict[str, Any]], Field(min_length=1)],
-                       horizons: Horizons = [1]) -> WhatIfResponse:  # noqa: B006
+                       horizons: Horizons | None = None) -> WhatIfResponse:
         """What-if: score feature rows you supply (GET the inputs from /model_info)."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
             if len(rows) > self.settings.max_batch_areas:
@@ -348,7 +208,7 @@ class RiskGrid:
                 self._known(area)
             self._check_scope(record, ids)
             return {"model_version": scorer.loaded.version, "as_of": str(scorer.latest.date()),
-                    "scores": scorer.score_rows(rows, horizons)}
+                    "scores": scorer.score_rows(rows, horizons or self._lead)}
 
         return self._call(ctx, "score_features", WhatIfResponse, work)
 
@@ -519,7 +379,7 @@ def _error(ctx: bentoml.Context, status: int, exc: Exception | str) -> JSONRespo
     return JSONResponse({"error": str(exc)}, status_code=status)
 
 
-RiskGrid.add_asgi_middleware(AuditGate)
+RiskGrid.add_asgi_middleware(AuditGate, store_url=SETTINGS.store_url())
 # The dashboard: static files that call the API with the user's key (no key needed to load).
 RiskGrid.mount_asgi_app(
     StaticFiles(directory=Path(__file__).with_name("dashboard"), html=True), path="/dashboard")

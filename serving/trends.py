@@ -7,28 +7,17 @@ from collections import OrderedDict
 
 import pandas as pd
 
-from features import columns as C
-from features.errors import InputError
-from training.config import TrainingExperiment
-from training.trend import (
-    DS,
-    IS_FORECAST,
-    TREND_LEVELS,
-    YHAT,
-    YHAT_LOWER,
-    YHAT_UPPER,
-    TrendConfig,
-    Y,
-    forecast_trend,
-    surges,
-    unit_series,
-)
+from riskgrid import vocabulary as C
+from riskgrid.errors import InputError
+from riskgrid.experiment import Experiment
+from riskgrid.vocabulary import DS, IS_FORECAST, TREND_LEVELS, YHAT, YHAT_LOWER, YHAT_UPPER, Y
+from training import TrendConfig, forecast_trend, surges, unit_series
 
 
 class TrendService:
     """Trend forecasts for the API and the surge rule; one Prophet fit per unit and as-of."""
 
-    def __init__(self, counts: pd.DataFrame, experiment: TrainingExperiment, cache: int = 256):
+    def __init__(self, counts: pd.DataFrame, experiment: Experiment, cache: int = 256):
         self.counts = counts
         self.config = TrendConfig(period=experiment.features.period)
         self.streams = [c for c in counts.columns

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import math
-from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from features import columns as C
-from features.petitions import SINCE_CAP
-from training.trend import DS, EXCESS, UNIT_ID, UNIT_NAME, YHAT, YHAT_UPPER, Y
+from riskgrid import vocabulary as C
+from riskgrid.experiment import WarningsConfig
+from riskgrid.vocabulary import DS, EXCESS, UNIT_ID, UNIT_NAME, YHAT, YHAT_UPPER, Y
 
-Level = Literal["red", "orange", "yellow", "blue"]
 LEVELS: tuple[str, ...] = C.WARNING_LEVELS  # highest first
 NONE = "none"
 # Also the tie-break when two kinds have the same weight of drivers: the one to act on first.
@@ -120,62 +117,6 @@ SUGGESTED_RESPONSES: dict[tuple[str, str], tuple[str, str]] = {
          "behind the oldest cases."),
         "在周报中提示超期案件上升，网格员就积压最久的案件回访群众。"),
 }
-
-
-class WarningsConfig(BaseModel):
-    """The [warnings] section of an experiment file: when a warning is issued, and at what level."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    red: float = Field(0.8, gt=0, le=1, description="Calibrated probability from which a "
-                       "forecast is red (I).")
-    orange: float = Field(0.6, gt=0, le=1, description="Probability from which it is orange (II).")
-    yellow: float = Field(0.4, gt=0, le=1, description="Probability from which it is yellow (III).")
-    blue: float = Field(0.2, gt=0, le=1, description="Probability from which it is blue (IV).")
-    alert_budget: float = Field(
-        0.05, ge=0, le=1, description="Largest share of areas at red or orange per horizon; "
-        "areas beyond it, ranked by probability, drop to yellow.")
-    horizons: list[int] = Field(
-        default_factory=lambda: [1], description="Forecast horizons that issue warnings.")
-    surge_level: Level = Field(
-        "orange", description="Level of a street or district whose count came in above its "
-        "trend forecast's upper interval.")
-    surge_stream: str = Field(
-        "all", description="Stream the surge frame is about when it has no 'stream' column.")
-    weak_signal_level: Level = Field("yellow", description="Level of a weak-signal warning.")
-    quiet_periods: int = Field(
-        26, ge=1, le=SINCE_CAP, description="A collective petition after at least this many "
-        "periods without one is a weak signal.")
-    repeat_topic_min: int = Field(
-        3, ge=1, description="Repeat petitions on one topic at or above which a rise is a weak "
-        "signal.")
-    backlog_rise_periods: int = Field(
-        3, ge=1, description="Overdue open cases rising this many periods in a row warn.")
-    backlog_min: float = Field(
-        5, ge=0, description="Fewest overdue open cases for a backlog warning.")
-    backlog_level: Level = Field("blue", description="Level of a backlog warning.")
-    backlog_escalate_ratio: float = Field(
-        2.0, gt=1, description="A backlog that grew by this factor over the rise is one level "
-        "higher (blue becomes yellow).")
-
-    @field_validator("horizons")
-    @classmethod
-    def _positive(cls, values: list[int]) -> list[int]:
-        if not values or any(v < 1 for v in values):
-            raise ValueError("must be a non-empty list of positive integers, such as [1]")
-        return sorted(set(values))
-
-    @model_validator(mode="after")
-    def _decreasing(self) -> WarningsConfig:
-        thresholds = [self.red, self.orange, self.yellow, self.blue]
-        if any(a <= b for a, b in pairwise(thresholds)):
-            raise ValueError(f"thresholds must decrease from red to blue, not "
-                             f"red={self.red}, orange={self.orange}, yellow={self.yellow}, "
-                             f"blue={self.blue}")
-        return self
-
-    def threshold(self, level: str) -> float:
-        return float(getattr(self, level))
 
 
 # --- levels and kinds --------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import Settings
-from features import columns as C
+from riskgrid import Settings
+from riskgrid import vocabulary as C
 
 GRIDS = ["G1", "G2", "G3", "G4"]
 CANARY_NAME = "金丝雀甲"

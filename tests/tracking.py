@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from features.settings import Settings
+from riskgrid.settings import Settings
 from tests.postgres import fresh_database
 
 BIN = Path(sys.executable).parent
@@ -156,11 +156,10 @@ def riskgrid(*args: str, env: dict[str, str], cwd: Path, timeout: float = 600,
 
 def write_tiny(folder: Path, settings: Settings, seed: int = 0) -> Path:
     """tiny.toml and its clean tables and feature panel; returns the experiment file."""
-    from features.experiment import load_experiment
-    from serving.config import ServingExperiment
+    from riskgrid.experiment import load_experiment
     from tests.training.test_registry import write_inputs
 
     path = folder / "tiny.toml"
     path.write_text(TINY, encoding="utf-8")
-    write_inputs(load_experiment(path, ServingExperiment), settings, seed=seed)
+    write_inputs(load_experiment(path), settings, seed=seed)
     return path

@@ -7,12 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features import columns as C
-from features.experiment import FeaturesConfig
-from features.layout import Layout
-from features.panel import outcomes_known_at
+from features import Layout, outcomes_known_at
+from riskgrid import vocabulary as C
+from riskgrid.experiment import FeaturesConfig, TrainingConfig
 from training.baselines import baseline_forecasts, baseline_names, kernel_smoother
-from training.config import TrainingConfig
 from training.metrics import count_metrics, hotspot_metrics, risk_metrics, skill
 from training.models import BoosterFit, Fitted, fit_horizon, fit_local
 from training.shrinkage import TrainingRows, long_run_rate

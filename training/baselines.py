@@ -12,8 +12,8 @@ import pandas as pd
 from scipy import sparse, stats
 from scipy.spatial import cKDTree
 
-from features import columns as C
-from training.config import TrainingConfig
+from riskgrid import vocabulary as C
+from riskgrid.experiment import TrainingConfig
 from training.targets import OUTCOME, grid
 
 FLAG_STREAMS = ("collective", "group")

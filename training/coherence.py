@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import columns as C
+from riskgrid import vocabulary as C
 from training.backtest import BacktestResult
 from training.trend import TrendConfig, forecast_units
 

@@ -16,8 +16,8 @@ from functools import partial
 import lightgbm as lgb
 import numpy as np
 
-from features.cluster import connect
-from features.engine import Engine
+from features import Engine
+from riskgrid.cluster import connect
 from training.models import BoosterFit, Sample, fit_local
 
 BLOCKS_PER_WORKER = 3  # dealt out in turn, so every worker holds areas from all over the city

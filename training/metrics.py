@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, mean_poisson_deviance, roc_auc_score
 
-from features import columns as C
+from riskgrid import vocabulary as C
 
 # Columns of the frame hotspot_metrics reads (besides C.PERIOD and C.AREA_ID).
 Y_TRUE = "y_true"

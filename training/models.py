@@ -12,7 +12,7 @@ from scipy import stats
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
-from training.config import TrainingConfig
+from riskgrid.experiment import TrainingConfig
 from training.shrinkage import TrainingRows, choose_weight, sample_weights, shrunk_labels
 
 

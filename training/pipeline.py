@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import columns as C
-from features.engine import LOCAL, Engine
-from features.io import read_table
-from features.settings import Settings
+from features import LOCAL, Engine, read_clean, read_features
+from riskgrid import vocabulary as C
+from riskgrid.experiment import Experiment
+from riskgrid.settings import Settings
 from training.backtest import (
     BacktestResult,
     design,
@@ -23,9 +23,9 @@ from training.backtest import (
 )
 from training.coherence import coherence_report
 from training.distributed import booster_fit
-from training.config import TrainingExperiment
 from training.metrics import calibration_table
 from training.models import fit_horizon
+from training.registry import TrainingRecord, log_training
 from training.riskmodel import RiskModel, contributions
 from training.targets import (
     flag_threshold,
@@ -46,25 +46,17 @@ class Inputs:
     meta: dict
 
 
-def load_inputs(experiment: TrainingExperiment, settings: Settings) -> Inputs:
-    """The feature snapshot and the clean areas of an experiment."""
+def load_inputs(experiment: Experiment, settings: Settings) -> Inputs:
+    """The feature snapshot and the clean tables of an experiment."""
     folder = experiment.output_dir(settings)
-    features = folder / "features"
-    meta_path = features / "meta.json"
-    if not meta_path.is_file():
-        from features.errors import InputError
-
-        raise InputError(f"{meta_path}: no feature panel yet; run riskgrid ingest and riskgrid "
-                         f"features for {experiment.name} first")
-    clean = folder / "clean"
-    return Inputs(panel=read_table(features, "panel"),
-                  catalogue=pd.read_json(features / "catalogue.json"),
-                  areas=read_table(clean, "areas"), incidents=read_table(clean, "incidents"),
-                  petitions=read_table(clean, "petitions"), counts=read_table(features, "counts"),
-                  meta=json.loads(meta_path.read_text()))
+    features = read_features(folder)
+    clean = read_clean(folder)
+    return Inputs(panel=features.panel, catalogue=features.catalogue, areas=clean.areas,
+                  incidents=clean.incidents, petitions=clean.petitions, counts=features.counts,
+                  meta=features.meta)
 
 
-def backtest(experiment: TrainingExperiment, inputs: Inputs, progress=None,
+def backtest(experiment: Experiment, inputs: Inputs, progress=None,
              engine: Engine = LOCAL) -> BacktestResult:
     """The rolling-origin backtest, its boosters fitted on ``engine``."""
     with booster_fit(engine) as fit:
@@ -80,7 +72,7 @@ def backtest(experiment: TrainingExperiment, inputs: Inputs, progress=None,
     return result
 
 
-def fingerprint(experiment: TrainingExperiment, inputs: Inputs, result: BacktestResult) -> str:
+def fingerprint(experiment: Experiment, inputs: Inputs, result: BacktestResult) -> str:
     """What makes two backtests comparable: the data, the folds, the targets."""
     basis = {"data": inputs.meta["input_fingerprint"], "rows": len(inputs.panel),
              "folds": [[str(f.start), str(f.stop)] for f in result.folds],
@@ -89,7 +81,7 @@ def fingerprint(experiment: TrainingExperiment, inputs: Inputs, result: Backtest
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def fit_final(experiment: TrainingExperiment, inputs: Inputs,
+def fit_final(experiment: Experiment, inputs: Inputs,
               engine: Engine = LOCAL) -> RiskModel:
     """Fit every horizon on all rows whose targets are known, the boosters on ``engine``."""
     config, panel = experiment.training, inputs.panel
@@ -187,10 +179,9 @@ class TrainReport:
     backtest_fingerprint: str
 
 
-def train(experiment: TrainingExperiment, settings: Settings, config_text: str,
+def train(experiment: Experiment, settings: Settings, config_text: str,
           progress=None) -> TrainReport:
     """Backtest, fit on all data, explain, log to MLflow and register a challenger."""
-    from training.registry import TrainingRecord, log_training
 
     inputs = load_inputs(experiment, settings)
     engine = Engine.from_settings(settings)
@@ -217,3 +208,23 @@ def train(experiment: TrainingExperiment, settings: Settings, config_text: str,
     registered = log_training(settings, experiment.name, record, model, example)
     return TrainReport(result=result, registered_version=registered.version,
                        model_name=registered.name, backtest_fingerprint=backtest_fp)
+
+
+BACKTEST_FILE = Path("backtest") / "predictions.parquet"  # under DATA_DIR/NAME/
+BACKTEST_COLUMNS = ("fold", "horizon", C.AREA_ID, C.PERIOD, "model_count", "model_probability")
+
+
+def save_backtest_predictions(predictions: pd.DataFrame, folder: Path) -> Path:
+    """The backtest's out-of-sample forecasts, which the ledger records as past vintages."""
+    path = folder / BACKTEST_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".partial")
+    predictions[list(BACKTEST_COLUMNS)].to_parquet(tmp, index=False)
+    tmp.replace(path)  # whole or absent
+    return path
+
+
+def read_backtest_predictions(folder: Path) -> pd.DataFrame | None:
+    """What save_backtest_predictions wrote for the experiment at ``folder``, or None."""
+    path = folder / BACKTEST_FILE
+    return pd.read_parquet(path) if path.is_file() else None

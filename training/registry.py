@@ -23,15 +23,12 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from features.errors import InputError
-from features.settings import Settings
+from riskgrid.errors import InputError
+from riskgrid.settings import Settings
 from training.metrics import LOWER_IS_BETTER
 from training.riskmodel import RiskModel
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-# Read once: mlflow.set_tracking_uri writes the variable back into the environment.
-SHARED_STORE = os.environ.get("MLFLOW_TRACKING_URI")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 logging.getLogger("mlflow").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
 # urllib3 prints a "Retrying (Retry(total=...))" line per retry; a failure ends in one sentence.
@@ -40,10 +37,15 @@ logging.getLogger("urllib3").setLevel(logging.ERROR)
 # a failing request is retried 4 times, 0, 2, 4 and 8 s apart (plus up to 1 s of jitter each),
 # so a blip of up to ~15 s survives and an outage fails within ~15 s (a hung server: 30 s a
 # try). MLflow's own defaults (7 retries, 120 s) would keep a dead server's `riskgrid train`
-# waiting for minutes. The service sets its own, stricter values (serving/champion.py).
+# waiting for minutes. The service uses SERVICE_REQUESTS: a dead server must fail fast, and the
+# service falls back to its local copy of the model.
 TRAINING_REQUESTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4",
                      "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+                     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+                     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+SERVICE_REQUESTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+                    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 # Who started a run, so a later `riskgrid train` can tell runs of killed processes (KILLED).
 HOST_TAG, PID_TAG = "riskgrid.host", "riskgrid.pid"
 
@@ -68,10 +70,15 @@ def _requests(values: dict[str, str], force: bool = False) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def fail_fast() -> contextlib.AbstractContextManager[None]:
+    """The service's MLflow HTTP settings for a block (variables the user set stay)."""
+    return _requests(SERVICE_REQUESTS)
+
+
 def tracking_uri(settings: Settings) -> str:
     """``MLFLOW_TRACKING_URI`` when set (a shared server), else SQLite in the data directory."""
-    if SHARED_STORE:
-        return SHARED_STORE
+    if settings.mlflow_tracking_uri:
+        return settings.mlflow_tracking_uri
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{(settings.data_dir / 'mlflow.db').resolve()}"
 
@@ -79,9 +86,13 @@ def tracking_uri(settings: Settings) -> str:
 def use_store(settings: Settings, experiment: str) -> MlflowClient:
     """Point MLflow at the store and select (creating if needed) the experiment."""
     mlflow.set_tracking_uri(tracking_uri(settings))
+    if not settings.mlflow_tracking_uri:
+        # MLflow writes the URI into the environment for its subprocesses; a local store's
+        # URI is this process's own and must not pass for a shared server later.
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
     if mlflow.get_experiment_by_name(experiment) is None:
         location = None
-        if not SHARED_STORE:
+        if not settings.mlflow_tracking_uri:
             location = (settings.data_dir / "mlartifacts").resolve().as_uri()
         mlflow.create_experiment(experiment, artifact_location=location)
     mlflow.set_experiment(experiment)
@@ -396,7 +407,7 @@ def store_failures(settings: Settings, command: str, consequence: str) -> Iterat
 def _store_error(settings: Settings, command: str, consequence: str,
                  exc: BaseException) -> InputError:
     uri = tracking_uri(settings)
-    if SHARED_STORE:
+    if settings.mlflow_tracking_uri:
         where = f"the MLflow tracking server at {uri} (MLFLOW_TRACKING_URI)"
         fix = "start the server or point MLFLOW_TRACKING_URI at a running one"
     else:

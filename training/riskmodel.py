@@ -15,7 +15,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features import columns as C
+from riskgrid import vocabulary as C
 from training.models import HorizonModel
 from training.targets import target_calendar
 

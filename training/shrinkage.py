@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features import columns as C
-from training.config import TrainingConfig
+from riskgrid import vocabulary as C
+from riskgrid.experiment import TrainingConfig
 from training.metrics import count_metrics, hotspot_metrics, skill
 
 # The fallback when the primary metric does not judge count forecasts (a risk metric).

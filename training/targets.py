@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from features import columns as C
-from features.calendar import period_calendar
-from training.config import TrainingConfig
+from riskgrid import vocabulary as C
+from riskgrid.calendar import period_calendar
+from riskgrid.experiment import TrainingConfig
 
 OUTCOME = "outcome_"
 TARGET_CALENDAR = ("holiday_days", "spring_festival_days", "pre_spring_festival_days",

@@ -12,25 +12,32 @@ import holidays
 import numpy as np
 import pandas as pd
 
-from features import columns as C
-from features.calendar import (
+from riskgrid import vocabulary as C
+from riskgrid.calendar import (
     PERIOD_FREQ,
     SPRING_FESTIVAL_BREAK,
     WAGE_SEASON_DAYS,
     period_start,
     spring_festival,
 )
+from riskgrid.vocabulary import (
+    DS,
+    EXCESS,
+    IS_FORECAST,
+    TREND_LEVELS,
+    UNIT_ID,
+    UNIT_NAME,
+    YHAT,
+    YHAT_LOWER,
+    YHAT_UPPER,
+    Y,
+)
 
 if TYPE_CHECKING:
     from prophet import Prophet
 
-DS, Y = "ds", "y"
-YHAT, YHAT_LOWER, YHAT_UPPER = "yhat", "yhat_lower", "yhat_upper"
-IS_FORECAST, EXCESS = "is_forecast", "excess"
-LEVEL, UNIT_ID, UNIT_NAME = "level", "unit_id", "unit_name"
+LEVEL = C.UNIT_LEVEL
 HOLIDAY_COLUMNS = ("holiday", "ds", "lower_window", "upper_window")
-# Trend models are for aggregated series; grid and community counts are too sparse and too many.
-TREND_LEVELS = ("street", "district", "city")
 HOLIDAY_YEARS_AHEAD = 5  # a fitted model knows the holidays this far past its last period
 
 

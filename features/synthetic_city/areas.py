@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from features import columns as C
 from features.synthetic_city.config import CityConfig
+from riskgrid import vocabulary as C
 
 CELL_METRES = 500.0
 ORIGIN = (500_000.0, 3_500_000.0)

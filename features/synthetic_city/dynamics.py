@@ -6,8 +6,8 @@ from datetime import date
 
 import numpy as np
 
-from features import columns as C
 from features.synthetic_city.config import CityConfig
+from riskgrid import vocabulary as C
 
 # How strongly each family follows its grid's regime: construction sites, new rental compounds
 # and a change of property management move law enforcement and disputes most.

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features import columns as C
 from features.synthetic_city.city import synthesize_city
 from features.synthetic_city.config import CityConfig
+from riskgrid import vocabulary as C
 
 
 def write_city(out: Path, seed: int = 7, config: CityConfig | None = None) -> dict[str, Path]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from features import columns as C
 from features.synthetic_city.config import CityConfig
 from features.synthetic_city.rates import BASE_RATE, REFERENCE, covariate_factor, enterprise_factor
 from features.synthetic_city.sampling import draw_rows, expand
+from riskgrid import vocabulary as C
 
 REPORT_SHARE = {"law_enforcement": 0.85, "livelihood": 0.90, "dispute": 0.80}
 # family: (median days to close, slow share and never-close share per unit of officer load)

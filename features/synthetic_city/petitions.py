@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import columns as C
 from features.synthetic_city.config import CityConfig
 from features.synthetic_city.rates import BASE_RATE, enterprise_factor
 from features.synthetic_city.sampling import draw_rows, expand
+from riskgrid import vocabulary as C
 
 EPISODE_TOPICS = ("wage_arrears", "land_demolition", "housing", "environment")
 MASS_DISPUTE = {"wage_arrears": "dispute.wage_arrears",

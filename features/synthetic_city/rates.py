@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import columns as C
-from features.calendar import WAGE_SEASON_DAYS, daily_calendar
 from features.synthetic_city.config import CityConfig
+from riskgrid import vocabulary as C
+from riskgrid.calendar import WAGE_SEASON_DAYS, daily_calendar
 
 # Daily rate per 1,000 residents at the reference covariates, on an ordinary workday, before
 # the annual cycle and the shocks (calibrated to ~70,000 reported incidents and ~4,500

@@ -7,10 +7,10 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from features import columns as C
 from features.synthetic_city.config import CityConfig
 from features.synthetic_city.incidents import POLICE_SUBS
 from features.synthetic_city.sampling import draw_rows
+from riskgrid import vocabulary as C
 
 DAY = 86_400
 CHANNEL_MIX = {  # hotline_12345, grid_officer, city_management, police, online

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import columns as C
 from features.synthetic_city.config import CityConfig
 from features.synthetic_city.dynamics import (
     DECLINING_DISTRICT,
@@ -15,6 +14,7 @@ from features.synthetic_city.dynamics import (
 )
 from features.synthetic_city.petitions import TOPICS
 from features.synthetic_city.rates import CALENDAR
+from riskgrid import vocabulary as C
 
 TRUTH_FAMILIES = ("law_enforcement", "livelihood", "dispute", "petitions", "group",
                   "collective")

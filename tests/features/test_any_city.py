@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import InputError, build_features, ingest, load_experiment
-from features.calendar import period_calendar
+from features import build_features, ingest
+from riskgrid import InputError, load_experiment
+from riskgrid.calendar import period_calendar
 
 # Four community areas with census covariates and centroids, no polygons.
 AREAS = """AREA_NUM,NAME,POVERTY_RATE,INCOME,X_CENTER,Y_CENTER
@@ -323,20 +324,6 @@ def test_utf16_file_is_read_or_named(tmp_path, settings):
     mapping.write_text('encoding = "gb18030"\n' + mapping.read_text())
     with pytest.raises(InputError, match=r"looks like UTF-16 text.*encoding = \"utf-16\""):
         ingest(load_experiment(experiment), settings)
-
-
-def test_backtest_json_is_strict_and_a_never_flagged_target_is_named(tmp_path):
-    from serving.cli import flag_warning, write_json
-    from training.config import TrainingConfig
-
-    out = tmp_path / "backtest.json"
-    write_json(out, {"model": {"1": {"roc_auc": float("nan"), "mae": np.float64(0.5)}}})
-    assert json.loads(out.read_text()) == {"model": {"1": {"roc_auc": None, "mae": 0.5}}}
-    assert "NaN" not in out.read_text()
-    never = pd.DataFrame({"flag": [0.0, 0.0, np.nan]})
-    message = flag_warning(never, TrainingConfig())
-    assert "risk_flag = \"above_quantile\"" in message and message.count(".") <= 1
-    assert flag_warning(pd.DataFrame({"flag": [0.0, 1.0]}), TrainingConfig()) is None
 
 
 def test_cells_clipped_to_a_boundary_leave_outside_points_quarantined(tmp_path, settings):

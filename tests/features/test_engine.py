@@ -6,7 +6,7 @@ import pandas as pd
 
 from features import build_panel, engine
 from features.engine import Engine
-from features.experiment import FeaturesConfig
+from riskgrid.experiment import FeaturesConfig
 from tests.conftest import random_tables
 
 

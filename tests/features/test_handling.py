@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import columns as C
 from features.events import index_incidents
 from features.handling import handling_features
 from features.layout import Layout
+from riskgrid import vocabulary as C
 
 LAYOUT = Layout(area_ids=np.array(["A", "B"]),
                 periods=pd.date_range("2024-01-01", periods=6, freq="7D"), period="week")

@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features import InputError, ingest, load_experiment
+from features import ingest
 from features import io as fio
+from riskgrid import InputError, load_experiment
 from tests.conftest import GOOD_INCIDENTS, incidents_csv
 
 

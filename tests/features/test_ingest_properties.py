@@ -19,8 +19,9 @@ import pandas as pd
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from features import InputError, Settings, ingest, load_experiment
+from features import ingest
 from features.ingest import IngestReport
+from riskgrid import InputError, Settings, load_experiment
 from tests.conftest import (
     EXPERIMENT,
     INCIDENT_HEADER,

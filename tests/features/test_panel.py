@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from features import build_panel
-from features import columns as C
-from features.experiment import FeaturesConfig
 from features.hierarchy import level_counts
 from features.panel import OUTCOME_PREFIX
+from riskgrid import vocabulary as C
+from riskgrid.experiment import FeaturesConfig
 from tests.conftest import random_tables
 
 CONFIG = FeaturesConfig(period="week", start="2023-01-02", end="2023-12-25")

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from features import build_features, ingest, load_experiment
+from features import build_features, ingest
 from features.privacy import petitioner_keys
+from riskgrid import load_experiment
 from tests.conftest import CANARY_ID, CANARY_NAME, CANARY_PHONE
 
 CANARIES = (CANARY_NAME, CANARY_ID, CANARY_PHONE, CANARY_ID.lower(), CANARY_ID[:-1])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features import columns as C
 from features.spread import neighbour_matrix, parent_mean, spatial_features
+from riskgrid import vocabulary as C
 
 AREAS = pd.DataFrame({C.AREA_ID: ["a", "b", "c", "d"], C.NEIGHBOURS: ["b", "a;c", "b", None],
                       C.COMMUNITY_ID: ["x", "x", "y", "y"], C.STREET_ID: ["s"] * 4,

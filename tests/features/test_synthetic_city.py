@@ -16,14 +16,14 @@ import shapely
 from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import roc_auc_score
 
-from features import columns as C
 from features.areas import AreaIndex, areas_from_table, finalize_areas
-from features.calendar import daily_calendar
 from features.ingest import clean_events
 from features.io import read_source
 from features.mapping import Mapping, apply_mapping, load_mapping
-from features.settings import Settings
 from features.synthetic_city import CityConfig, SyntheticCity, synthesize_city, write_city
+from riskgrid import vocabulary as C
+from riskgrid.calendar import daily_calendar
+from riskgrid.settings import Settings
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "experiments" / "mappings"
 INCIDENT_MAPPING = MAPPINGS / "synthetic_city_incidents.toml"

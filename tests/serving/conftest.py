@@ -14,13 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from features import Settings
-from features.experiment import load_experiment
-from serving.cli import save_backtest_predictions
-from serving.config import ServingExperiment
+from riskgrid import Settings
+from riskgrid.experiment import load_experiment
 from serving.store import Store, open_store
 from tests.training.test_registry import write_inputs
-from training import registry
+from training import registry, save_backtest_predictions
 from training.pipeline import train
 
 BIN = Path(sys.executable).parent
@@ -86,9 +84,9 @@ def write_experiment(folder: Path, training: dict) -> Path:
 
 
 def train_and_promote(path: Path, settings: Settings, reason: str) -> dict:
-    exp = load_experiment(path, ServingExperiment)
+    exp = load_experiment(path)
     report = train(exp, settings, path.read_text())
-    save_backtest_predictions(report.result.predictions, exp, settings)
+    save_backtest_predictions(report.result.predictions, exp.output_dir(settings))
     return registry.promote(settings, exp.name, exp.training.primary_metric, reason, who="test")
 
 
@@ -141,7 +139,7 @@ def trained_city(tmp_path_factory) -> TrainedCity:
     root = tmp_path_factory.mktemp("served")
     settings = Settings(data_dir=root / "data", pseudonym_secret="test")
     experiment = write_experiment(root, WILD)
-    write_inputs(load_experiment(experiment, ServingExperiment), settings)
+    write_inputs(load_experiment(experiment), settings)
     train_and_promote(experiment, settings, "first model")
     return TrainedCity(root, settings, experiment)
 

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.browser, pytest.mark.server]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "test-output" / "dashboard.png"
 S0_GRIDS = {"A0", "A1", "A2", "A3"}

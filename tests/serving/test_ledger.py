@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from features.errors import InputError
-from features.settings import Settings
+from riskgrid.errors import InputError
+from riskgrid.experiment import TrainingConfig
+from riskgrid.settings import Settings
 from serving.ledger import (
     hit_rate,
     panel_outcomes,
@@ -24,9 +25,8 @@ from serving.ledger import (
 )
 from serving.store import Store, open_store
 from serving.warnings import WarningsConfig
+from tests.cli.test_app import riskgrid
 from tests.serving import test_store as shared
-from tests.serving.test_cli import riskgrid
-from training.config import TrainingConfig
 
 # The store's own fixtures: a fresh SQLite file, and a fresh PostgreSQL schema (on the
 # machine's server, or a private one tests/postgres.py starts).
@@ -309,14 +309,13 @@ def test_scorecard_before_any_features_says_what_to_run(tmp_path):
 
 
 def test_score_command_records_a_batch_vintage_with_the_champion(tmp_path):
-    from features.experiment import load_experiment
-    from serving.config import ServingExperiment
+    from riskgrid.experiment import load_experiment
     from tests.serving.conftest import SANE, train_and_promote, write_experiment
     from tests.training.test_registry import write_inputs
 
     settings = Settings(data_dir=tmp_path / "data", pseudonym_secret="test")
     experiment = write_experiment(tmp_path, SANE)
-    write_inputs(load_experiment(experiment, ServingExperiment), settings)
+    write_inputs(load_experiment(experiment), settings)
     train_and_promote(experiment, settings, "first model")
     for as_of in ([], ["--as-of", "2023-10-04"]):
         done = riskgrid("score", str(experiment), *as_of, data_dir=settings.data_dir)

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import columns as C
 from features.io import read_table
+from riskgrid import vocabulary as C
 from serving.champion import load_champion
 from tests.serving.conftest import SANE, SCOPES, start, stop, train_and_promote, write_experiment
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.server
 GRIDS = [f"A{i}" for i in range(6)]
 # scope -> the grids it covers (random_tables: C{i//2}, S{i//4}, one district D0)
 COVERS = {"city": set(GRIDS), "D0": set(GRIDS), "S0": {"A0", "A1", "A2", "A3"},
@@ -344,11 +344,11 @@ def test_warning_lifecycle_through_the_api(server):
 
 
 def test_backtest_forecasts_become_scorecard_vintages(server):
-    from features.experiment import load_experiment
-    from serving.config import ServingExperiment
-    from serving.ledger import BACKTEST_FILE, read_outcomes, record_backtest_file, scorecard
+    from riskgrid.experiment import load_experiment
+    from serving.ledger import read_outcomes, record_backtest_file, scorecard
+    from training import BACKTEST_FILE
 
-    exp = load_experiment(server.experiment, ServingExperiment)
+    exp = load_experiment(server.experiment)
     recorded = record_backtest_file(server.store, exp, server.settings)
     assert record_backtest_file(server.store, exp, server.settings) == []  # once only
     card = scorecard(server.store, exp.name, read_outcomes(exp, server.settings),

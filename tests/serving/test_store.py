@@ -13,9 +13,9 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from features.errors import InputError
-from serving import store as store_module
+from riskgrid.errors import InputError
 from serving.store import KeyRecord, Store, open_store
+from serving.store import keys as store_module
 from tests.postgres import fresh_database
 
 
@@ -27,7 +27,8 @@ def pg_database() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite",
+                        pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
     """A fresh, empty store location: a SQLite file, or a new schema in the session database."""
     if request.param == "sqlite":

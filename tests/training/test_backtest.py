@@ -7,12 +7,11 @@ import pandas as pd
 import pytest
 
 from features import build_panel
-from features import columns as C
-from features.experiment import FeaturesConfig
+from riskgrid import vocabulary as C
+from riskgrid.experiment import FeaturesConfig, TrainingConfig
 from tests.conftest import random_tables
 from tests.features.test_panel import CUTOFF, rewrite_after_cutoff
 from training.backtest import make_folds, run_backtest
-from training.config import TrainingConfig
 
 FEATURES = FeaturesConfig(period="week", start="2023-01-02", end="2023-12-25")
 # Two folds of 13 weeks: the first origin is the week of 2023-07-03, whose cutoff is CUTOFF.

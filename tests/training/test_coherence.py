@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features import columns as C
+from riskgrid import vocabulary as C
 from training.coherence import bottom_up
 
 AREAS = pd.DataFrame({C.AREA_ID: ["a", "b", "c"], C.DISTRICT_ID: ["D1", "D1", "D2"]})

@@ -6,13 +6,14 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from features import InputError, build_panel
+from features import build_panel
 from features.hierarchy import level_counts
 from features.io import csv_writer, json_writer, parquet_writer, write_snapshot
 from features.pipeline import fingerprint
+from riskgrid import InputError
+from riskgrid.experiment import Experiment, TrainingConfig
 from tests.conftest import random_tables
 from training import registry
-from training.config import TrainingConfig, TrainingExperiment
 from training.pipeline import train
 
 SANE = {"folds": 1, "fold_step": 8, "min_train_periods": 20, "num_boost_round": 20,
@@ -21,14 +22,14 @@ WILD = SANE | {"num_boost_round": 150, "learning_rate": 1.0, "num_leaves": 64,
                "min_data_in_leaf": 1}
 
 
-def experiment(**training) -> TrainingExperiment:
-    return TrainingExperiment.model_validate({
+def experiment(**training) -> Experiment:
+    return Experiment.model_validate({
         "name": "tiny", "areas": {"path": "unused.csv"}, "sources": {},
         "features": {"start": "2023-01-02", "end": "2023-12-25", "horizons": [1]},
         "training": TrainingConfig(**training).model_dump()})
 
 
-def write_inputs(exp: TrainingExperiment, settings, seed: int = 0) -> None:
+def write_inputs(exp: Experiment, settings, seed: int = 0) -> None:
     areas, incidents, petitions = random_tables(seed=seed, n_areas=6, n_incidents=4000)
     panel = build_panel(areas, incidents, petitions, exp.features)
     out = exp.output_dir(settings)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from training.config import TrainingConfig
+from riskgrid.experiment import TrainingConfig
 from training.shrinkage import (
     TrainingRows,
     choose_weight,

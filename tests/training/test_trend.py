@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.calendar import spring_festival
+from riskgrid.calendar import spring_festival
 from training.trend import (
     TrendConfig,
     forecast_trend,

@@ -1,0 +1,18 @@
+"""The riskgrid command line: one command per pipeline step, above every stage.
+
+Each command reads the settings (once, when the command line starts) and its experiment file,
+and passes them down; the stages it needs are imported inside it, so help and usage errors
+answer at once.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from cli.app import app, main
+
+# Each room registers its commands on import, in the order `riskgrid --help` lists them.
+for _room in ("pipeline", "service", "warnings", "report"):
+    import_module(f"cli.{_room}")
+
+__all__ = ["app", "main"]

@@ -1,0 +1,78 @@
+"""The command line's frame: the Typer app, its consoles, the options every command shares, and
+the settings, read once per run and handed to each command."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from riskgrid import Experiment, InputError, Settings
+from riskgrid import load_experiment as _load_experiment
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Risk forecasting and early warning for grid-based social governance.")
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, soft_wrap=True)
+
+ExperimentArg = Annotated[
+    Path, typer.Argument(help="Experiment file, e.g. experiments/synthetic_city.toml")]
+JsonOpt = Annotated[
+    Path | None, typer.Option("--json", help="Also write the summary as JSON here.")]
+
+
+@app.callback()
+def _run(ctx: typer.Context) -> None:
+    """Risk forecasting and early warning for grid-based social governance."""
+    ctx.obj = Settings()  # the one Settings of this run (RISKGRID_* variables)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The run's settings, read once when the command line started."""
+    return ctx.find_root().obj
+
+
+def load_experiment(path: Path) -> Experiment:
+    """The whole experiment file, every section validated."""
+    return _load_experiment(path)
+
+
+def write_json(path: Path | None, payload: dict) -> None:
+    """The --json output other tools read, when asked for."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(_strict(payload), indent=2, allow_nan=False) + "\n")
+
+
+def _strict(value):
+    """NaN and infinities as null: JSON has no such numbers (an undefined metric is null)."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except InputError as exc:
+        err_console.print(f"error: {exc}", highlight=False, markup=False)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:  # usage errors carry their own message and exit code
+        # typer bundles its own click, so match the exception by what it offers
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None),
+                                                                  int):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

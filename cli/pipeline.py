@@ -1,0 +1,176 @@
+"""Commands of the pipeline: synth, ingest, features, backtest, train and promote."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cli.app import (
+    ExperimentArg,
+    JsonOpt,
+    app,
+    console,
+    err_console,
+    load_experiment,
+    settings_of,
+    write_json,
+)
+
+
+@app.command()
+def synth(ctx: typer.Context,
+          out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
+          seed: Annotated[int, typer.Option(help="Random seed.")] = 7) -> None:
+    """Generate the synthetic city: incidents, petitions, areas and the ground truth."""
+    from features import write_city
+
+    settings = settings_of(ctx)
+    target = out or settings.data_dir / "synthetic_city"
+    with console.status("generating the synthetic city"):
+        written = write_city(target, seed=seed)
+    for name, path in written.items():
+        console.print(f"{name:<12} {path}")
+
+
+@app.command("ingest")
+def ingest_command(ctx: typer.Context,
+                   experiment: ExperimentArg, json_path: JsonOpt = None) -> None:
+    """Read the experiment's sources into clean tables; print the row accounting."""
+    from features import ingest
+
+    settings = settings_of(ctx)
+    exp = load_experiment(experiment)
+    with console.status("ingesting") as status:
+        report = ingest(exp, settings, progress=lambda msg: status.update(msg))
+    summary = report.as_json()
+    table = Table(title=f"ingest {exp.name}")
+    keys = ("rows_in", "accepted", "quarantined", "duplicates", "merged")
+    for column in ("source", *keys):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for name, counts in {**summary["sources"], "total": summary["total"]}.items():
+        table.add_row(name, *(f"{counts[k]:,}" for k in keys))
+    console.print(table)
+    if summary["total"]["merged"]:
+        console.print("merged: accepted rows folded into an earlier row of the same incident "
+                      "(merge_rows = true); the clean table holds accepted - merged incidents")
+    console.print(f"clean tables: {report.clean_dir}")
+    write_json(json_path, summary)
+
+
+@app.command()
+def features(ctx: typer.Context, experiment: ExperimentArg) -> None:
+    """Build the feature panel and the feature catalogue from the clean tables."""
+    from features import build_features
+
+    settings = settings_of(ctx)
+    exp = load_experiment(experiment)
+    with console.status("building features"):
+        result = build_features(exp, settings)
+    console.print(f"panel: {result.rows:,} rows x {result.columns} features, periods "
+                  f"{result.periods[0]} to {result.periods[1]} -> {result.path}")
+    for line in result.left_out:
+        console.print(line, highlight=False, markup=False)
+
+
+def _comparison(result, horizon: int) -> Table:
+    keys = ("poisson_deviance", "mae", "roc_auc", "pr_auc", "brier", "ece", "hit_rate@5%",
+            "pai@5%", "pei@5%")
+    table = Table(title=f"backtest, horizon {horizon} ({len(result.folds)} folds)")
+    table.add_column("forecaster")
+    for key in keys:
+        table.add_column(key, justify="right")
+    rows = {"model": result.model[horizon]} | {n: b[horizon] for n, b in result.baselines.items()}
+    for name, metrics in rows.items():
+        table.add_row(name, *("n/a" if math.isnan(metrics[k]) else f"{metrics[k]:.4f}"
+                              for k in keys))
+    undefined = sorted({k for m in rows.values() for k in keys if math.isnan(m[k])})
+    if undefined:
+        table.caption = (f"n/a ({', '.join(undefined)}): undefined, because the test periods "
+                         "hold only one class of the high-risk flag (none flagged, or all)")
+    return table
+
+
+def flag_warning(predictions, training) -> str | None:
+    """One sentence when no test period is high-risk: the risk metrics mean nothing then."""
+    if predictions is not None and len(predictions) and \
+            float(predictions["flag"].fillna(0).sum()) == 0:
+        return (f"no test period is high-risk under [training] risk_flag = "
+                f"\"{training.risk_flag}\", so ROC AUC and PR AUC are undefined and ECE and "
+                "Brier score nothing; for data without collective petitions or group incidents "
+                "set risk_flag = \"above_quantile\" (with flag_quantile) in the experiment file")
+    return None
+
+
+@app.command("backtest")
+def backtest_command(ctx: typer.Context,
+                     experiment: ExperimentArg, json_path: JsonOpt = None) -> None:
+    """Rolling-origin backtest of the model and every baseline; print and write the metrics."""
+    from features import Engine
+    from training import backtest, load_inputs
+
+    settings = settings_of(ctx)
+    exp = load_experiment(experiment)
+    with console.status("backtesting") as status:
+        result = backtest(exp, load_inputs(exp, settings), lambda m: status.update(m),
+                          Engine.from_settings(settings))
+    for h in result.horizons:
+        console.print(_comparison(result, h))
+    summary = result.as_json()
+    warning = flag_warning(result.predictions, exp.training)
+    if warning:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False)
+        summary["warnings"] = [warning]
+    for h, s in summary["skill"].items():
+        console.print(f"horizon {h}: {s['metric']} model {s['model_value']:.4f}, best baseline "
+                      f"{s['best_baseline']} {s['baseline_value']:.4f}, improvement "
+                      f"{s['improvement']:+.4f}")
+    for level, gap in summary.get("coherence", {}).items():
+        console.print(f"{level}: bottom-up vs Prophet gap {gap['coherence_gap']:.1%} of the mean "
+                      f"count; MAE bottom-up {gap['mae_bottom_up']:.2f}, Prophet "
+                      f"{gap['mae_prophet']:.2f}")
+    write_json(json_path, summary)
+
+
+@app.command()
+def train(ctx: typer.Context, experiment: ExperimentArg) -> None:
+    """Backtest, fit on all data, log to MLflow and register the model as challenger."""
+    from training import check_store, save_backtest_predictions, store_failures
+    from training import train as train_model
+
+    settings = settings_of(ctx)
+    exp = load_experiment(experiment)
+    with store_failures(settings, "riskgrid train", "the champion is unchanged"):
+        check_store(settings, exp.name)  # an unreachable store fails now, not after the backtest
+        with console.status("training") as status:
+            report = train_model(exp, settings, experiment.read_text(encoding="utf-8"),
+                                 lambda m: status.update(m))
+    console.print(_comparison(report.result, min(report.result.horizons)))
+    warning = flag_warning(report.result.predictions, exp.training)
+    if warning:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False)
+    console.print(f"registered {report.model_name} version {report.registered_version} as "
+                  f"challenger (backtest {report.backtest_fingerprint})")
+    saved = save_backtest_predictions(report.result.predictions, exp.output_dir(settings))
+    console.print(f"backtest forecasts (out of sample, for the scorecard): {saved}")
+
+
+@app.command()
+def promote(ctx: typer.Context, experiment: ExperimentArg,
+            reason: Annotated[str, typer.Option(help="Why, for the record.")] = "scheduled review",
+            who: Annotated[str | None, typer.Option(help="Who decides (default: user).")] = None
+            ) -> None:
+    """Make the challenger champion if it beats the champion on the primary metric."""
+    from training import promote as promote_model
+    from training import store_failures
+
+    settings = settings_of(ctx)
+    exp = load_experiment(experiment)
+    with store_failures(settings, "riskgrid promote", "the champion alias moves in one step, "
+                        "so it is either unchanged or the challenger"):
+        record = promote_model(settings, exp.name, exp.training.primary_metric, reason, who)
+    verb = "promoted" if record["promoted"] else "kept the champion"
+    console.print(f"{verb}: {record['why']} (challenger version {record['challenger_version']})")

@@ -1,0 +1,50 @@
+"""The [training] section of an experiment file: targets, models, backtest and promotion."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrainingConfig(BaseModel):
+    """How risk models are trained, backtested and compared."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: str = Field("all", description="Stream whose count is forecast (all, dispute...).")
+    risk_flag: Literal["collective_or_group", "above_quantile"] = Field(
+        "collective_or_group",
+        description="High-risk flag of a period: any collective petition or group incident, "
+        "or a count above the area's own quantile (computed on data before the fold).",
+    )
+    flag_quantile: float = Field(0.9, gt=0, lt=1)
+    primary_metric: str = "poisson_deviance"
+    folds: int = Field(4, ge=1, description="Rolling origins of the backtest.")
+    fold_step: int = Field(13, ge=1, description="Periods between origins (each test block).")
+    min_train_periods: int = Field(52, ge=4, description="History before the first origin.")
+    validation: bool = Field(
+        False, description="Backtest on the validation folds instead of the reported ones: the "
+        "`folds` blocks just before the first reported origin, scored only on targets that fall "
+        "before it. Settings chosen by looking at backtest numbers are chosen there.")
+    objective: Literal["poisson", "tweedie"] = "poisson"
+    num_boost_round: int = Field(300, ge=10)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(31, ge=2)
+    min_data_in_leaf: int = Field(100, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    shrinkage_weights: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=lambda: [1.0], min_length=1,
+        description="Candidate weights w of the count model's own forecast against the "
+        "area's long-run rate r (its long-run mean at the city's recent level): the count "
+        "booster trains on w * count + (1 - w) * r. With several candidates, w is chosen per "
+        "fold and horizon on the calibration slice by the primary metric (the Poisson deviance "
+        "if that is a risk metric); one candidate is used as given. [1.0]: no shrinkage.")
+    zero_share: float = Field(
+        1.0, gt=0, le=1, description="Share of training rows without an event (zero count, "
+        "no flag) the boosters train on, weighted by 1 / share so the losses stay unbiased; "
+        "lower it for large, sparse panels such as small cells.")
+    calibration: Literal["isotonic", "sigmoid"] = "isotonic"
+    calibration_share: float = Field(
+        0.25, gt=0, lt=1, description="Latest share of training periods the calibrator fits on.")
+    seed: int = 7

@@ -1,0 +1,78 @@
+"""Versioned schema migrations of the service's store (Alembic, configured in code).
+
+``upgrade`` brings a store to a revision under a lock, so several service workers opening the
+same database at once run each migration exactly once. A store made before migrations existed
+(its tables there, no ``alembic_version``) is adopted by revision 0001, which creates only the
+tables and indexes it lacks, and is then upgraded like any other. docs/stores.md says how to
+add a revision.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, text
+
+from riskgrid.errors import InputError
+
+HEAD = "head"
+FOLDER = Path(__file__).resolve().parent
+# Any fixed 64-bit number: PostgreSQL advisory locks are per database, keyed by it.
+_PG_LOCK = 0x72_69_73_6B_67_72_69_64  # "riskgrid"
+
+
+def config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration for the store, without an alembic.ini."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(FOLDER))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+@cache
+def head() -> str:
+    """The newest revision of the store's schema."""
+    found = ScriptDirectory.from_config(config()).get_current_head()
+    if found is None:  # pragma: no cover - the package ships its revisions
+        raise RuntimeError(f"no migrations found in {FOLDER / 'versions'}")
+    return found
+
+
+def current(engine: Engine) -> str | None:
+    """The store's revision; None for an empty store or one made before migrations."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = HEAD) -> str | None:
+    """Upgrade the store to ``revision`` (default the newest) and return its revision.
+
+    A no-op, without taking the lock, when the store is already at the newest revision.
+    """
+    if revision in (HEAD, head()) and current(engine) == head():
+        return head()
+    with engine.begin() as connection:
+        _lock(connection)
+        try:
+            command.upgrade(config(connection), revision)
+        except CommandError as exc:
+            raise InputError(f"Cannot upgrade the store to revision {revision!r} ({exc}); "
+                             f"give 'head' or a revision from serving/store/migrations/versions.") \
+                from None
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def _lock(connection: Connection) -> None:
+    """Hold the store's migration lock until this transaction ends (commit or rollback)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+    elif connection.dialect.name == "sqlite":
+        # The write lock of the whole file, taken now rather than at the first write: a second
+        # process waits here (busy timeout) and then finds the schema upgraded.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
