@@ -10,7 +10,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.app import ExperimentArg, JsonOpt, app, console, load_experiment, settings_of, write_json
+from cli.app import (
+    ExperimentArg,
+    JsonOpt,
+    app,
+    console,
+    err_console,
+    load_experiment,
+    settings_of,
+    write_json,
+)
 from riskgrid import InputError
 
 
@@ -41,15 +50,36 @@ app.add_typer(keys_app, name="keys")
 def keys_create(ctx: typer.Context,
                 role: Annotated[str, typer.Option(help="viewer, analyst or admin.")],
                 scope: Annotated[str, typer.Option(help="Area id the key sees ('city': all).")],
-                label: Annotated[str | None, typer.Option(help="Whose key it is.")] = None
+                label: Annotated[str | None, typer.Option(help="Whose key it is.")] = None,
+                experiment: Annotated[Path | None, typer.Option(
+                    help="Experiment whose areas the scope must be one of (default "
+                    "RISKGRID_EXPERIMENT, the one the service serves).")] = None
                 ) -> None:
     """Create a key; the key itself is printed once, alone on the last line."""
     from serving import open_store
 
-    record, token = open_store(settings_of(ctx).store_url()).create_key(role, scope, label)
+    settings = settings_of(ctx)
+    if scope.strip() != "city":
+        _check_scope(scope.strip(), experiment or settings.experiment, settings)
+    record, token = open_store(settings.store_url()).create_key(role, scope, label)
     console.print(f"key {record.key_id}: role {record.role}, scope {record.scope}; keep the "
                   "key below, it is not stored and cannot be shown again")
     print(token)
+
+
+def _check_scope(scope: str, experiment: Path, settings) -> None:
+    """InputError unless ``scope`` is an area of the experiment (any level)."""
+    from features import read_clean
+    from riskgrid import vocabulary as C
+
+    exp = load_experiment(experiment)
+    areas = read_clean(exp.output_dir(settings), events=False).areas
+    known = {str(v) for column in C.LEVEL_ID.values() if column in areas
+             for v in areas[column].dropna()}
+    if scope not in known:
+        raise InputError(f"Scope {scope!r} is not an area of experiment {exp.name} "
+                         f"({experiment}); give one of its grid, community, street or district "
+                         "ids, or 'city' (pass --experiment for another experiment).")
 
 
 @keys_app.command("list")
@@ -116,6 +146,52 @@ def db_current(ctx: typer.Context) -> None:
     state = "up to date" if now == head else f"behind: riskgrid db upgrade brings it to {head}"
     console.print(f"{where} is at revision {now or 'none (not created yet)'}; {state}",
                   highlight=False)
+
+
+@db_app.command("grant")
+def db_grant(ctx: typer.Context, role: Annotated[str, typer.Argument(
+        help="The PostgreSQL role the service connects as.")]) -> None:
+    """PostgreSQL: let the service's role append to history but never change it (run as the
+    tables' owner; docs/stores.md)."""
+    from serving import open_store
+
+    where, statements = _store_call(ctx, lambda url: open_store(url).grant_service_role(role))
+    for statement in statements:
+        console.print(f"{statement};", highlight=False)
+    console.print(f"{where}: role {role} may read, and append to the history tables only",
+                  highlight=False)
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The audit log and the store's history.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context, head: Annotated[list[str] | None, typer.Option(
+        "--head", help="A head hash printed by an earlier verify: check it is still in the "
+        "chain (repeatable).")] = None) -> None:
+    """Check the hash chains of the audit log, the forecast ledger and the warning lifecycle,
+    and the append-only guards; exit 1 naming the first broken link."""
+    from serving import open_store
+
+    anchors = frozenset(h.strip().lower() for h in head or [])
+    where, report = _store_call(ctx, lambda url: open_store(url).verify_history(anchors))
+    for found in report.chains:
+        state = "broken" if found.broken else "intact"
+        console.print(f"{found.table}: {found.rows:,} rows, chain {state}, head {found.head}",
+                      highlight=False)
+    problems = [c.broken for c in report.chains if c.broken]
+    if report.missing_guards:
+        problems.append(f"the append-only guards {', '.join(report.missing_guards)} are "
+                        "missing (dropped); riskgrid db upgrade cannot restore them, restore "
+                        "the store from a backup and compare")
+    problems += [f"head {h} is in no chain: the history up to it was rewritten"
+                 for h in report.lost_anchors]
+    if problems:
+        err_console.print(f"{where}: the history does not verify: {problems[0]}",
+                          highlight=False, markup=False)
+        raise typer.Exit(1)
+    console.print(f"{where}: every chain is intact and every guard in place", highlight=False)
 
 
 @app.command()

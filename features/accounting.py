@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from features.privacy import strip_personal
+from features.privacy import mask_frame, mask_text, strip_personal
 from riskgrid import vocabulary as C
 
 COUNT_KEYS = ("rows_in", "accepted", "quarantined", "duplicates", "merged")
@@ -40,7 +40,8 @@ BLANK_REASON = "the row is empty (every field is blank); remove it from the expo
 
 
 def account(typed: pd.DataFrame, reasons: pd.Series, duplicates: pd.Series,
-            mapped: pd.DataFrame, merged: pd.Series | None = None) -> SourceResult:
+            mapped: pd.DataFrame, merged: pd.Series | None = None,
+            personal: frozenset[str] = frozenset()) -> SourceResult:
     """Split rows into accepted, quarantined and duplicates; the three always add up.
 
     Args:
@@ -50,13 +51,17 @@ def account(typed: pd.DataFrame, reasons: pd.Series, duplicates: pd.Series,
         mapped: the rows as read (project column names), for the quarantine file.
         merged: per accepted row, whether it was folded into an earlier row of the same
             incident (accepted, but not a row of the clean table).
+        personal: values of the source's personal columns, masked wherever they appear in
+            the quarantine (with anything shaped like an id number or a phone number), so a
+            shifted column does not carry them there in clear.
     """
     merged = pd.Series(False, index=typed.index) if merged is None else merged
     rejected = (reasons != "") & ~duplicates
     accepted = (reasons == "") & ~duplicates & ~merged
-    shown = strip_personal(mapped.loc[rejected]).astype("string")
+    shown = mask_frame(strip_personal(mapped.loc[rejected]).astype("string"), personal)
+    said = [mask_text(reason, personal) for reason in reasons[rejected]]
     quarantine = pd.concat(
-        [pd.DataFrame({C.ROW: shown.index.to_numpy(), "reason": reasons[rejected].to_numpy()}),
+        [pd.DataFrame({C.ROW: shown.index.to_numpy(), "reason": said}),
          shown.reset_index(drop=True)], axis=1)
     result = SourceResult(clean=typed.loc[accepted], quarantine=quarantine,
                           rows_in=len(typed), duplicates=int(duplicates.sum()),

@@ -18,7 +18,7 @@ from features.informative import DECLARED_FILE, Declared
 from features.io import csv_writer, json_writer, parquet_writer, read_source, write_snapshot
 from features.mapping import Mapping, Vocabulary, apply_mapping, load_mapping
 from features.neighbours import with_neighbours
-from features.privacy import petitioner_keys, strip_personal
+from features.privacy import personal_values, petitioner_keys, strip_personal
 from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
 from riskgrid.experiment import Experiment
@@ -71,6 +71,7 @@ def clean_events(raw: pd.DataFrame, mapping: Mapping, kind: str, source: str,
     """Clean one source of incidents or petitions (a pure function of the frames it is given)."""
     mapped, reasons = apply_mapping(raw, mapping)
     _require(mapped, kind)
+    personal = personal_values(mapped)
     if kind == "incidents" and not mapping.handling_record:
         mapped = mapped.assign(**{C.HANDLED: "false", C.CLOSED_AT: None})
     if kind == "petitions":
@@ -103,11 +104,11 @@ def clean_events(raw: pd.DataFrame, mapping: Mapping, kind: str, source: str,
     if kind == "incidents" and mapping.merge_rows:
         rows = typed.loc[valid].groupby(id_col)[id_col].transform("size")
         typed.loc[valid & ~repeated, C.PEOPLE_INVOLVED] = rows[~repeated[valid]]
-        return account(typed, reasons, duplicates, mapped, merged=repeated)
+        return account(typed, reasons, duplicates, mapped, merged=repeated, personal=personal)
     reasons[repeated] = (f"column {id_col}: repeats the id of an earlier row with other content"
                          + ("; set merge_rows = true in the mapping if such rows are one "
                             "incident" if kind == "incidents" else ""))
-    return account(typed, reasons, duplicates, mapped)
+    return account(typed, reasons, duplicates, mapped, personal=personal)
 
 
 def vocabulary_reasons(typed: pd.DataFrame, vocabulary: Vocabulary) -> pd.Series:

@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 import warnings
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,14 @@ def read_source(path: Path, fmt: str | None = None, encoding: str = "auto",
 def _read_bytes(path: Path) -> bytes:
     data = path.read_bytes()
     if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
+        try:
+            data = gzip.decompress(data)
+        except EOFError:
+            raise InputError(f"{path}: the gzip file is truncated (it ends before its end "
+                             "marker); copy or export it again.") from None
+        except (OSError, zlib.error) as exc:  # BadGzipFile (bad CRC or length), bad data
+            raise InputError(f"{path}: the gzip file is corrupt ({exc}); copy or export it "
+                             "again.") from None
     return data
 
 

@@ -165,12 +165,31 @@ def period_index_ns(values: np.ndarray, origin: pd.Timestamp, period: str) -> np
     return np.where(missing, np.iinfo(np.int32).max, index)
 
 
+# An ISO date, optionally with a time and a time zone; checked before pandas parses anything,
+# whose parser is slow on long strings. Days outside FIRST_DAY..LAST_DAY do not fit pandas'
+# nanosecond timestamps (1677-09-21 to 2262-04-11) with room for a period or two of arithmetic.
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
+                      r"(Z|[+-]\d{2}(:?\d{2})?)?)?")
+_DAY_CHARS = 40
+FIRST_DAY, LAST_DAY = date(1678, 1, 1), date(2261, 12, 31)
+
+
 def parse_day(value: object, name: str) -> pd.Timestamp:
-    """``value`` as a timestamp, or InputError naming ``name`` and the format to use."""
+    """``value`` as a naive timestamp (a time zone is dropped: the date as written counts), or
+    InputError naming ``name`` and the format to use."""
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value[:_DAY_CHARS + 1]):
+        shown = value if len(value) <= _DAY_CHARS else f"{value[:_DAY_CHARS]}... " \
+            f"({len(value):,} characters)"
+        raise InputError(f"{name} {shown!r} is not a date; write it as YYYY-MM-DD")
     try:
         day = pd.Timestamp(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         day = pd.NaT
     if pd.isna(day):
         raise InputError(f"{name} {value!r} is not a date; write it as YYYY-MM-DD")
+    if day.tzinfo is not None:
+        day = day.tz_localize(None)
+    if not FIRST_DAY <= day.date() <= LAST_DAY:
+        raise InputError(f"{name} {value!r} is outside the dates riskgrid handles "
+                         f"({FIRST_DAY} to {LAST_DAY})")
     return day

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     max_batch_areas: int = Field(
         5000, ge=1, description="Most areas one API request may ask for (larger: 413)."
     )
+    max_body_bytes: int = Field(
+        16 * 2**20, ge=1024, description="Largest request body the service reads (larger: 413)."
+    )
     model_poll_seconds: float = Field(
         30.0, gt=0, description="How often the service checks the registry for a new champion."
     )

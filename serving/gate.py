@@ -5,6 +5,12 @@ are audited too. The endpoint adds what only it knows (areas, model version) to 
 :class:`RequestRecord`; the middleware writes the row with the final status, before the answer
 leaves: no answer goes out unaudited. When the store's database cannot be reached, the request
 is refused with 503 and a Retry-After header instead (it cannot be audited: docs/stores.md).
+
+Every path needs a key and is audited except the few in :data:`PUBLIC` (health probes, the
+OpenAPI document and its viewer, the dashboard's static files), which carry no data. Before an
+API endpoint sees a request, the gate bounds its body (413 over ``max_body_bytes``, counted as
+it arrives, so a missing or false Content-Length does not help) and its media type (415 unless
+JSON): nothing a client sends can make the server parse more than that.
 """
 
 from __future__ import annotations
@@ -22,6 +28,14 @@ from serving.store import KeyRecord, Store, StoreUnavailable, open_store
 
 PROTECTED = frozenset({"score", "explain", "score_features", "forecast", "warnings",
                        "model_info", "areas", "warning_action"})
+# Paths that need no key and are not audited: they hold no data of any area.
+PUBLIC = frozenset({"", "livez", "healthz", "readyz", "docs", "docs.json"})
+PUBLIC_PREFIXES = ("static_content/", "dashboard")
+# What the API endpoints read. BentoML would parse a form or multipart body too (and fail on a
+# bad one with a 500), and curl -d sends the form type by default: those get a 415 that says so.
+JSON_TYPES = frozenset({"", "application/json"})
+MAX_BODY_BYTES = 16 * 2**20
+ENDPOINT_CHARS = 100
 STATE_KEY = "riskgrid"
 UNAVAILABLE = "the service's database is unreachable; retry shortly"
 RETRY_AFTER_SECONDS = 5
@@ -61,6 +75,38 @@ class RequestRecord:
         return request.scope["state"][STATE_KEY]
 
 
+def is_public(path: str) -> bool:
+    return path in PUBLIC or path.startswith(PUBLIC_PREFIXES)
+
+
+def header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1").strip()
+    return None
+
+
+def media_refusal(scope) -> tuple[int, str] | None:
+    """(415, reason) unless the request says its body is JSON (or says nothing)."""
+    media = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    if media in JSON_TYPES:
+        return None
+    return 415, (f"Content-Type {media[:60]!r} is not accepted; send the body as JSON with "
+                 "'Content-Type: application/json'")
+
+
+def _replay(chunks: list[bytes], last, receive):
+    """A ``receive`` that gives the body read so far, then hands over to the real one."""
+    pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+    if last is not None:
+        pending = [last]
+
+    async def replay():
+        return pending.pop(0) if pending else await receive()
+
+    return replay
+
+
 def bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
     for name, value in headers:
         if name.lower() == b"authorization":
@@ -72,9 +118,10 @@ def bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
 class AuditGate:
     """Rejects requests without a valid key (401) and audits every API request."""
 
-    def __init__(self, app, store_url: str) -> None:
+    def __init__(self, app, store_url: str, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.url = store_url
+        self.max_body = max_body_bytes
 
     @property
     def store(self) -> Store:
@@ -82,9 +129,10 @@ class AuditGate:
 
     async def __call__(self, scope, receive, send) -> None:
         endpoint = scope.get("path", "").strip("/") if scope["type"] == "http" else ""
-        if endpoint not in PROTECTED:
+        if scope["type"] != "http" or is_public(endpoint):
             await self.app(scope, receive, send)
             return
+        endpoint = endpoint[:ENDPOINT_CHARS]
         token = bearer(scope.get("headers", []))
         try:
             key = await self._verify(token) if token else None
@@ -94,10 +142,37 @@ class AuditGate:
                 await _reply(send, 401, f"{reason}: send 'Authorization: Bearer KEY' with a key "
                              "from riskgrid keys create", [(b"www-authenticate", b"Bearer")])
                 return
+            if endpoint in PROTECTED:
+                refusal = media_refusal(scope) or await self._read_body(scope, receive)
+                if isinstance(refusal, tuple):
+                    status, reason = refusal
+                    await self._audit(key.key_id, endpoint, [], None, status, reason)
+                    await _reply(send, status, reason)
+                    return
+                receive = refusal
         except StoreUnavailable:
             await _unavailable(send)
             return
         await self._serve(key, endpoint, scope, receive, send)
+
+    async def _read_body(self, scope, receive):
+        """The body, read whole up to the cap: a replaying ``receive``, or (413, reason)."""
+        refusal = (413, f"the request body is over {self.max_body:,} bytes; split the request "
+                   "(RISKGRID_MAX_BODY_BYTES sets the cap)")
+        declared = header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            return refusal
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return _replay([], message, receive)
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body:
+                return refusal
+            more = message.get("more_body", False)
+        return _replay(chunks, None, receive)
 
     async def _serve(self, key: KeyRecord, endpoint: str, scope, receive, send) -> None:
         """Run the endpoint; audit its answer as it starts, and only then let it out."""

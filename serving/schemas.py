@@ -154,15 +154,40 @@ class ModelInfo(BaseModel):
     target: str
     risk_flag: str
     features: list[str]
-    levels: dict[str, int] = Field(description="Number of units at each level of the hierarchy.")
+    levels: dict[str, int] = Field(description="Number of units at each level of the hierarchy "
+                                   "within the key's scope.")
     periods: list[str] = Field(description="[first, last] as-of period the service can score.")
     data_fingerprint: str
     backtest: dict[str, Any] = Field(description="The training run's backtest: model, "
-                                     "baselines and skill by horizon.")
+                                     "baselines and skill by horizon (city-wide figures: "
+                                     "empty for a key scoped below the city).")
     warnings_job: dict[str, Any] = Field(description="The background run that issues the "
                                          "latest period's warnings: running, retrying (the "
-                                         "database is unreachable), done or failed.")
+                                         "database is unreachable), done or failed; the "
+                                         "number of new warnings only for city-wide keys.")
 
 
-AreaIds = Annotated[list[str] | None, Field(min_length=1, max_length=100_000)]
-Horizons = Annotated[list[int], Field(min_length=1, max_length=50)]
+# --- request bounds: every string and list a request carries is bounded here, so a request of
+# any size is refused (400, naming the field) before any work is spent on it. The gate bounds
+# the body as a whole (serving/gate.py).
+MAX_ID_CHARS = 100
+MAX_LIST = 100_000  # ids or feature rows; RISKGRID_MAX_BATCH_AREAS is the tighter cap (413)
+ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,100}$"  # printable, one line (ids are the experiment's)
+DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"  # an ISO date, no time and no time zone
+WORD_PATTERN = r"^[a-z0-9_]{1,32}$"  # levels, kinds, streams, actions, reason codes
+
+AreaId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN,
+                              description="An area id of the experiment, or 'city'.")]
+AreaIds = Annotated[list[AreaId] | None, Field(min_length=1, max_length=MAX_LIST)]
+Day = Annotated[str, Field(min_length=10, max_length=10, pattern=DAY_PATTERN,
+                           description="A date, YYYY-MM-DD.")]
+Word = Annotated[str, Field(min_length=1, max_length=32, pattern=WORD_PATTERN)]
+Horizon = Annotated[int, Field(ge=1, le=520)]
+Horizons = Annotated[list[Horizon], Field(min_length=1, max_length=50)]
+Drivers = Annotated[int, Field(ge=0, le=1000, description="How many drivers (1 to 50).")]
+WarningId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Note = Annotated[str, Field(max_length=500)]
+FeatureName = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+FeatureValue = float | int | bool | Annotated[str, Field(max_length=MAX_ID_CHARS)] | None
+FeatureRow = Annotated[dict[FeatureName, FeatureValue], Field(max_length=2000)]
+FeatureRows = Annotated[list[FeatureRow], Field(min_length=1, max_length=MAX_LIST)]

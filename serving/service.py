@@ -28,16 +28,24 @@ from serving.gate import RETRY_AFTER_SECONDS, UNAVAILABLE, AuditGate, RequestRec
 from serving.issuing import issue_for
 from serving.ledger import record_batch
 from serving.schemas import (
+    AreaId,
     AreaIds,
     AreasResponse,
+    Day,
+    Drivers,
     ExplainResponse,
+    FeatureRows,
     ForecastResponse,
+    Horizon,
     Horizons,
     ModelInfo,
+    Note,
     ScoreResponse,
     WarningActionResponse,
     WarningsResponse,
+    WarningId,
     WhatIfResponse,
+    Word,
 )
 from serving.scoring import Scorer, load_serving_data
 from serving.store import Store, StoreUnavailable
@@ -160,16 +168,16 @@ class RiskGrid:
     # --- endpoints -------------------------------------------------------------------------
 
     @bentoml.api
-    def score(self, ctx: bentoml.Context, area_ids: AreaIds = None, level: str | None = None,
-              parent_id: str | None = None, horizons: Horizons | None = None,
-              as_of: str | None = None, drivers: int | None = None) -> ScoreResponse:
+    def score(self, ctx: bentoml.Context, area_ids: AreaIds = None, level: Word | None = None,
+              parent_id: AreaId | None = None, horizons: Horizons | None = None,
+              as_of: Day | None = None, drivers: Drivers | None = None) -> ScoreResponse:
         """Expected counts with intervals, calibrated risk, levels, ranks and top drivers.
 
         Without ``horizons``, the experiment's first forecast horizon.
         """
         def work(scorer: Scorer, record: RequestRecord) -> dict:
             record.areas = list(area_ids or ([parent_id] if parent_id else []))
-            ids = self._areas(area_ids, level, parent_id)
+            ids = self._areas(record, area_ids, level, parent_id)
             record.areas = ids
             self._check_scope(record, ids)
             when = scorer.as_of(as_of)
@@ -180,8 +188,8 @@ class RiskGrid:
         return self._call(ctx, "score", ScoreResponse, work)
 
     @bentoml.api
-    def explain(self, ctx: bentoml.Context, area_id: str, horizon: int | None = None,
-                as_of: str | None = None) -> ExplainResponse:
+    def explain(self, ctx: bentoml.Context, area_id: AreaId, horizon: Horizon | None = None,
+                as_of: Day | None = None) -> ExplainResponse:
         """Every contribution for one area and horizon, and what changed since last period."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
             record.areas = [area_id]
@@ -194,8 +202,7 @@ class RiskGrid:
         return self._call(ctx, "explain", ExplainResponse, work)
 
     @bentoml.api
-    def score_features(self, ctx: bentoml.Context,
-                       rows: Annotated[list[dict[str, Any]], Field(min_length=1)],
+    def score_features(self, ctx: bentoml.Context, rows: FeatureRows,
                        horizons: Horizons | None = None) -> WhatIfResponse:
         """What-if: score feature rows you supply (GET the inputs from /model_info)."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
@@ -213,9 +220,9 @@ class RiskGrid:
         return self._call(ctx, "score_features", WhatIfResponse, work)
 
     @bentoml.api
-    def forecast(self, ctx: bentoml.Context, unit_id: str = C.CITY,
-                 horizon: Annotated[int, Field(ge=1, le=104)] = 8, stream: str = "all",
-                 as_of: str | None = None) -> ForecastResponse:
+    def forecast(self, ctx: bentoml.Context, unit_id: AreaId = C.CITY,
+                 horizon: Annotated[int, Field(ge=1, le=104)] = 8, stream: Word = "all",
+                 as_of: Day | None = None) -> ForecastResponse:
         """Prophet trend forecast with intervals for a street, a district or the city."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
             record.areas = [unit_id]
@@ -230,8 +237,8 @@ class RiskGrid:
 
     @bentoml.api
     def warnings(self, ctx: bentoml.Context, area_ids: AreaIds = None,
-                 level: str | None = None, kind: str | None = None,
-                 period: str | None = None, as_of: str | None = None) -> WarningsResponse:
+                 level: Word | None = None, kind: Word | None = None,
+                 period: Day | None = None, as_of: Day | None = None) -> WarningsResponse:
         """Active early warnings (issued, acknowledged or handled) in the key's scope,
         filterable by area, level, kind and period."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
@@ -263,20 +270,28 @@ class RiskGrid:
         """The model being served, where it came from, its inputs and its backtest."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
             m = scorer.model
-            counts = pd.Series(self.hierarchy.level_of).value_counts().to_dict()
+            scope = record.key.scope
+            # A key below the city learns nothing of the city: counts of its own units only,
+            # and neither the city-wide backtest nor the number of warnings issued city-wide.
+            within = {u: lv for u, lv in self.hierarchy.level_of.items()
+                      if scope in self.hierarchy.ancestors.get(u, ())}
+            counts = pd.Series(within, dtype=object).value_counts().to_dict()
+            city = scope == C.CITY
+            job = self.warnings_job if city else {k: v for k, v in self.warnings_job.items()
+                                                  if k != "new"}
             return {"model_version": scorer.loaded.version, "as_of": str(scorer.latest.date()),
                     **scorer.loaded.summary(), "experiment": m.experiment, "period": m.period,
                     "horizons": scorer.horizons, "target": m.target, "risk_flag": m.risk_flag,
                     "features": m.features, "levels": {k: int(v) for k, v in counts.items()},
                     "periods": [str(scorer.periods[0].date()), str(scorer.latest.date())],
                     "data_fingerprint": self.data.fingerprint,
-                    "backtest": scorer.loaded.backtest, "warnings_job": self.warnings_job}
+                    "backtest": scorer.loaded.backtest if city else {}, "warnings_job": job}
 
         return self._call(ctx, "model_info", ModelInfo, work)
 
     @bentoml.api
-    def areas(self, ctx: bentoml.Context, level: str = "grid",
-              parent_id: str | None = None) -> AreasResponse:
+    def areas(self, ctx: bentoml.Context, level: Word = "grid",
+              parent_id: AreaId | None = None) -> AreasResponse:
         """The areas of a level under a unit (default: the key's scope), with their shapes."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
             parent = parent_id or record.key.scope
@@ -295,9 +310,8 @@ class RiskGrid:
         return self._call(ctx, "areas", AreasResponse, work)
 
     @bentoml.api
-    def warning_action(self, ctx: bentoml.Context, warning_id: str,
-                       action: str, reason: str | None = None,
-                       note: Annotated[str | None, Field(max_length=500)] = None
+    def warning_action(self, ctx: bentoml.Context, warning_id: WarningId, action: Word,
+                       reason: Word | None = None, note: Note | None = None
                        ) -> WarningActionResponse:
         """Move a warning along its lifecycle: acknowledge, handle, close, or dismiss (with a
         reason code); who and when are recorded."""
@@ -339,7 +353,7 @@ class RiskGrid:
             ctx.response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return _error(ctx, 503, UNAVAILABLE)
 
-    def _areas(self, area_ids: list[str] | None, level: str | None,
+    def _areas(self, record: RequestRecord, area_ids: list[str] | None, level: str | None,
                parent_id: str | None) -> list[str]:
         if area_ids and (level or parent_id):
             raise InputError("send either area_ids or level with parent_id, not both")
@@ -357,6 +371,9 @@ class RiskGrid:
                                  "'grid' with a parent_id (use /forecast for streets, "
                                  "districts and the city)")
             self._known(parent_id)
+            # The scope is checked on what was asked for: a refusal names the parent, never
+            # the ids under it.
+            self._check_scope(record, [parent_id])
             ids = self.hierarchy.units("grid", parent_id)
         else:
             raise InputError("send area_ids (a non-empty list) or level and parent_id")
@@ -379,7 +396,8 @@ def _error(ctx: bentoml.Context, status: int, exc: Exception | str) -> JSONRespo
     return JSONResponse({"error": str(exc)}, status_code=status)
 
 
-RiskGrid.add_asgi_middleware(AuditGate, store_url=SETTINGS.store_url())
+RiskGrid.add_asgi_middleware(AuditGate, store_url=SETTINGS.store_url(),
+                             max_body_bytes=SETTINGS.max_body_bytes)
 # The dashboard: static files that call the API with the user's key (no key needed to load).
 RiskGrid.mount_asgi_app(
     StaticFiles(directory=Path(__file__).with_name("dashboard"), html=True), path="/dashboard")

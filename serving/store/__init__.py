@@ -12,6 +12,7 @@ from serving.store import migrations
 from serving.store.audit import Audit
 from serving.store.connection import StoreUnavailable, open_engine, reachable
 from serving.store.forecasts import Forecasts
+from serving.store.history import History
 from serving.store.keys import KeyRecord, Keys
 from serving.store.schema import KINDS, LEVELS, REASON_CODES, ROLES, SOURCES, STATUSES, metadata
 from serving.store.warnings import ACTIONS, TRANSITIONS, Warnings
@@ -23,7 +24,7 @@ __all__ = [
 ]
 
 
-class Store(Keys, Audit, Warnings, Forecasts):
+class Store(Keys, Audit, Warnings, Forecasts, History):
     """Thread-safe access to the store; build one with `open_store`."""
 
     def __init__(self, engine: Engine) -> None:

@@ -8,8 +8,25 @@ from collections.abc import Sequence
 import pandas as pd
 from sqlalchemy import insert, select
 
+from serving.store import chain
 from serving.store.connection import Database, now
 from serving.store.schema import audit_log
+
+# What one row keeps at most, whatever a request carried: a row stays under ~100 kB.
+MAX_AREAS, AREA_CHARS, TEXT_CHARS, DETAIL_CHARS = 1000, 100, 200, 500
+
+
+def bounded_areas(areas: Sequence[str]) -> list[str]:
+    """The areas as the audit log keeps them: the first MAX_AREAS ids, each cut to AREA_CHARS,
+    and then one entry saying how many more there were."""
+    kept = [str(a)[:AREA_CHARS] for a in list(areas)[:MAX_AREAS]]
+    if len(areas) > MAX_AREAS:
+        kept.append(f"... and {len(areas) - MAX_AREAS:,} more")
+    return kept
+
+
+def _cut(value: str | None, limit: int) -> str | None:
+    return None if value is None else str(value)[:limit]
 
 
 class Audit(Database):
@@ -17,13 +34,16 @@ class Audit(Database):
 
     def audit(self, key_id: str | None, endpoint: str, areas: Sequence[str],
               model_version: str | None, status: int, detail: str | None = None) -> None:
-        """Append one row to the audit log (one per request)."""
-        row = {"at": now(), "key_id": key_id, "endpoint": endpoint,
-               "areas": json.dumps(list(areas), ensure_ascii=False),
-               "model_version": model_version, "status": int(status),
-               "detail": None if detail is None else detail[:500]}
+        """Append one row to the audit log (one per request), chained to the row before it."""
+        row = {"at": now(), "key_id": _cut(key_id, TEXT_CHARS),
+               "endpoint": _cut(endpoint, TEXT_CHARS),
+               "areas": json.dumps(bounded_areas(areas), ensure_ascii=False),
+               "model_version": _cut(model_version, TEXT_CHARS), "status": int(status),
+               "detail": _cut(detail, DETAIL_CHARS)}
         with self._writing() as conn:
-            conn.execute(insert(audit_log).values(**row))
+            chain.lock(conn, audit_log)
+            previous, _ = chain.head(conn, audit_log)
+            conn.execute(insert(audit_log).values(**chain.link(audit_log, [row], previous)[0]))
 
     def audit_rows(self, limit: int | None = None) -> pd.DataFrame:
         """The audit log oldest first (the last `limit` rows if given), areas decoded to lists."""
@@ -35,6 +55,7 @@ class Audit(Database):
         rows.sort(key=lambda row: row["id"])
         for row in rows:
             row["areas"] = json.loads(row["areas"])
-        frame = pd.DataFrame(rows, columns=[c.name for c in audit_log.columns])
+        frame = pd.DataFrame(rows, columns=[c.name for c in audit_log.columns
+                                            if c.name not in ("prev_hash", "row_hash")])
         frame["at"] = pd.to_datetime(frame["at"], utc=True)
         return frame.astype({"id": "int64", "status": "int64"})

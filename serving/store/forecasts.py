@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import insert, select
 
+from serving.store import chain
 from serving.store.connection import Database, check_choice, chunks, now, to_frame
 from serving.store.schema import SOURCES, forecast_vintages, forecasts_table
 
@@ -36,10 +37,18 @@ class Forecasts(Database):
             rows += [{**row, "vintage_id": vintage_id} for row in forecasts]
         if not vintages:
             return []
+        for vintage, (_, forecasts) in zip(vintages, batches, strict=True):
+            vintage["_forecasts"] = chain.forecasts_digest(forecasts)
         with self._writing() as conn:
-            conn.execute(insert(forecast_vintages), vintages)
+            chain.lock(conn, forecast_vintages)
+            previous, seq = chain.head(conn, forecast_vintages)
+            linked = chain.link(forecast_vintages, vintages, previous)
+            for number, vintage in enumerate(linked, start=seq + 1):
+                vintage["seq"] = number
+            conn.execute(insert(forecast_vintages), linked)
             if rows:
-                conn.execute(insert(forecasts_table), rows)
+                conn.execute(insert(forecasts_table),
+                             [chain.normal(forecasts_table, row) for row in rows])
         return ids
 
     def vintages(self, experiment: str | None = None, source: str | None = None,
@@ -52,8 +61,11 @@ class Forecasts(Database):
                     (t.model_version, model_version)) if value is not None]
         query = select(forecast_vintages).where(*filters).order_by(
             t.as_of.desc(), t.issued_at.desc(), t.vintage_id)
+        columns = [c for c in forecast_vintages.columns.keys()
+                   if c not in ("seq", "prev_hash", "row_hash")]
         with self._reading() as conn:
-            frame = to_frame(conn.execute(query), forecast_vintages.columns.keys())
+            frame = to_frame(conn.execute(query.with_only_columns(
+                *(forecast_vintages.c[c] for c in columns))), columns)
         return frame.astype({"forecasts": "int64"})
 
     def forecasts(self, experiment: str | None = None,

@@ -71,6 +71,9 @@ audit_log = Table(
     Column("model_version", Text),
     Column("status", Integer, nullable=False),
     Column("detail", Text),
+    Column("prev_hash", Text),
+    Column("row_hash", Text),
+    Index("ux_audit_log_prev_hash", "prev_hash", unique=True),
 )
 
 warnings_table = Table(
@@ -110,7 +113,12 @@ forecast_vintages = Table(
     Column("fingerprint", Text, nullable=False),
     Column("issued_at", UTCDateTime, nullable=False),
     Column("forecasts", Integer, nullable=False),
+    Column("seq", Integer),
+    Column("prev_hash", Text),
+    Column("row_hash", Text),
     Index("ix_forecast_vintages_experiment_as_of", "experiment", "as_of"),
+    Index("ux_forecast_vintages_seq", "seq", unique=True),
+    Index("ux_forecast_vintages_prev_hash", "prev_hash", unique=True),
     Index("ix_forecast_vintages_experiment_source_model", "experiment", "source",
           "model_version"),
 )
@@ -140,10 +148,14 @@ warning_events = Table(
     Column("at", UTCDateTime, nullable=False),
     Column("reason_code", Text),
     Column("note", Text),
+    Column("prev_hash", Text),
+    Column("row_hash", Text),
     Index("ix_warning_events_warning", "warning_id"),
+    Index("ux_warning_events_prev_hash", "prev_hash", unique=True),
 )
 
 # The schema above is what the migrations (serving/store/migrations) build, and a test holds them
 # to it: change a table here, add a revision there (docs/stores.md). The migrations also make
 # audit_log, forecast_vintages, forecasts and warning_events append-only in the database itself
-# (triggers), so no code path, or psql session, can rewrite history.
+# (triggers refuse UPDATE, DELETE and, on SQLite, INSERT OR REPLACE), and prev_hash/row_hash
+# chain their rows (serving/store/chain.py), so what a database owner still can do is seen.

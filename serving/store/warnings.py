@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import insert, select, update
 
 from riskgrid.errors import InputError
+from serving.store import chain
 from serving.store.connection import (
     Database,
     bounded_text,
@@ -43,6 +44,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 ACTIONS = tuple(TRANSITIONS)
 _DONE = {"ack": "acknowledged", "handle": "handled", "close": "closed", "dismiss": "dismissed"}
 _WHO_CHARS, _NOTE_CHARS = 200, 2000
+_EVENT_COLUMNS = [c for c in warning_events.columns if c.name not in ("prev_hash", "row_hash")]
 
 
 class Warnings(Database):
@@ -131,6 +133,7 @@ class Warnings(Database):
         status = warnings_table.c.status
         is_this = warnings_table.c.warning_id == warning_id
         with self._writing() as conn:
+            chain.lock(conn, warning_events)
             row = conn.execute(select(status).where(is_this)).one_or_none()
             if row is None:
                 raise InputError(f"No warning has id {warning_id!r}; riskgrid warnings list "
@@ -143,15 +146,18 @@ class Warnings(Database):
             if changed != 1:  # someone else moved it between our read and our write
                 raise InputError(f"Warning {warning_id} changed while you acted on it; look "
                                  "at its history and try again.")
+            event = {"warning_id": warning_id, "action": action, "from_status": current,
+                     "to_status": to_status, "who": who, "at": now(), "reason_code": reason,
+                     "note": note}
+            previous, _ = chain.head(conn, warning_events)
             conn.execute(insert(warning_events).values(
-                warning_id=warning_id, action=action, from_status=current, to_status=to_status,
-                who=who, at=now(), reason_code=reason, note=note))
+                **chain.link(warning_events, [event], previous)[0]))
         return self.warning(warning_id)
 
     def warning_history(self, warning_id: str) -> list[dict]:
         """Every lifecycle step of a warning, oldest first (the issue itself is its issued_at)."""
         self.warning(warning_id)  # an unknown id is an error, not an empty history
-        query = (select(warning_events).where(warning_events.c.warning_id == warning_id)
+        query = (select(*_EVENT_COLUMNS).where(warning_events.c.warning_id == warning_id)
                  .order_by(warning_events.c.event_id))
         with self._reading() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
@@ -162,8 +168,8 @@ class Warnings(Database):
         with self._reading() as conn:
             for chunk in chunks(warning_ids):
                 where = [] if chunk is None else [warning_events.c.warning_id.in_(chunk)]
-                parts.append(to_frame(conn.execute(select(warning_events).where(*where)),
-                                    warning_events.columns.keys()))
+                parts.append(to_frame(conn.execute(select(*_EVENT_COLUMNS).where(*where)),
+                                    [c.name for c in _EVENT_COLUMNS]))
         frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         return frame.sort_values("event_id", ignore_index=True)
 

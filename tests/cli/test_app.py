@@ -58,18 +58,19 @@ def test_features_before_ingest_says_what_to_run(tiny_city, tmp_path):
     assert done.returncode == 2 and "riskgrid ingest" in done.stderr
 
 
-def test_keys_create_list_revoke(tmp_path):
+def test_keys_create_list_revoke(tiny_city, tmp_path):
     from serving.store import open_store
 
     data = tmp_path / "data"
-    created = riskgrid("keys", "create", "--role", "viewer", "--scope", "D01", "--label",
-                       "duty officer", data_dir=data)
+    assert riskgrid("ingest", str(tiny_city), data_dir=data).returncode == 0
+    created = riskgrid("keys", "create", "--role", "viewer", "--scope", "D1", "--label",
+                       "duty officer", "--experiment", str(tiny_city), data_dir=data)
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip().splitlines()[-1]
     assert token.startswith("rg_") and " " not in token
     store = open_store(f"sqlite:///{(data / 'riskgrid.db').resolve()}")
     record = store.verify_key(token)
-    assert record is not None and (record.role, record.scope) == ("viewer", "D01")
+    assert record is not None and (record.role, record.scope) == ("viewer", "D1")
     listed = riskgrid("keys", "list", data_dir=data)
     assert record.key_id in listed.stdout and token not in listed.stdout
     assert riskgrid("keys", "revoke", record.key_id, data_dir=data).returncode == 0

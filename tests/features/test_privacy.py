@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -60,3 +61,27 @@ def test_repeat_visits_are_linked_through_the_key(tiny_city, settings):
     ingest(experiment, settings)
     petitions = pd.read_parquet(settings.data_dir / "tiny" / "clean" / "petitions.parquet")
     assert petitions["petitioner_key"].nunique() == 2  # two people, six petitions
+
+
+def test_shifted_columns_leave_no_personal_data_in_the_quarantine(tiny_city, settings):
+    """An export whose columns slid one place: the id number lands in 人数, the phone in 网格 and
+    the name in 事项. The rows are quarantined, and neither their reasons nor their copied
+    columns hold any of it in clear."""
+    path = tiny_city.parent / "petitions.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    shifted = [dict(rows[0], 编号="P90", 人数=CANARY_ID, 网格=CANARY_PHONE),
+               dict(rows[0], 编号="P91", 网格=CANARY_PHONE),
+               dict(rows[0], 编号="P92", 事项=CANARY_NAME),
+               dict(rows[0], 编号="P93", 人数=CANARY_ID.lower()),
+               dict(rows[0], 编号="P94", 网格="139-0000-1111")]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows + shifted),
+                    encoding="utf-8")
+    report = ingest(load_experiment(tiny_city), settings)
+    assert report.counts["petitions"]["quarantined"] == len(shifted)
+    assert scan(settings.data_dir) == []
+    quarantine = pd.read_csv(settings.data_dir / "tiny" / "clean" / "quarantine" /
+                             "petitions.csv", dtype=str)
+    text = quarantine.to_csv()
+    assert "139-0000-1111" not in text and "[phone]" in text and "[id number]" in text
+    assert "[personal data]" in text  # the name, known from the name column of other rows
+    assert quarantine["reason"].str.startswith("column ").all()  # still says what is wrong

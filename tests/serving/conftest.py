@@ -95,6 +95,7 @@ def start(experiment: Path, settings: Settings, log: Path, **env: str) -> tuple[
     port = free_port()
     environment = {**os.environ, "RISKGRID_DATA_DIR": str(settings.data_dir),
                    "RISKGRID_MODEL_POLL_SECONDS": "1", "RISKGRID_MAX_BATCH_AREAS": "5",
+                   "RISKGRID_MAX_BODY_BYTES": "1000000",
                    "BENTOML_HOME": str(settings.data_dir.parent / "bentoml"), **env}
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -181,7 +181,15 @@ def test_bad_input_gets_a_4xx_with_a_message(server):
         ({"area_ids": []}, 400, "at least 1"),
         ({"area_ids": "A0"}, 400, "valid array"),
         ({"area_ids": ["A0"], "horizons": ["soon"]}, 400, "integer"),
-        ({"area_ids": ["A0"], "as_of": "yesterday"}, 422, "not a date"),
+        ({"area_ids": ["A0"], "as_of": "yesterday"}, 400, "as_of"),
+        ({"area_ids": ["A0"], "as_of": "2" * 300_000}, 400, "as_of"),
+        ({"area_ids": ["A0"], "as_of": "2025-12-22T00:00:00Z"}, 400, "as_of"),
+        ({"area_ids": ["A0"], "as_of": "1677-09-21"}, 422, "outside"),
+        ({"area_ids": ["A0"], "as_of": "2262-04-12"}, 422, "outside"),
+        ({"area_ids": ["A" * 200_000]}, 400, "area_ids"),
+        ({"area_ids": ["A0\nA1"]}, 400, "area_ids"),
+        ({"level": "g" * 100_000, "parent_id": "S0"}, 400, "level"),
+        ({"area_ids": ["A0"], "horizons": [10**30]}, 400, "horizons"),
         ({"area_ids": ["A0"], "as_of": "2031-01-01"}, 422, "outside the data"),
         ({"level": "street", "parent_id": "S0"}, 422, "grids"),
         ({"area_ids": GRIDS}, 413, "cap"),
@@ -195,6 +203,74 @@ def test_bad_input_gets_a_4xx_with_a_message(server):
                    headers={"Authorization": f"Bearer {server.keys['city']}",
                             "Content-Type": "application/json"})
     assert r.status_code == 400 and "Invalid JSON" in r.text
+
+
+# Each endpoint that takes an as_of, with the rest of a valid body.
+AS_OF_BODIES = {"score": {"area_ids": ["A0"]}, "explain": {"area_id": "A0"},
+                "forecast": {"unit_id": "city"}, "warnings": {}}
+AWKWARD_DAYS = ("2025-12-22T00:00:00Z", "1677-09-21", "2262-04-12", "2" * 300_000,
+                "2023-12-18T00:00:00+08:00", "0000-00-00", "9999-99-99")
+
+
+@pytest.mark.parametrize("endpoint", sorted(AS_OF_BODIES))
+def test_awkward_as_of_values_are_refused_naming_the_field(server, endpoint):
+    for day in AWKWARD_DAYS:
+        r = server.post(endpoint, AS_OF_BODIES[endpoint] | {"as_of": day})
+        assert 400 <= r.status_code < 500, (endpoint, day[:40], r.text[:300])
+        assert "as_of" in r.text, (endpoint, day[:40], r.text[:300])
+
+
+def test_bodies_that_are_not_json_or_too_large_are_refused_before_parsing(server):
+    auth = {"Authorization": f"Bearer {server.keys['city']}"}
+    for media in ("multipart/form-data; boundary=x", "application/vnd.bentoml+pickle",
+                  "text/csv"):
+        r = httpx.post(f"{server.url}/score", content=b'{"area_ids": ["A0"]}',
+                       headers=auth | {"Content-Type": media}, timeout=60)
+        assert r.status_code == 415 and "application/json" in r.json()["error"], (media, r.text)
+    big = b'{"area_ids": ["A0"], "as_of": "' + b"2" * 2_000_000 + b'"}'  # cap: 1 MB here
+    r = httpx.post(f"{server.url}/score", content=big, timeout=60,
+                   headers=auth | {"Content-Type": "application/json"})
+    assert r.status_code == 413 and "bytes" in r.json()["error"]
+
+    def chunks():  # no Content-Length: the gate counts what arrives
+        for _ in range(40):
+            yield b"2" * 50_000
+
+    r = httpx.post(f"{server.url}/explain", content=chunks(), timeout=60,
+                   headers=auth | {"Content-Type": "application/json"})
+    assert r.status_code == 413
+    rows = server.store.audit_rows(limit=5)
+    assert {413, 415} <= set(rows["status"])
+
+
+def test_refusals_name_what_was_asked_never_the_ids_under_it(server):
+    r = server.post("score", {"level": "grid", "parent_id": "S1"}, key="A0")
+    assert r.status_code == 403
+    assert "S1" in r.json()["error"] and "A4" not in r.text and "A5" not in r.text
+
+
+def test_model_info_of_an_area_key_says_nothing_of_the_city(server):
+    city = server.post("model_info").json()
+    street = server.post("model_info", key="S1").json()
+    assert street["levels"] == {"grid": 2, "community": 1, "street": 1}
+    assert street["backtest"] == {} and city["backtest"]
+    assert "new" not in street["warnings_job"]
+    assert street["model_version"] == city["model_version"]
+
+
+def test_every_path_but_the_public_ones_needs_a_key_and_is_audited(server):
+    before = settled_audit_count(server)
+    assert httpx.get(f"{server.url}/metrics", timeout=60).status_code == 401
+    r = httpx.get(f"{server.url}/metrics", timeout=60,
+                  headers={"Authorization": f"Bearer {server.keys['S1']}"})
+    assert r.status_code == 200 and "bentoml" in r.text
+    assert httpx.get(f"{server.url}/nowhere", timeout=60).status_code == 401
+    for public in ("readyz", "livez", "docs.json", "dashboard/"):
+        assert httpx.get(f"{server.url}/{public}", timeout=60).status_code == 200, public
+    assert settled_audit_count(server, before + 3) == before + 3
+    rows = server.store.audit_rows(limit=3)
+    assert list(zip(rows["endpoint"], rows["status"], strict=True)) == [
+        ("metrics", 401), ("metrics", 200), ("nowhere", 401)]
 
 
 def settled_audit_count(server, expected: int | None = None) -> int:
@@ -253,7 +329,33 @@ def test_no_5xx_under_schemathesis(server):
             assert response.status_code < 500, (case.path, case.body, response.text[:300])
 
         check()
+        # What the fuzzing must also try: strings far past every bound, time zones, and the
+        # edges of what pandas can hold, in every string field of the body.
+        for body in awkward_bodies(operation.definition.raw):
+            response = operation.Case(body=body, media_type="application/json").call(
+                base_url=server.url, headers=headers, timeout=60)
+            seen.append(response.status_code)
+            assert 400 <= response.status_code < 500, (operation.path, str(body)[:200],
+                                                      response.text[:300])
     assert len(seen) >= 6 * 10
+
+
+def awkward_bodies(definition: dict) -> list[dict]:
+    """For each string (or list of strings) field of the operation's JSON body, bodies holding
+    a 300,000-character string, a time-zone-aware time and the edges of pandas' dates."""
+    schema = definition.get("requestBody", {}).get("content", {}).get(
+        "application/json", {}).get("schema", {})
+    fields = schema.get("properties", {})
+    values = ["2" * 300_000, "2025-12-22T00:00:00Z", "1677-09-21", "2262-04-12"]
+    bodies = []
+    for name, spec in fields.items():
+        kinds = {spec.get("type"), *(s.get("type") for s in spec.get("anyOf", []))}
+        for value in values:
+            if "string" in kinds:
+                bodies.append({name: value})
+            elif "array" in kinds:
+                bodies.append({name: [value]})
+    return bodies
 
 
 def test_a_promotion_is_picked_up_without_restart_or_failed_requests(server, tmp_path):
