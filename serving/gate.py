@@ -21,7 +21,8 @@ from riskgrid.settings import Settings
 from serving.store import KeyRecord, Store, StoreUnavailable, open_store
 
 PROTECTED = frozenset({"score", "explain", "score_features", "forecast", "warnings",
-                       "model_info", "areas", "warning_action"})
+                       "model_info", "areas", "warning_action", "periods",
+                       "ledger_scores"})
 STATE_KEY = "riskgrid"
 UNAVAILABLE = "the service's database is unreachable; retry shortly"
 RETRY_AFTER_SECONDS = 5
