@@ -180,7 +180,7 @@ def log_training(settings: Settings, experiment: str, record: TrainingRecord, mo
         mlflow.start_run(run_name=f"train {experiment}", tags=owner)
         try:
             _log_record(record, experiment)
-            _log_baselines(record, owner | _run_tags(record, experiment))
+            log_baselines(record.backtest, owner | _run_tags(record, experiment))
             registered = log_model(model, example, model_name(experiment))
         except BaseException:
             _end_failed_run(one_try=not user_retries)
@@ -218,10 +218,11 @@ def _log_record(record: TrainingRecord, experiment: str) -> None:
         mlflow.log_artifact(str(path), "plots")
 
 
-def _log_baselines(record: TrainingRecord, tags: dict[str, str]) -> None:
-    """One child run per baseline with the model's metric names, so MLflow's compare view and
-    charts put the model and each baseline side by side."""
-    for name, by_horizon in record.backtest.get("baselines", {}).items():
+def log_baselines(backtest: dict, tags: dict[str, str]) -> None:
+    """Under the active run, one child run per baseline of ``backtest`` (its JSON layout) with
+    the model's metric names, so MLflow's compare view and charts put the model and each
+    baseline side by side."""
+    for name, by_horizon in backtest.get("baselines", {}).items():
         with mlflow.start_run(run_name=f"baseline {name}", nested=True,
                               tags=tags | {FORECASTER_TAG: name}):  # ended FAILED on error
             for h, metrics in by_horizon.items():
