@@ -462,7 +462,8 @@ function renderDrivers(area) {
 function renderWarnings() {
   const shown = visibleWarnings();
   $("warnings").tBodies[0].replaceChildren(...shown.map(warningRow));
-  $("warnings-note").textContent = state.header && !state.warnings.length ? t("no_warnings") : "";
+  $("warnings-note").textContent = !state.header || state.warnings.length ? ""
+    : state.vintage ? t("no_past_warnings")(state.vintage.as_of) : t("no_warnings");
 }
 
 function warningRow(w) {

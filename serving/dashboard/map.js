@@ -29,21 +29,23 @@ function tileLayout(areas, level) {
   }
   const size = 100, gap = 8, pad = 22;
   const blockCols = Math.ceil(Math.sqrt(groups.size));
-  const side = Math.max(...[...groups.values()].map((g) => Math.ceil(Math.sqrt(g.length))));
-  const blockSize = pad + side * (size + gap) + gap;
+  const shape = (n) => [Math.ceil(Math.sqrt(n)), Math.ceil(n / Math.ceil(Math.sqrt(n)))];
+  const sides = [...groups.values()].map((g) => shape(g.length));
+  const blockW = gap + Math.max(...sides.map((s) => s[0])) * (size + gap);
+  const blockH = pad + Math.max(...sides.map((s) => s[1])) * (size + gap);
   const items = new Array(areas.length), blocks = [];
   [...groups.entries()].forEach(([unit, members], b) => {
-    const bx = gap + (b % blockCols) * (blockSize + gap), by = gap + Math.floor(b / blockCols) * (blockSize + gap);
-    const cols = Math.ceil(Math.sqrt(members.length));
+    const bx = gap + (b % blockCols) * (blockW + gap), by = gap + Math.floor(b / blockCols) * (blockH + gap);
+    const cols = shape(members.length)[0];
     members.forEach((index, k) => {
       const x = bx + gap + (k % cols) * (size + gap), y = by + pad + Math.floor(k / cols) * (size + gap);
       items[index] = { d: `M${x},${y}h${size}v${size}h${-size}Z`, box: [x, y, x + size, y + size] };
     });
-    if (unit) blocks.push({ unit, d: `M${bx},${by}h${blockSize}v${blockSize}h${-blockSize}Z`,
-      label: [bx + 6, by + 15], box: [bx, by, bx + blockSize, by + blockSize] });
+    if (unit) blocks.push({ unit, d: `M${bx},${by}h${blockW}v${blockH}h${-blockW}Z`,
+      label: [bx + 6, by + 15], box: [bx, by, bx + blockW, by + blockH] });
   });
   const rows = Math.ceil(groups.size / blockCols);
-  return { items, blocks, width: gap + blockCols * (blockSize + gap), height: gap + rows * (blockSize + gap) };
+  return { items, blocks, width: gap + blockCols * (blockW + gap), height: gap + rows * (blockH + gap) };
 }
 
 // Projected coordinates (metres or feet): fit the bounding box, and flip y so north is up.

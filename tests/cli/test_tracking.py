@@ -32,13 +32,14 @@ def screenshot_compare(url: str, experiment_id: str, run_ids: list[str]) -> None
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
             page.set_default_timeout(120_000)
             page.goto(f"{url}/#/compare-runs?{query}")
-            page.get_by_text("poisson_deviance_h1").first.wait_for()
             page.get_by_text("baseline ma_13").first.wait_for()
+            # the metrics table: one row per metric, one column per run
+            page.get_by_text("mae_h1").last.scroll_into_view_if_needed()
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            page.screenshot(path=str(SCREENSHOT))
         finally:
             browser.close()
     assert SCREENSHOT.stat().st_size > 10_000
