@@ -18,7 +18,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,12 +30,10 @@ from riskgrid.calendar import parse_day
 from riskgrid.errors import InputError
 from riskgrid.experiment import Experiment, TrainingConfig
 from riskgrid.settings import Settings
+from serving.scoring import Scorer
 from serving.store import SOURCES, Store
 from serving.warnings import WarningsConfig, levels
 from training import OUTCOME, count_metrics, flag_streams, flag_threshold, read_backtest_predictions
-
-if TYPE_CHECKING:
-    from serving.scoring import Scorer
 
 HORIZON, TARGET_PERIOD, FLAG = "horizon", "target_period", "flag"
 EXPECTED, LOW, HIGH = "expected_count", "low", "high"
