@@ -12,7 +12,10 @@ class Driver(BaseModel):
     label_en: str
     label_zh: str
     value: float | None
-    contribution: float = Field(description="TreeSHAP contribution to the log expected count.")
+    typical: float | None = Field(None, description="The feature's mean over every grid of "
+                                  "the city in the same period: what 'usually' means.")
+    contribution: float = Field(description="TreeSHAP contribution to the log expected count; "
+                                "exp(contribution) - 1 is its relative effect on the forecast.")
 
 
 class Score(BaseModel):
@@ -117,6 +120,29 @@ class WarningsResponse(BaseModel):
     model_version: str
     as_of: str
     warnings: list[WarningItem]
+
+
+class LedgerPeriod(BaseModel):
+    as_of: str
+    vintage_id: str
+    source: str = Field(description="api, batch, report or backtest: who issued the forecasts")
+    model_version: str
+    issued_at: str
+    forecasts: int
+
+
+class PeriodsResponse(BaseModel):
+    model_version: str
+    as_of: str = Field(description="The latest period: /score answers it live.")
+    periods: list[LedgerPeriod] = Field(description="As-of periods with forecasts in the "
+                                        "ledger, newest first (one vintage each).")
+
+
+class LedgerScoresResponse(BaseModel):
+    model_version: str = Field(description="The model serving now (the vintage names its own).")
+    as_of: str
+    vintage: LedgerPeriod
+    scores: list[Score] = Field(description="As issued then; drivers are not kept.")
 
 
 class Area(BaseModel):

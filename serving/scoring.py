@@ -56,6 +56,7 @@ class Snapshot:
     horizons: dict[int, pd.DataFrame]  # scores: expected_count, low, high, probability, ...
     inputs: dict[int, np.ndarray]  # model inputs (rows x features)
     contributions: dict[int, np.ndarray]  # rows x (features + base value)
+    typical: dict[int, np.ndarray]  # each input's mean over the period's grids
 
 
 class Scorer:
@@ -115,7 +116,7 @@ class Scorer:
     def _score_period(self, as_of: pd.Timestamp) -> Snapshot:
         rows = self.data.panel.iloc[self._rows[as_of]].reset_index(drop=True)
         area_ids = rows[C.AREA_ID].astype(str).to_numpy()
-        scores, inputs, contribs = {}, {}, {}
+        scores, inputs, contribs, typical = {}, {}, {}, {}
         thresholds = self.model.area_thresholds(rows)
         for h, model in self.model.horizons.items():
             X = self.model.inputs(rows, h)[model.features]
@@ -133,10 +134,11 @@ class Scorer:
             frame["percentile"] = np.round(100.0 * below / max(len(frame) - 1, 1), 1)
             scores[h] = frame
             inputs[h] = X.to_numpy(np.float64)
+            typical[h] = column_means(inputs[h])
             contribs[h] = contributions(model, X).to_numpy(np.float64)
         return Snapshot(as_of=as_of, area_ids=area_ids,
                         position={a: i for i, a in enumerate(area_ids)}, horizons=scores,
-                        inputs=inputs, contributions=contribs)
+                        inputs=inputs, contributions=contribs, typical=typical)
 
     def _interval(self, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         tail = (1 - self.config.interval) / 2
@@ -171,18 +173,21 @@ class Scorer:
                     "risk_level": str(cols["risk_level"][i]), "rank": int(cols["rank"][i]),
                     "percentile": float(cols["percentile"][i]),
                     "drivers": self._drivers(names, snap.contributions[h][i, :-1],
-                                             snap.inputs[h][i], n)})
+                                             snap.inputs[h][i], n, snap.typical[h])})
         return out
 
     def _drivers(self, names: list[str], contrib: np.ndarray, values: np.ndarray,
-                 n: int) -> list[dict]:
+                 n: int, typical: np.ndarray | None = None) -> list[dict]:
         top = np.argsort(-np.abs(contrib), kind="stable")[:n]
-        return [self._driver(names[j], values[j], contrib[j]) for j in top]
+        return [self._driver(names[j], values[j], contrib[j],
+                             None if typical is None else typical[j]) for j in top]
 
-    def _driver(self, name: str, value: float, contribution: float) -> dict:
+    def _driver(self, name: str, value: float, contribution: float,
+                typical: float | None = None) -> dict:
         en, zh = self._labels[name]
         return {"feature": name, "label_en": en, "label_zh": zh,
                 "value": None if np.isnan(value) else float(value),
+                "typical": None if typical is None or np.isnan(typical) else float(typical),
                 "contribution": float(contribution)}
 
     def explain(self, area_id: str, horizon: int, as_of: pd.Timestamp) -> dict:
@@ -199,7 +204,8 @@ class Scorer:
                "expected_count": float(row["expected_count"]),
                "risk_probability": float(row["risk_probability"]),
                "risk_level": str(row["risk_level"]),
-               "contributions": self._drivers(names, contrib[:-1], values, len(names)),
+               "contributions": self._drivers(names, contrib[:-1], values, len(names),
+                                              snap.typical[horizon]),
                "previous": None, "changes": []}
         position = self.periods.get_loc(as_of)
         if position > 0:
@@ -216,7 +222,7 @@ class Scorer:
                 order = np.argsort(-np.abs(diff), kind="stable")
                 old_values = before.inputs[horizon][j]
                 out["changes"] = [
-                    {**self._driver(names[k], values[k], diff[k]),
+                    {**self._driver(names[k], values[k], diff[k], snap.typical[horizon][k]),
                      "previous_value": None if np.isnan(old_values[k]) else float(old_values[k])}
                     for k in order if diff[k] != 0]
         return out
@@ -280,6 +286,14 @@ class Scorer:
         features = frame[self.model.features].astype(np.float64)
         return pd.concat([frame[[c for c in (C.AREA_ID, C.PERIOD) if c in frame]], features],
                          axis=1)
+
+
+def column_means(values: np.ndarray) -> np.ndarray:
+    """Each column's mean over the rows that have a value (NaN for a column with none)."""
+    known = ~np.isnan(values)
+    counts = known.sum(axis=0)
+    sums = np.where(known, values, 0.0).sum(axis=0)
+    return np.divide(sums, counts, out=np.full(values.shape[1], np.nan), where=counts > 0)
 
 
 def threshold_levels(probability: np.ndarray, config: WarningsConfig) -> np.ndarray:

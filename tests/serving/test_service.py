@@ -473,3 +473,56 @@ def test_served_forecasts_are_in_the_ledger_once(server):
                                    model_version=info["model_version"])
     assert list(issued["as_of"].astype(str)) == [info["as_of"]]
     assert issued["forecasts"].iloc[0] == 6 * 2  # every grid, both horizons
+
+
+def test_drivers_say_what_the_feature_usually_is(server):
+    r = server.post("explain", {"area_id": "A2", "horizon": 1}, key="S0")
+    assert r.status_code == 200, r.text
+    panel = read_table(server.settings.data_dir / "tiny" / "features", "panel")
+    latest = panel[panel[C.PERIOD] == panel[C.PERIOD].max()]
+    for d in r.json()["contributions"]:
+        if d["feature"] in latest.columns and latest[d["feature"]].notna().any():
+            # the mean over every grid of the city in the period, not only the key's scope
+            assert d["typical"] == pytest.approx(latest[d["feature"]].astype(float).mean()), d
+
+
+def test_past_periods_come_from_the_ledger_scoped_and_audited(server):
+    from serving.ledger import record_vintage
+
+    past = "2023-09-04"
+    if past not in set(server.store.vintages(experiment="tiny", source="batch")["as_of"]):
+        frame = pd.DataFrame({"area_id": GRIDS, "expected_count": [1.0, 2, 3, 4, 5, 6],
+                              "risk_probability": [0.6, 0.1, 0.2, 0.3, 0.4, 0.5]})
+        record_vintage(server.store, frame.assign(horizon=1, low=0.0, high=8.0,
+                                                  risk_level="blue"),
+                       source="batch", experiment="tiny", as_of=past, model_version="then",
+                       fingerprint="fp")
+    periods = server.post("periods", {}, key="S0").json()
+    assert periods["as_of"] == "2023-12-25"
+    entry = next(p for p in periods["periods"] if p["as_of"] == past)
+    assert (entry["source"], entry["model_version"], entry["forecasts"]) == ("batch", "then", 6)
+    assert [p["as_of"] for p in periods["periods"]] == sorted(
+        (p["as_of"] for p in periods["periods"]), reverse=True)
+
+    before = settled_audit_count(server)
+    # a date inside the week resolves to the week; ranks are among all six grids of then
+    r = server.post("ledger_scores", {"as_of": "2023-09-06", "level": "grid", "parent_id": "S0"},
+                    key="S0")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["as_of"] == past and body["vintage"]["vintage_id"] == entry["vintage_id"]
+    assert [(s["area_id"], s["rank"]) for s in body["scores"]] == [
+        ("A0", 1), ("A1", 6), ("A2", 5), ("A3", 4)]
+    assert body["scores"][0]["interval"] == [0.0, 8.0] and body["scores"][0]["drivers"] == []
+    calls = [({"as_of": past, "area_ids": ["A5"]}, "S0", 403),
+             ({"as_of": "2023-02-06", "area_ids": ["A0"]}, "S0", 422),
+             ({"as_of": past, "area_ids": ["A0"], "horizon": 2}, "S0", 422)]
+    for payload, key, status in calls:
+        answer = server.post("ledger_scores", payload, key=key)
+        assert answer.status_code == status, answer.text
+    assert "/periods" in server.post("ledger_scores", calls[1][0], key="S0").json()["error"]
+    assert settled_audit_count(server, before + 5) == before + 5
+    rows = server.store.audit_rows().iloc[before:]
+    assert list(rows["endpoint"]) == ["ledger_scores"] * 5
+    assert list(rows["status"]) == [200, 403, 422, 422, 422]
+    assert list(rows["areas"].iloc[0]) == ["A0", "A1", "A2", "A3"]
