@@ -23,7 +23,9 @@ from riskgrid.experiment import Experiment
 from riskgrid.settings import Settings
 from serving.champion import LoadedModel
 from serving.warnings import WarningsConfig, levels
-from training import RiskModel, contributions, input_catalogue
+from serving.outcomes import panel_outcomes
+from serving.promises import settle_levels
+from training import RiskModel, contributions, input_catalogue, read_backtest_predictions
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class ServingData:
     areas: pd.DataFrame
     counts: pd.DataFrame
     fingerprint: str
+    backtest: pd.DataFrame | None = None  # the training run's out-of-sample forecasts
 
 
 def load_serving_data(experiment: Experiment, settings: Settings) -> ServingData:
@@ -43,7 +46,8 @@ def load_serving_data(experiment: Experiment, settings: Settings) -> ServingData
     features = read_features(folder)
     return ServingData(panel=features.panel, catalogue=input_catalogue(features.catalogue),
                        areas=read_clean(folder, events=False).areas, counts=features.counts,
-                       fingerprint=features.meta["input_fingerprint"])
+                       fingerprint=features.meta["input_fingerprint"],
+                       backtest=read_backtest_predictions(folder))
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,11 @@ class Scorer:
         self.model: RiskModel = loaded.model
         self.data = data
         self.config = experiment.serving
-        self.warnings_config = experiment.warnings
+        # Each level's threshold is the one that kept its promise in the backtest.
+        self.warnings_config, self.promises = settle_levels(
+            experiment.warnings, data.backtest,
+            panel_outcomes(data.panel, experiment.training) if experiment.warnings.promise
+            and data.backtest is not None else pd.DataFrame(), experiment.features.period)
         missing = sorted(set(self.model.features) - set(data.panel.columns))
         if missing:
             raise InputError(f"model version {loaded.version} reads features the panel lacks "

@@ -185,6 +185,33 @@ def test_the_scorecard_is_empty_at_first_then_scores_recorded_vintages(pack, cit
     assert later.meta["since"] < later.meta["as_of"]
     assert pd.Timestamp(later.meta["as_of"]) - pd.Timestamp(later.meta["since"]) == \
         pd.Timedelta(weeks=1)
+    # Each level's forecasts of the last 13 weeks, and how many came true, in plain words.
+    recorded = store.forecasts(experiment=experiment.name)
+    warned = recorded[(recorded["horizon"] == later.meta["horizon"])
+                      & (recorded["risk_level"] != "none")]
+    tally = later.scorecard["tally"]
+    assert sum(r["forecasts"] for r in tally) == len(warned) > 0
+    assert all(0 <= r["came_true"] <= r["forecasts"] and r["source"] == "report" for r in tally)
+    first = tally[0]
+    level = catalogue()["en"]["levels"][first["level"]]
+    assert (f"Of {first['forecasts']} {level} forecasts from the meeting pack for "
+            f"{first['first_target']} to {first['last_target']}, {first['came_true']} came "
+            "true.") in html
+    zh = render_html(later, "zh")
+    assert f"{first['forecasts']}次{catalogue()['zh']['levels'][first['level']]}预警中有" in zh
+
+
+def test_the_pack_says_what_each_level_promises(pack, city):
+    _, _, experiment = city
+    levels = pack.scorecard["levels"]
+    assert [r["level"] for r in levels] == ["red", "orange", "yellow", "blue"]
+    # no backtest file in this city: the fixed probabilities stand, and the pack says so
+    assert all(r["source"] == "fixed" for r in levels)
+    assert [r["threshold"] for r in levels] == [experiment.warnings.threshold(lv)
+                                                for lv in ("red", "orange", "yellow", "blue")]
+    html = render_html(pack, "en")
+    assert catalogue()["en"]["promises"]["title"] in html and 'id="promises"' in html
+    assert catalogue()["zh"]["promises"]["no_promise"] in render_html(pack, "zh")
 
 
 def test_as_of_and_since_resolve_to_periods_or_fail_in_one_sentence():
