@@ -122,7 +122,7 @@ def build_pack(experiment: Experiment, settings: Settings, *, level: str = "dist
     target = _stream(scorer.model.target, trends.streams)
     interval = experiment.serving.interval
     units = unit_summary(context, level, now, h, issued, data.counts, target, interval,
-                         config.min_count)
+                         config.min_count, scorer.units(now, level, h))
     grid_levels = dict(zip(now.area_ids, now.horizons[h]["risk_level"].astype(str)))
     lag = experiment.features.lag_for_season()
     last_year = periods[position - lag] if position >= lag else None
