@@ -11,7 +11,7 @@ import pandas as pd
 
 from features.accounting import SourceResult, account, total
 from features.areas import AreaIndex, areas_from_table, finalize_areas, read_polygon_areas
-from features.contracts import REQUIRED, conform, finalize
+from features.contracts import REQUIRED, SCHEMAS, conform, finalize
 from features.geo import assign_points, cell_ids
 from features.io import csv_writer, json_writer, parquet_writer, read_source, write_snapshot
 from features.mapping import Mapping, apply_mapping, load_mapping
@@ -164,8 +164,6 @@ def _order(typed: pd.DataFrame, kind: str) -> pd.Series:
 
 def empty_table(kind: str) -> pd.DataFrame:
     """A clean table with no rows (an experiment without petitions, say)."""
-    from features.contracts import SCHEMAS
-
     schema = SCHEMAS[kind].to_schema()
     return pd.DataFrame({name: pd.Series(dtype=str(col.dtype).replace("string[pyarrow]", "string"))
                          for name, col in schema.columns.items()})

@@ -18,7 +18,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,12 +32,10 @@ from riskgrid.experiment import Experiment
 from riskgrid.settings import Settings
 from serving.outcomes import FLAG, panel_outcomes
 from serving.promises import settle_levels
+from serving.scoring import Scorer
 from serving.store import SOURCES, Store
 from serving.warnings import WarningsConfig, levels
 from training import OUTCOME, count_metrics, read_backtest_predictions
-
-if TYPE_CHECKING:
-    from serving.scoring import Scorer
 
 HORIZON, TARGET_PERIOD = "horizon", "target_period"
 EXPECTED, LOW, HIGH = "expected_count", "low", "high"
