@@ -19,15 +19,21 @@ class Driver(BaseModel):
 
 
 class Score(BaseModel):
-    area_id: str
+    area_id: str = Field(description="A grid, or a community, street, district or the city "
+                         "scored from its grids.")
     horizon: int
-    expected_count: float
-    interval: list[float] = Field(description="[low, high] count interval (see model_info).")
-    risk_probability: float
+    expected_count: float = Field(description="A unit's is the sum of its grids'.")
+    interval: list[float] = Field(description="[low, high] count interval (see model_info); a "
+                                  "unit's is the Poisson interval of its summed count.")
+    risk_probability: float = Field(description="A unit's is the chance that at least one of "
+                                    "its grids is high-risk, 1 - prod(1 - p), assuming the "
+                                    "grids' flags independent.")
     risk_level: str = Field(description="red, orange, yellow, blue or none")
-    rank: int = Field(description="1 = highest risk among the grids of the period.")
+    rank: int = Field(description="1 = highest risk among the units of the same level in the "
+                      "period.")
     percentile: float
-    drivers: list[Driver]
+    drivers: list[Driver] = Field(description="A unit's: the features whose contributions "
+                                  "summed over its grids are largest (value: mean over them).")
 
 
 class ScoreResponse(BaseModel):

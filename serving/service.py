@@ -174,7 +174,8 @@ class RiskGrid:
     def score(self, ctx: bentoml.Context, area_ids: AreaIds = None, level: Word | None = None,
               parent_id: AreaId | None = None, horizons: Horizons | None = None,
               as_of: Day | None = None, drivers: Drivers | None = None) -> ScoreResponse:
-        """Expected counts with intervals, calibrated risk, levels, ranks and top drivers.
+        """Expected counts with intervals, calibrated risk, levels, ranks and top drivers,
+        for grids and for the communities, streets and districts above them.
 
         Without ``horizons``, the experiment's first forecast horizon.
         """
@@ -395,18 +396,16 @@ class RiskGrid:
             if unknown:
                 raise InputError(f"unknown area ids: {', '.join(unknown[:5])}"
                                  f"{' ...' if len(unknown) > 5 else ''}; ids are the "
-                                 "experiment's grid ids (level 'grid' with a parent_id lists "
-                                 "them)")
+                                 "experiment's grid, community, street and district ids or "
+                                 "'city' (/areas with a level and parent_id lists them)")
         elif level and parent_id:
-            if level != "grid":
-                raise InputError(f"scores are made for grids, not {level!r}: send level "
-                                 "'grid' with a parent_id (use /forecast for streets, "
-                                 "districts and the city)")
+            if level not in C.LEVELS:
+                raise InputError(f"level must be one of {list(C.LEVELS)}, not {level!r}")
             self._known(parent_id)
             # The scope is checked on what was asked for: a refusal names the parent, never
             # the ids under it.
             self._check_scope(record, [parent_id])
-            ids = self.hierarchy.units("grid", parent_id)
+            ids = self.hierarchy.units(level, parent_id)
         else:
             raise InputError("send area_ids (a non-empty list) or level and parent_id")
         if len(ids) > self.settings.max_batch_areas:

@@ -19,7 +19,6 @@ from tests.cli.test_app import RISKGRID, riskgrid
 from tests.serving.conftest import free_port
 from training import registry
 
-
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "test-output" / "mlflow-compare.png"
 

@@ -22,6 +22,9 @@ GRIDS = [f"A{i}" for i in range(6)]
 COVERS = {"city": set(GRIDS), "D0": set(GRIDS), "S0": {"A0", "A1", "A2", "A3"},
           "S1": {"A4", "A5"}, "C0": {"A0", "A1"}, "A0": {"A0"}}
 LEVEL_NAMES = {"red", "orange", "yellow", "blue", "none"}
+# grid -> the units above it, by level
+UNITS_OF = {g: {"community": {f"C{i // 2}"}, "street": {f"S{i // 4}"}, "district": {"D0"}}
+            for i, g in enumerate(GRIDS)}
 
 
 def test_score_answers_the_documented_shape_with_the_champions_numbers(server):
@@ -162,6 +165,46 @@ def test_scope_matrix(server, scope):
         r = server.post("forecast", {"unit_id": unit, "horizon": 1}, key=scope)
         inside = scope == "city" or scope == unit or (scope == "D0" and unit != "city")
         assert r.status_code == (200 if inside else 403), (scope, unit, r.text)
+        r = server.post("score", {"area_ids": [unit]}, key=scope)
+        assert r.status_code == (200 if inside else 403), (scope, unit, r.text)
+    for level in ("community", "street"):
+        r = server.post("score", {"level": level, "parent_id": scope}, key=scope)
+        assert r.status_code == 200, (scope, level, r.text)
+        inside = {u for g in COVERS[scope] for u in UNITS_OF[g][level]
+                  if all(g2 in COVERS[scope] for g2 in GRIDS if u in UNITS_OF[g2][level])}
+        assert {s["area_id"] for s in r.json()["scores"]} == inside, (scope, level)
+    r = server.post("score", {"level": "street", "parent_id": "city"}, key=scope)
+    assert r.status_code == (200 if scope == "city" else 403)
+
+
+def test_units_are_scored_from_their_grids(server):
+    from scipy.stats import poisson
+
+    r = server.post("score", {"level": "street", "parent_id": "city", "horizons": [1, 2]})
+    assert r.status_code == 200, r.text
+    streets = r.json()["scores"]
+    assert [(s["area_id"], s["horizon"]) for s in streets] == [
+        ("S0", 1), ("S1", 1), ("S0", 2), ("S1", 2)]
+    for s in streets:
+        grids = sorted(g for g in GRIDS if UNITS_OF[g]["street"] == {s["area_id"]})
+        found = server.post("score", {"area_ids": grids, "horizons": [s["horizon"]]}).json()
+        expected = sum(g["expected_count"] for g in found["scores"])
+        assert s["expected_count"] == pytest.approx(expected)
+        # the Poisson interval of the sum (80% by default), not the sum of the intervals
+        assert s["interval"] == [poisson.ppf(0.1, expected), poisson.ppf(0.9, expected)]
+        none_high = np.prod([1 - g["risk_probability"] for g in found["scores"]])
+        assert s["risk_probability"] == pytest.approx(1 - none_high)
+        assert s["risk_level"] in LEVEL_NAMES and s["rank"] in (1, 2)
+        assert 1 <= len(s["drivers"]) <= 5 and all(d["label_zh"] for d in s["drivers"])
+    first = [s for s in streets if s["horizon"] == 1]
+    assert sorted(s["rank"] for s in first) == [1, 2]
+    top = min(first, key=lambda s: s["rank"])
+    assert top["risk_probability"] == max(s["risk_probability"] for s in first)
+    district = server.post("score", {"area_ids": ["D0", "city"]}).json()["scores"]
+    assert district[0]["expected_count"] == pytest.approx(district[1]["expected_count"])
+    assert district[0]["rank"] == 1 and district[0]["percentile"] == 0.0
+    bad = server.post("score", {"level": "province", "parent_id": "city"})
+    assert bad.status_code == 422 and "level must be one of" in bad.json()["error"]
 
 
 def test_keys_missing_wrong_or_revoked_get_401(server):
