@@ -190,7 +190,7 @@ def audit_verify(ctx: typer.Context, head: Annotated[list[str] | None, typer.Opt
     if problems:
         err_console.print(f"{where}: the history does not verify: {problems[0]}",
                           highlight=False, markup=False)
-        raise typer.Exit(1)
+        raise SystemExit(1)  # typer.Exit is swallowed by the non-standalone run in main()
     console.print(f"{where}: every chain is intact and every guard in place", highlight=False)
 
 

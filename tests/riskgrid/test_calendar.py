@@ -53,3 +53,21 @@ def test_period_calendar_counts_holiday_days_per_week():
     cal = period_calendar(weeks, "week")
     assert cal["spring_festival_days"].tolist() == [3.0, 5.0, 0.0]  # 02-09..02-16
     assert cal.loc["2024-02-19", "days_to_spring_festival"] == 9
+
+
+def test_parse_day_refuses_what_is_not_a_day_pandas_can_hold():
+    import pytest
+
+    from riskgrid.calendar import parse_day
+    from riskgrid.errors import InputError
+
+    assert parse_day("2023-12-18", "as_of") == pd.Timestamp("2023-12-18")
+    # a time zone is dropped: the date as written counts, never a naive/aware comparison
+    assert parse_day("2025-12-22T00:00:00Z", "as_of") == pd.Timestamp("2025-12-22")
+    assert parse_day("2025-12-22T23:30:00+08:00", "as_of").tzinfo is None
+    for value, words in [("1677-09-21", "outside the dates"), ("2262-04-12", "outside the dates"),
+                         ("yesterday", "not a date"), ("2" * 300_000, "300,000 characters"),
+                         ("2023-13-45", "not a date")]:
+        with pytest.raises(InputError, match=words) as caught:
+            parse_day(value, "as_of")
+        assert "as_of" in str(caught.value) and len(str(caught.value)) < 200
