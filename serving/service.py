@@ -331,7 +331,7 @@ class RiskGrid:
         """A past period's forecasts as the ledger holds them (issued then, not replayed)."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
             record.areas = list(area_ids or ([parent_id] if parent_id else []))
-            ids = self._areas(area_ids, level, parent_id)
+            ids = self._areas(record, area_ids, level, parent_id)
             record.areas = ids
             self._check_scope(record, ids)
             when = str(scorer.as_of(as_of).date())
