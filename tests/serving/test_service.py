@@ -173,9 +173,9 @@ def test_scope_matrix(server, scope):
         inside = {u for g in COVERS[scope] for u in UNITS_OF[g][level]
                   if all(g2 in COVERS[scope] for g2 in GRIDS if u in UNITS_OF[g2][level])}
         assert {s["area_id"] for s in r.json()["scores"]} == inside, (scope, level)
-    # the city's streets: answered when every one is in scope (D0 holds all), else refused
+    # the city's streets: the scope is checked on the parent asked for, so only a city key
     r = server.post("score", {"level": "street", "parent_id": "city"}, key=scope)
-    assert r.status_code == (200 if scope in ("city", "D0") else 403)
+    assert r.status_code == (200 if scope == "city" else 403)
 
 
 def test_units_are_scored_from_their_grids(server):
