@@ -7,12 +7,12 @@ answer at once.
 
 from __future__ import annotations
 
-from importlib import import_module
+import importlib
 
 from cli.app import app, main
 
 # Each room registers its commands on import, in the order `riskgrid --help` lists them.
-for _room in ("pipeline", "service", "warnings", "report"):
-    import_module(f"cli.{_room}")
+for _room in ("pipeline", "service", "warnings", "report", "tracking"):
+    importlib.import_module(f"cli.{_room}")
 
 __all__ = ["app", "main"]

@@ -4,6 +4,7 @@ the settings, read once per run and handed to each command."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -45,7 +46,18 @@ def write_json(path: Path | None, payload: dict) -> None:
     """The --json output other tools read, when asked for."""
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(payload, indent=2) + "\n")
+        path.write_text(json.dumps(_strict(payload), indent=2, allow_nan=False) + "\n")
+
+
+def _strict(value):
+    """NaN and infinities as null: JSON has no such numbers (an undefined metric is null)."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def main() -> None:

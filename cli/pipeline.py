@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from cli.app import ExperimentArg, JsonOpt, app, console, load_experiment, settings_of, write_json
+from cli.app import (
+    ExperimentArg,
+    JsonOpt,
+    app,
+    console,
+    err_console,
+    load_experiment,
+    settings_of,
+    write_json,
+)
 
 
 @app.command()
@@ -38,12 +48,15 @@ def ingest_command(ctx: typer.Context,
         report = ingest(exp, settings, progress=lambda msg: status.update(msg))
     summary = report.as_json()
     table = Table(title=f"ingest {exp.name}")
-    for column in ("source", "rows_in", "accepted", "quarantined", "duplicates"):
+    keys = ("rows_in", "accepted", "quarantined", "duplicates", "merged")
+    for column in ("source", *keys):
         table.add_column(column, justify="left" if column == "source" else "right")
     for name, counts in {**summary["sources"], "total": summary["total"]}.items():
-        table.add_row(name, *(f"{counts[k]:,}" for k in ("rows_in", "accepted", "quarantined",
-                                                          "duplicates")))
+        table.add_row(name, *(f"{counts[k]:,}" for k in keys))
     console.print(table)
+    if summary["total"]["merged"]:
+        console.print("merged: accepted rows folded into an earlier row of the same incident "
+                      "(merge_rows = true); the clean table holds accepted - merged incidents")
     console.print(f"clean tables: {report.clean_dir}")
     write_json(json_path, summary)
 
@@ -59,6 +72,8 @@ def features(ctx: typer.Context, experiment: ExperimentArg) -> None:
         result = build_features(exp, settings)
     console.print(f"panel: {result.rows:,} rows x {result.columns} features, periods "
                   f"{result.periods[0]} to {result.periods[1]} -> {result.path}")
+    for line in result.left_out:
+        console.print(line, highlight=False, markup=False)
 
 
 def _comparison(result, horizon: int) -> Table:
@@ -70,8 +85,24 @@ def _comparison(result, horizon: int) -> Table:
         table.add_column(key, justify="right")
     rows = {"model": result.model[horizon]} | {n: b[horizon] for n, b in result.baselines.items()}
     for name, metrics in rows.items():
-        table.add_row(name, *(f"{metrics[k]:.4f}" for k in keys))
+        table.add_row(name, *("n/a" if math.isnan(metrics[k]) else f"{metrics[k]:.4f}"
+                              for k in keys))
+    undefined = sorted({k for m in rows.values() for k in keys if math.isnan(m[k])})
+    if undefined:
+        table.caption = (f"n/a ({', '.join(undefined)}): undefined, because the test periods "
+                         "hold only one class of the high-risk flag (none flagged, or all)")
     return table
+
+
+def flag_warning(predictions, training) -> str | None:
+    """One sentence when no test period is high-risk: the risk metrics mean nothing then."""
+    if predictions is not None and len(predictions) and \
+            float(predictions["flag"].fillna(0).sum()) == 0:
+        return (f"no test period is high-risk under [training] risk_flag = "
+                f"\"{training.risk_flag}\", so ROC AUC and PR AUC are undefined and ECE and "
+                "Brier score nothing; for data without collective petitions or group incidents "
+                "set risk_flag = \"above_quantile\" (with flag_quantile) in the experiment file")
+    return None
 
 
 @app.command("backtest")
@@ -89,6 +120,10 @@ def backtest_command(ctx: typer.Context,
     for h in result.horizons:
         console.print(_comparison(result, h))
     summary = result.as_json()
+    warning = flag_warning(result.predictions, exp.training)
+    if warning:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False)
+        summary["warnings"] = [warning]
     for h, s in summary["skill"].items():
         console.print(f"horizon {h}: {s['metric']} model {s['model_value']:.4f}, best baseline "
                       f"{s['best_baseline']} {s['baseline_value']:.4f}, improvement "
@@ -114,6 +149,9 @@ def train(ctx: typer.Context, experiment: ExperimentArg) -> None:
             report = train_model(exp, settings, experiment.read_text(encoding="utf-8"),
                                  lambda m: status.update(m))
     console.print(_comparison(report.result, min(report.result.horizons)))
+    warning = flag_warning(report.result.predictions, exp.training)
+    if warning:
+        err_console.print(f"warning: {warning}", highlight=False, markup=False)
     console.print(f"registered {report.model_name} version {report.registered_version} as "
                   f"challenger (backtest {report.backtest_fingerprint})")
     saved = save_backtest_predictions(report.result.predictions, exp.output_dir(settings))

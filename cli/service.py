@@ -221,16 +221,26 @@ def score(ctx: typer.Context, experiment: ExperimentArg,
 def scorecard_command(ctx: typer.Context,
                       experiment: ExperimentArg, json_path: JsonOpt = None) -> None:
     """Score every past forecast vintage against what happened: newest first, then the trend."""
-    from serving import open_store, read_outcomes, record_backtest_file, scorecard, scorecard_trend
+    from serving import (
+        level_tally,
+        open_store,
+        read_outcomes,
+        record_backtest_file,
+        scorecard,
+        scorecard_trend,
+    )
 
     settings = settings_of(ctx)
     exp = load_experiment(experiment)
     store = open_store(settings.store_url())
     with console.status("scoring the ledger"):
         record_backtest_file(store, exp, settings)
-        card = scorecard(store, exp.name, read_outcomes(exp, settings),
-                         exp.warnings.alert_budget)
+        outcomes = read_outcomes(exp, settings)
+        card = scorecard(store, exp.name, outcomes, exp.warnings.alert_budget)
         trend = scorecard_trend(card)
+        tally = level_tally(store.forecasts(experiment=exp.name), outcomes,
+                            outcomes["period"].max(), exp.lead_horizon,
+                            exp.warnings.track_periods, exp.features.period)
     if card.empty:
         console.print(f"no forecast of {exp.name} has an observed target period yet; riskgrid "
                       "score (or riskgrid train's backtest) records forecasts")
@@ -238,9 +248,14 @@ def scorecard_command(ctx: typer.Context,
         console.print(_scorecard_table(card, exp.warnings.alert_budget))
         console.print(_trend_table(trend))
         console.print(f"{card['vintage_id'].nunique()} vintages scored")
+    for r in tally.itertuples(index=False):
+        console.print(f"of {r.forecasts:,} {r.level} forecasts from the {r.source} for "
+                      f"{r.first_target} to {r.last_target} ({exp.lead_horizon} ahead), "
+                      f"{r.came_true:,} came true")
     write_json(json_path, {"experiment": exp.name, "alert_budget": exp.warnings.alert_budget,
                            "vintages": int(card["vintage_id"].nunique()),
-                           "rows": _records(card), "trend": _records(trend)})
+                           "rows": _records(card), "trend": _records(trend),
+                           "levels": _records(tally)})
 
 
 def _records(frame) -> list[dict]:

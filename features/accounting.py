@@ -9,7 +9,7 @@ import pandas as pd
 from features.privacy import mask_frame, mask_text, strip_personal
 from riskgrid import vocabulary as C
 
-COUNT_KEYS = ("rows_in", "accepted", "quarantined", "duplicates")
+COUNT_KEYS = ("rows_in", "accepted", "quarantined", "duplicates", "merged")
 
 
 @dataclass(frozen=True)
@@ -20,15 +20,28 @@ class SourceResult:
     quarantine: pd.DataFrame
     rows_in: int
     duplicates: int
+    merged: int = 0
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"rows_in": self.rows_in, "accepted": len(self.clean),
-                "quarantined": len(self.quarantine), "duplicates": self.duplicates}
+        """Row counts; ``accepted`` counts rows, ``merged`` those folded into an earlier row."""
+        return {"rows_in": self.rows_in, "accepted": len(self.clean) + self.merged,
+                "quarantined": len(self.quarantine), "duplicates": self.duplicates,
+                "merged": self.merged}
+
+
+def blank_rows(raw: pd.DataFrame) -> pd.Series:
+    """Rows whose every field is empty (each is quarantined, never a duplicate of another)."""
+    text = raw.astype("string").apply(lambda c: c.str.strip())
+    return (text.isna() | (text == "")).all(axis=1)
+
+
+BLANK_REASON = "the row is empty (every field is blank); remove it from the export"
 
 
 def account(typed: pd.DataFrame, reasons: pd.Series, duplicates: pd.Series,
-            mapped: pd.DataFrame, personal: frozenset[str] = frozenset()) -> SourceResult:
+            mapped: pd.DataFrame, merged: pd.Series | None = None,
+            personal: frozenset[str] = frozenset()) -> SourceResult:
     """Split rows into accepted, quarantined and duplicates; the three always add up.
 
     Args:
@@ -36,19 +49,23 @@ def account(typed: pd.DataFrame, reasons: pd.Series, duplicates: pd.Series,
         reasons: per row, why it breaks the contract ("" if it does not).
         duplicates: per row, whether it repeats an earlier row exactly.
         mapped: the rows as read (project column names), for the quarantine file.
+        merged: per accepted row, whether it was folded into an earlier row of the same
+            incident (accepted, but not a row of the clean table).
         personal: values of the source's personal columns, masked wherever they appear in
             the quarantine (with anything shaped like an id number or a phone number), so a
             shifted column does not carry them there in clear.
     """
+    merged = pd.Series(False, index=typed.index) if merged is None else merged
     rejected = (reasons != "") & ~duplicates
-    accepted = (reasons == "") & ~duplicates
+    accepted = (reasons == "") & ~duplicates & ~merged
     shown = mask_frame(strip_personal(mapped.loc[rejected]).astype("string"), personal)
     said = [mask_text(reason, personal) for reason in reasons[rejected]]
     quarantine = pd.concat(
         [pd.DataFrame({C.ROW: shown.index.to_numpy(), "reason": said}),
          shown.reset_index(drop=True)], axis=1)
     result = SourceResult(clean=typed.loc[accepted], quarantine=quarantine,
-                          rows_in=len(typed), duplicates=int(duplicates.sum()))
+                          rows_in=len(typed), duplicates=int(duplicates.sum()),
+                          merged=int((merged & (reasons == "") & ~duplicates).sum()))
     counts = result.counts
     if counts["rows_in"] != counts["accepted"] + counts["quarantined"] + counts["duplicates"]:
         raise AssertionError(f"row accounting does not balance: {counts}")

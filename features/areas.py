@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from features.accounting import SourceResult, account
-from features.contracts import conform, finalize
+from features.accounting import BLANK_REASON, SourceResult, account, blank_rows
+from features.contracts import AreasSchema, conform, finalize
 from features.geo import SQ_KM_PER_SQ_UNIT, adjacency, read_polygons, square_cells
-from features.mapping import Mapping, apply_mapping
+from features.mapping import Mapping, apply_mapping, static_name
 from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
 from riskgrid.experiment import AreasConfig
@@ -52,9 +52,13 @@ def areas_from_table(raw: pd.DataFrame, mapping: Mapping) -> SourceResult:
     if C.AREA_ID not in mapped.columns:
         raise InputError(f"required column '{C.AREA_ID}' is missing; map the grid id column to "
                          f"it under [columns] of the mapping file")
-    duplicates = raw.duplicated(keep="first")
+    blank = blank_rows(raw)
+    duplicates = raw.duplicated(keep="first") & ~blank
     typed, contract_reasons = conform(mapped, "areas")
+    reasons = reasons.where(~blank, BLANK_REASON)
     reasons = reasons.where(reasons != "", contract_reasons)
+    typed, static_reasons = _covariates(typed, mapped, mapping)
+    reasons = reasons.where(reasons != "", static_reasons)
     repeated = typed[C.AREA_ID].duplicated(keep="first") & ~duplicates & (reasons == "")
     reasons[repeated] = "column area_id: repeats the id of an earlier row; give each grid one row"
     typed = complete_hierarchy(typed)
@@ -68,6 +72,37 @@ def areas_from_table(raw: pd.DataFrame, mapping: Mapping) -> SourceResult:
         reasons[bad] = [f"column neighbours: '{m[0]}' is not an area id of this table"
                         for m in missing[bad]]
     return account(typed, reasons, duplicates, mapped)
+
+
+def covariate_names(mapping: Mapping) -> dict[str, tuple[str, str]]:
+    """Feature name -> (English, Chinese) of each covariate the areas mapping declares."""
+    out = {}
+    for column, spec in mapping.static.items():
+        name = static_name(column, spec)
+        out[name] = (spec.en or f"{column} (area covariate from the areas table)",
+                     spec.zh or f"{column}(区域基础数据)")
+    return out
+
+
+def _covariates(typed: pd.DataFrame, mapped: pd.DataFrame,
+                mapping: Mapping) -> tuple[pd.DataFrame, pd.Series]:
+    """Declared covariates parsed as numbers; a present value that is not one is a reason."""
+    reasons = pd.Series("", index=typed.index, dtype=object)
+    reserved = set(AreasSchema.to_schema().columns)
+    for column, spec in mapping.static.items():
+        name = static_name(column, spec)
+        if name in reserved:
+            raise InputError(f"[static.\"{column}\"] would be the feature '{name}', which is a "
+                             "column of the areas contract; give it another name")
+        if name not in mapped.columns:
+            raise InputError(f"[static] names the column '{column}', which the file does not "
+                             "have; fix the column name in the mapping file")
+        text = mapped[name].astype("string").str.strip()
+        values = pd.to_numeric(text.where(text != ""), errors="coerce")
+        bad = values.isna() & text.notna() & (text != "") & (reasons == "")
+        reasons[bad] = [f"column {column}: '{v}' is not a number" for v in text[bad]]
+        typed[name] = values.astype(float)
+    return typed, reasons
 
 
 def areas_from_polygons(polygons: pd.DataFrame, config: AreasConfig) -> pd.DataFrame:
@@ -141,8 +176,8 @@ def read_polygon_areas(config: AreasConfig, path) -> tuple[SourceResult, AreaInd
     return polygon_source(read_polygons(path), config)
 
 
-def finalize_areas(clean: pd.DataFrame) -> pd.DataFrame:
-    """The areas contract, with every optional column present."""
+def finalize_areas(clean: pd.DataFrame, covariates: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The areas contract, with every optional column present, then the declared covariates."""
     out = clean.copy()
     for column in C.AREA_NUMERIC + (C.AREA_KM2, C.CENTROID_X, C.CENTROID_Y):
         if column not in out.columns:
@@ -151,4 +186,7 @@ def finalize_areas(clean: pd.DataFrame) -> pd.DataFrame:
         if column not in out.columns:
             out[column] = None
     out[C.URBAN] = out[C.URBAN].astype("boolean")
-    return finalize(out, "areas")
+    final = finalize(out, "areas")
+    for name in covariates:
+        final[name] = out[name].to_numpy(float)
+    return final

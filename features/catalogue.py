@@ -22,6 +22,11 @@ STREAMS = {
 }
 
 
+def stream_words(stream: str) -> tuple[str, str]:
+    """English and Chinese name of a stream; a family a mapping declared gets its code."""
+    return STREAMS.get(stream, (f"'{stream}' incidents", f"“{stream}”类事件"))
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """One feature: its column name, family, and descriptions a meeting can read."""
@@ -34,7 +39,7 @@ class FeatureSpec:
 
 def count_specs(stream: str, windows: list[int], period: str) -> list[FeatureSpec]:
     """Catalogue entries of the count features of one stream."""
-    en, zh = STREAMS[stream]
+    en, zh = stream_words(stream)
     unit_en, unit_zh = PERIOD_WORDS[period]
     one_en = unit_en.rstrip("s")
     specs = [

@@ -18,7 +18,9 @@ NS_PER_DAY = 86_400 * 10**9
 class IncidentIndex:
     """Per incident: area row, periods of occurrence, report, closing and deadline, and values.
 
-    ``family`` holds the position of the incident's family in ``columns.FAMILIES``.
+    ``family`` holds the position of the incident's family in ``families``: the built-in
+    ``columns.FAMILIES`` first, then families a mapping declared. ``handled`` is False for
+    incidents of sources without a handling record.
     """
 
     area: np.ndarray
@@ -30,13 +32,16 @@ class IncidentIndex:
     group: np.ndarray
     days_to_close: np.ndarray
     satisfaction: np.ndarray
-
+    handled: np.ndarray
+    families: tuple[str, ...] = tuple(C.FAMILIES)
 
     def for_areas(self, lo: int, hi: int) -> IncidentIndex:
         """The incidents of area rows lo..hi-1, with rows renumbered from 0."""
         keep = (self.area >= lo) & (self.area < hi)
-        fields = {name: getattr(self, name)[keep] for name in self.__dataclass_fields__}
+        fields = {name: getattr(self, name)[keep] for name in self.__dataclass_fields__
+                  if name != "families"}
         fields["area"] = fields["area"] - lo
+        fields["families"] = self.families
         return IncidentIndex(**fields)
 
 
@@ -62,14 +67,25 @@ def index_incidents(incidents: pd.DataFrame, layout: Layout,
     occurred = layout.index_ns(_ns(incidents[C.OCCURRED_AT]))
     due_ns = reported_ns + int(deadline_days * NS_PER_DAY)
     days = np.where(is_closed, (closed_ns - reported_ns) / NS_PER_DAY, np.nan)
+    families = family_list(incidents[C.FAMILY])
+    handled = (incidents[C.HANDLED].to_numpy(bool) if C.HANDLED in incidents
+               else np.ones(len(incidents), bool))
     return IncidentIndex(
         area=layout.rows(incidents[C.AREA_ID]),
         occurred=occurred,
         reported=np.maximum(layout.index_ns(reported_ns), occurred),
         closed=layout.index_ns(np.where(is_closed, closed_ns, np.iinfo(np.int64).min)),
         due=layout.index_ns(due_ns),
-        family=_codes(incidents[C.FAMILY], list(C.FAMILIES)),
+        family=_codes(incidents[C.FAMILY], list(families)),
         group=incidents[C.PEOPLE_INVOLVED].to_numpy() >= GROUP_MIN_PEOPLE,
         days_to_close=days,
         satisfaction=incidents[C.SATISFACTION].to_numpy(dtype=float, na_value=np.nan),
+        handled=handled,
+        families=families,
     )
+
+
+def family_list(family: pd.Series) -> tuple[str, ...]:
+    """The built-in families, then any other family of the data (declared in a mapping)."""
+    extra = sorted(set(family.dropna().unique()) - set(C.FAMILIES))
+    return (*C.FAMILIES, *extra)

@@ -19,7 +19,9 @@ from riskgrid import vocabulary as C
 def handling_features(events: IncidentIndex, layout: Layout, window: int,
                       deadline_days: float) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
     """Open cases, overdue cases, and the quality of recent closing, at each cutoff."""
-    area, reported, closed, due = events.area, events.reported, events.closed, events.due
+    # Incidents of sources without a handling record are never open, overdue or closed.
+    area = np.where(events.handled, events.area, -1)
+    reported, closed, due = events.reported, events.closed, events.due
     dispute = events.family == list(C.FAMILIES).index("dispute")
     days_to_close, satisfaction = events.days_to_close, events.satisfaction
     has_close = ~np.isnan(days_to_close)

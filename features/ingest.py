@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.accounting import SourceResult, account, total
-from features.areas import AreaIndex, areas_from_table, finalize_areas, read_polygon_areas
-from features.contracts import REQUIRED, conform, finalize
+from features.accounting import BLANK_REASON, SourceResult, account, blank_rows, total
+from features.area_sources import adjacency_pairs, load_areas
+from features.areas import AreaIndex
+from features.contracts import REQUIRED, SCHEMAS, conform, finalize
 from features.geo import assign_points, cell_ids
+from features.informative import DECLARED_FILE, Declared
 from features.io import csv_writer, json_writer, parquet_writer, read_source, write_snapshot
-from features.mapping import Mapping, apply_mapping, load_mapping
+from features.mapping import Mapping, Vocabulary, apply_mapping, load_mapping
+from features.neighbours import with_neighbours
 from features.privacy import personal_values, petitioner_keys, strip_personal
 from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
@@ -46,7 +49,7 @@ def with_defaults(mapped: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
     if id_col not in out.columns:
         out[id_col] = [f"{source}-{row}" for row in out.index]
     if kind == "incidents":
-        defaults = {C.REPORTED_AT: out[C.OCCURRED_AT], C.PEOPLE_INVOLVED: "1",
+        defaults = {C.REPORTED_AT: out[C.OCCURRED_AT], C.PEOPLE_INVOLVED: "1", C.HANDLED: "true",
                     C.OVERDUE: "false", C.CLOSED_AT: None, C.SATISFACTION: None,
                     C.X: None, C.Y: None, C.AREA_ID: None}
     else:
@@ -69,15 +72,20 @@ def clean_events(raw: pd.DataFrame, mapping: Mapping, kind: str, source: str,
     mapped, reasons = apply_mapping(raw, mapping)
     _require(mapped, kind)
     personal = personal_values(mapped)
+    if kind == "incidents" and not mapping.handling_record:
+        mapped = mapped.assign(**{C.HANDLED: "false", C.CLOSED_AT: None})
     if kind == "petitions":
         mapped[C.PETITIONER_KEY] = (petitioner_keys(mapped, settings.secret())
                                     if any(c in mapped for c in C.PERSONAL_FIELDS) else None)
         mapped = strip_personal(mapped)
     mapped = with_defaults(mapped, kind, source)
-    duplicates = raw.duplicated(keep="first")
+    blank = blank_rows(raw)
+    duplicates = raw.duplicated(keep="first") & ~blank
     typed, contract_reasons = conform(mapped, kind, filled_later=(C.AREA_ID, C.COLLECTIVE))
+    reasons = reasons.where(~blank, BLANK_REASON)
     reasons = reasons.where(reasons != "", contract_reasons)
     if kind == "incidents":
+        reasons = reasons.where(reasons != "", vocabulary_reasons(typed, mapping.vocabulary))
         typed, located = _locate(typed, areas, index)
         reasons = reasons.where(reasons != "", located)
         typed[C.FAMILY] = typed[C.CATEGORY].map(C.family_of, na_action="ignore")
@@ -91,9 +99,33 @@ def clean_events(raw: pd.DataFrame, mapping: Mapping, kind: str, source: str,
                   settings.future_tolerance_hours), _order(typed, kind)):
         reasons = reasons.where(reasons != "", check)
     id_col = C.INCIDENT_ID if kind == "incidents" else C.PETITION_ID
-    repeated = typed[id_col].duplicated(keep="first") & ~duplicates & (reasons == "")
-    reasons[repeated] = f"column {id_col}: repeats the id of an earlier row with other content"
-    return account(typed, reasons, duplicates, mapped, personal)
+    valid = ~duplicates & (reasons == "")
+    repeated = typed[id_col].where(valid).duplicated(keep="first") & valid
+    if kind == "incidents" and mapping.merge_rows:
+        rows = typed.loc[valid].groupby(id_col)[id_col].transform("size")
+        typed.loc[valid & ~repeated, C.PEOPLE_INVOLVED] = rows[~repeated[valid]]
+        return account(typed, reasons, duplicates, mapped, merged=repeated, personal=personal)
+    reasons[repeated] = (f"column {id_col}: repeats the id of an earlier row with other content"
+                         + ("; set merge_rows = true in the mapping if such rows are one "
+                            "incident" if kind == "incidents" else ""))
+    return account(typed, reasons, duplicates, mapped, personal=personal)
+
+
+def vocabulary_reasons(typed: pd.DataFrame, vocabulary: Vocabulary) -> pd.Series:
+    """Channels and categories that are neither built in nor declared in the mapping."""
+    reasons = pd.Series("", index=typed.index, dtype=object)
+    channels = set(C.CHANNELS) | set(vocabulary.channels)
+    bad = typed[C.CHANNEL].notna() & ~typed[C.CHANNEL].isin(channels)
+    reasons[bad] = [f"column channel: '{v}' is not a known channel; recode it to one of "
+                    f"{', '.join(sorted(channels))} or declare it under [vocabulary.channels] "
+                    "of the mapping" for v in typed.loc[bad, C.CHANNEL]]
+    category = typed[C.CATEGORY]
+    declared = category.str.split(".", n=1).str[0].isin(list(vocabulary.families))
+    bad = category.notna() & ~category.isin(C.CATEGORIES) & ~declared & (reasons == "")
+    reasons[bad] = [f"column category: '{v}' is not a built-in category (docs/data.md lists "
+                    "them) nor in a family declared under [vocabulary.families] of the mapping"
+                    for v in category[bad]]
+    return reasons
 
 
 def _require(mapped: pd.DataFrame, kind: str) -> None:
@@ -109,8 +141,10 @@ def _locate(typed: pd.DataFrame, areas: pd.DataFrame,
             index: AreaIndex) -> tuple[pd.DataFrame, pd.Series]:
     """Give rows with coordinates but no area the area holding their point."""
     reasons = pd.Series("", index=typed.index, dtype=object)
-    need = typed[C.AREA_ID].isna()
     has_xy = typed[C.X].notna() & typed[C.Y].notna()
+    need = typed[C.AREA_ID].isna()
+    if index.cell_size:  # an id of a coarser area (a table's): the cell comes from the point
+        need |= ~typed[C.AREA_ID].isin(areas[C.AREA_ID]) & has_xy
     reasons[need & ~has_xy] = "columns area_id, x, y: the row has neither an area nor coordinates"
     todo = need & has_xy
     if not todo.any():
@@ -124,8 +158,10 @@ def _locate(typed: pd.DataFrame, areas: pd.DataFrame,
         ids = np.where(home >= 0, index.ids[np.maximum(home, 0)], None)
         found = pd.Series(ids, index=typed.index[todo])
     else:
-        raise InputError("rows have coordinates but the areas have no geometry; use areas of "
-                         "kind \"polygons\" or \"cells\", or map an area id column")
+        reasons[todo] = ("columns area_id, x, y: the row has no area id, and the areas have no "
+                         "geometry to place its coordinates in; fill the area id or use areas "
+                         "of kind \"polygons\" or \"cells\"")
+        return typed, reasons
     out = typed.copy()
     out.loc[todo, C.AREA_ID] = found
     outside = todo & out[C.AREA_ID].isna()
@@ -165,8 +201,6 @@ def _order(typed: pd.DataFrame, kind: str) -> pd.Series:
 
 def empty_table(kind: str) -> pd.DataFrame:
     """A clean table with no rows (an experiment without petitions, say)."""
-    from features.contracts import SCHEMAS
-
     schema = SCHEMAS[kind].to_schema()
     return pd.DataFrame({name: pd.Series(dtype=str(col.dtype).replace("string[pyarrow]", "string"))
                          for name, col in schema.columns.items()})
@@ -175,37 +209,76 @@ def empty_table(kind: str) -> pd.DataFrame:
 def ingest(experiment: Experiment, settings: Settings, progress=None) -> IngestReport:
     """Read every source of the experiment, clean it, and write one atomic snapshot.
 
-    Writes DATA_DIR/NAME/clean/{incidents,petitions,areas}.parquet, quarantine/SOURCE.csv and
-    summary.json. Raises InputError (naming the file) for problems that stop the whole run.
+    Writes DATA_DIR/NAME/clean/{incidents,petitions,areas}.parquet, quarantine/SOURCE.csv,
+    summary.json and declared.json (covariates, families and spans the files declared).
+    Raises InputError (naming the file) for problems that stop the whole run.
     """
-    results: dict[str, SourceResult] = {}
-    area_result, index = _load_areas(experiment, settings)
-    results["areas"] = area_result
-    areas = finalize_areas(area_result.clean)
+    sources = read_sources(experiment, settings, progress)
+    loaded = load_areas(experiment, settings, sources)
+    results: dict[str, SourceResult] = {"areas": loaded.result}
+    areas = loaded.areas
     kinds: dict[str, dict[str, SourceResult]] = {"incidents": {}, "petitions": {}}
+    for name, (path, mapping, raw) in sources.items():
+        kind = experiment.sources[name].kind
+        try:
+            result = clean_events(raw, mapping, kind, name, areas, loaded.index, settings)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}.") from None
+        results[name] = kinds[kind][name] = result
+    tables = {}
+    for kind, found in kinds.items():
+        merged = _merge(found, kind)
+        tables[kind] = finalize(merged, kind) if len(merged) else empty_table(kind)
+    try:
+        tables["areas"] = with_neighbours(areas, experiment.areas, tables["incidents"],
+                                          adjacency_pairs(experiment, settings))
+    except InputError as exc:
+        where = experiment.areas.neighbours_path or experiment.areas.path
+        raise InputError(f"{experiment.resolve(where, settings)}: {exc}.") from None
+    declared = Declared(covariates=loaded.covariates,
+                        families={code: tuple(label) for _, m, _ in sources.values()
+                                  for code, label in m.vocabulary.families.items()},
+                        spans=source_spans(experiment, kinds))
+    counts = {name: r.counts for name, r in results.items()}
+    writers = {f"{kind}.parquet": parquet_writer(frame) for kind, frame in tables.items()}
+    writers.update({f"quarantine/{name}.csv": csv_writer(r.quarantine)
+                    for name, r in results.items() if len(r.quarantine)})
+    writers["summary.json"] = json_writer({"sources": counts, "total": total(counts)})
+    writers[DECLARED_FILE] = json_writer(declared.as_json())
+    link = write_snapshot(experiment.output_dir(settings) / "clean", writers)
+    return IngestReport(counts=counts, clean_dir=link)
+
+
+def read_sources(experiment: Experiment, settings: Settings,
+                 progress=None) -> dict[str, tuple[Path, Mapping, pd.DataFrame]]:
+    """Each source's path, mapping and raw rows."""
+    out = {}
     for name, source in experiment.sources.items():
         if progress:
             progress(f"reading {name}")
         path = experiment.resolve(source.path, settings)
         mapping = load_mapping(experiment.resolve(source.mapping, settings)
                                if source.mapping else None)
-        raw = read_source(path, mapping.format, mapping.encoding)
-        try:
-            result = clean_events(raw, mapping, source.kind, name, areas, index, settings)
-        except InputError as exc:
-            raise InputError(f"{path}: {exc}.") from None
-        results[name] = kinds[source.kind][name] = result
-    tables = {"areas": areas}
+        out[name] = (path, mapping, read_source(path, mapping.format, mapping.encoding,
+                                                mapping.delimiter))
+    return out
+
+
+def source_spans(experiment: Experiment, kinds: dict[str, dict[str, SourceResult]]
+                 ) -> dict[str, list[tuple[str, str, bool, bool]]]:
+    """Per kind, the first and last day each source covers (declared, or its records' span),
+    and whether the span was inferred."""
+    spans: dict[str, list[tuple[str, str, bool, bool]]] = {}
     for kind, found in kinds.items():
-        merged = _merge(found, kind)
-        tables[kind] = finalize(merged, kind) if len(merged) else empty_table(kind)
-    counts = {name: r.counts for name, r in results.items()}
-    writers = {f"{kind}.parquet": parquet_writer(frame) for kind, frame in tables.items()}
-    writers.update({f"quarantine/{name}.csv": csv_writer(r.quarantine)
-                    for name, r in results.items() if len(r.quarantine)})
-    writers["summary.json"] = json_writer({"sources": counts, "total": total(counts)})
-    link = write_snapshot(experiment.output_dir(settings) / "clean", writers)
-    return IngestReport(counts=counts, clean_dir=link)
+        for name, result in found.items():
+            config = experiment.sources[name]
+            times = result.clean[START_COLUMN[kind]].dropna()
+            if times.empty and not (config.start and config.end):
+                continue
+            first = config.start or str(times.min().date())
+            last = config.end or str(times.max().date())
+            spans.setdefault(kind, []).append((first, last, not config.start, not config.end))
+    return spans
 
 
 def _merge(found: dict[str, SourceResult], kind: str) -> pd.DataFrame:
@@ -219,22 +292,3 @@ def _merge(found: dict[str, SourceResult], kind: str) -> pd.DataFrame:
         raise InputError(f"source {first[C.SOURCE]}: {id_col} '{first[id_col]}' is also used by "
                          "another source; give the sources distinct ids")
     return merged.drop(columns=C.SOURCE)
-
-
-def _load_areas(experiment: Experiment, settings: Settings) -> tuple[SourceResult, AreaIndex]:
-    config = experiment.areas
-    path = experiment.resolve(config.path, settings)
-    if config.kind == "table":
-        mapping = load_mapping(experiment.resolve(config.mapping, settings)
-                               if config.mapping else None)
-        raw = read_source(path, mapping.format, mapping.encoding)
-        try:
-            return areas_from_table(raw, mapping), AreaIndex()
-        except InputError as exc:
-            raise InputError(f"{path}: {exc}.") from None
-    try:
-        return read_polygon_areas(config, path)
-    except InputError as exc:
-        message = str(exc)
-        raise InputError(message if message.startswith(str(path)) else f"{path}: {message}.") \
-            from None

@@ -36,8 +36,9 @@ def detect_format(path: Path, declared: str | None) -> str:
     return fmt
 
 
-def read_source(path: Path, fmt: str | None = None, encoding: str = "auto") -> pd.DataFrame:
-    """Read a CSV (UTF-8 or GBK/GB18030, optionally gzipped), Parquet or JSON Lines file.
+def read_source(path: Path, fmt: str | None = None, encoding: str = "auto",
+                delimiter: str = ",") -> pd.DataFrame:
+    """Read a CSV (UTF-8, UTF-16 or GBK/GB18030, optionally gzipped), Parquet or JSON Lines file.
 
     CSV and JSON values stay as text; the contracts parse them. The index is the 1-based row.
     """
@@ -51,7 +52,7 @@ def read_source(path: Path, fmt: str | None = None, encoding: str = "auto") -> p
             raise InputError(f"{path}: not a readable Parquet file ({exc}).") from None
     else:
         text = _decode(path, _read_bytes(path), encoding)
-        frame = _parse_csv(path, text) if fmt == "csv" else _parse_jsonl(path, text)
+        frame = _parse_csv(path, text, delimiter) if fmt == "csv" else _parse_jsonl(path, text)
     if frame.empty:
         raise InputError(f"{path}: the file has no data rows; export the data again or remove "
                          "the source from the experiment file.")
@@ -77,6 +78,12 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
     if not data.strip():
         raise InputError(f"{path}: the file is empty; export the data again or remove the "
                          "source from the experiment file.")
+    if _looks_utf16(data):
+        if encoding in ("auto", "utf-16"):
+            return data.decode("utf-16")
+        raise InputError(f"{path}: the file looks like UTF-16 text (a byte-order mark or zero "
+                         "bytes between the characters); set encoding = \"utf-16\" in its "
+                         "mapping file.")
     tries = ["utf-8-sig", "gb18030"] if encoding == "auto" else [encoding]
     for enc in tries:
         try:
@@ -90,13 +97,20 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
                      f"{error.object[error.start:error.start + 1]!r}); {hint}.")
 
 
-def _parse_csv(path: Path, text: str) -> pd.DataFrame:
+def _looks_utf16(data: bytes) -> bool:
+    head = data[:4096]
+    return head[:2] in (b"\xff\xfe", b"\xfe\xff") or head.count(b"\x00") > len(head) // 4
+
+
+def _parse_csv(path: Path, text: str, delimiter: str = ",") -> pd.DataFrame:
+    _check_delimiter(path, text.lstrip("\ufeff").split("\n", 1)[0], delimiter)
     try:
         with warnings.catch_warnings():
             # Extra fields on the first data line would otherwise be dropped with a warning.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                               na_values=[""], skipinitialspace=True, index_col=False)
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                                na_values=[""], skipinitialspace=True, index_col=False,
+                                sep=delimiter)
     except pd.errors.ParserWarning:
         raise InputError(f"{path}: line 2 has more fields than the header; fix the quoting or "
                          "the delimiter on that line.") from None
@@ -105,6 +119,19 @@ def _parse_csv(path: Path, text: str) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         raise InputError(f"{path}: {str(exc).strip().rstrip('.')}; fix the quoting or the "
                          "delimiter on that line.") from None
+    return frame
+
+
+def _check_delimiter(path: Path, header: str, delimiter: str) -> None:
+    """A header without the delimiter but with another separator: the delimiter is wrong."""
+    if delimiter in header:
+        return
+    for other, word in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe"), (",", "comma")):
+        if other != delimiter and header.count(other) >= 1:
+            shown = "\\t" if other == "\t" else other
+            raise InputError(f"{path}: the header '{header.strip()[:60]}' has no "
+                             f"'{delimiter}'; the file looks {word}-separated: set delimiter = "
+                             f"\"{shown}\" in its mapping file.")
 
 
 def _parse_jsonl(path: Path, text: str) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from features.counts import (
 from features.engine import LOCAL, Engine, run_by_area
 from features.events import IncidentIndex, index_incidents
 from features.handling import handling_features
+from features.informative import Declared, informative, uncovered_as_missing
 from features.layout import Layout, complete_periods
 from features.petitions import petition_streams, weak_signal_features
 from features.spread import spatial_features
@@ -41,6 +42,7 @@ class Panel:
     frame: pd.DataFrame
     catalogue: pd.DataFrame
     layout: Layout
+    left_out: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def feature_names(self) -> list[str]:
@@ -62,8 +64,8 @@ def panel_layout(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Dat
 def incident_streams(events: IncidentIndex, layout: Layout) -> dict[str, Stream]:
     """Incident counts by occurrence period, each event known from its report period."""
     families = streams(events.area, events.occurred, events.reported, layout.shape,
-                       code=events.family, n_codes=len(C.FAMILIES))
-    by_family = dict(zip(C.FAMILIES, families))
+                       code=events.family, n_codes=len(events.families))
+    by_family = dict(zip(events.families, families))
     g = events.group
     group = stream(events.area[g], events.occurred[g], events.reported[g], layout.shape)
     return {"all": combine(families), **by_family, "group": group}
@@ -106,8 +108,14 @@ def count_features(streams: dict[str, Stream], config: FeaturesConfig,
     return values, specs
 
 
-def static_features(areas: pd.DataFrame) -> tuple[pd.DataFrame, list[FeatureSpec]]:
-    """Per-grid base data and rates (counts of key persons only, never identities)."""
+def static_features(areas: pd.DataFrame, covariates: dict[str, tuple[str, str]] | None = None
+                    ) -> tuple[pd.DataFrame, list[FeatureSpec]]:
+    """Per-grid base data and rates (counts of key persons only, never identities).
+
+    Args:
+        covariates: numeric columns of ``areas`` a mapping declared (name -> English and
+            Chinese description); each is a static feature as it is.
+    """
     a = areas.set_index(C.AREA_ID)
     pop = a[C.POPULATION].where(a[C.POPULATION] > 0)
     keys = a[[C.KEY_CORRECTIONS, C.KEY_MENTAL, C.KEY_DRUG]].sum(axis=1, min_count=1)
@@ -134,6 +142,9 @@ def static_features(areas: pd.DataFrame) -> tuple[pd.DataFrame, list[FeatureSpec
         "urban": ("urban grid (1) or rural (0)", "城镇网格(1)或农村(0)"),
     }
     specs = [FeatureSpec(n, "static", *text[n]) for n in frame.columns]
+    for name, (en, zh) in (covariates or {}).items():
+        frame[name] = a[name].astype(float)
+        specs.append(FeatureSpec(name, "static", en, zh))
     return frame, specs
 
 
@@ -145,7 +156,7 @@ def area_features(events: IncidentIndex, petitions: pd.DataFrame, layout: Layout
     """
     short, long = config.windows[0], config.windows[-1]
     streams = incident_streams(events, layout) | petition_streams(petitions, layout)
-    values, specs = count_features(streams, config, composites={"all": tuple(C.FAMILIES)})
+    values, specs = count_features(streams, config, composites={"all": events.families})
     for part in (handling_features(events, layout, long, config.handling_deadline_days),
                  weak_signal_features(petitions, layout, short, config.backlog_days)):
         values |= part[0]
@@ -171,13 +182,16 @@ def outcomes_known_at(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: p
 
 
 def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.DataFrame,
-                config: FeaturesConfig, engine: Engine = LOCAL) -> Panel:
+                config: FeaturesConfig, engine: Engine = LOCAL,
+                declared: Declared | None = None) -> Panel:
     """Every feature for every grid and period, plus the outcomes training turns into targets.
 
     Args:
         engine: where the per-area step runs: this process, forked workers or a Dask cluster
             (the panel is the same on every engine).
+        declared: what the mappings declared (covariates, families, source spans).
     """
+    declared = declared or Declared()
     layout = panel_layout(areas, incidents, petitions, config)
     short, long = config.windows[0], config.windows[-1]
     events = index_incidents(incidents, layout, config.handling_deadline_days)
@@ -192,15 +206,20 @@ def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Data
     specs.append(FeatureSpec(f"all_per_1k_{long}", "counts",
                              f"incidents per 1,000 residents in the last {long} periods",
                              f"近{long}期每千人事件数"))
-    static, static_specs = static_features(areas)
-    calendar = period_calendar(layout.periods, config.period)
+    static, static_specs = static_features(areas, declared.covariates)
+    calendar = period_calendar(layout.periods, config.period, config.calendar)
     for name in static.columns:
         values[name] = np.repeat(static[name].to_numpy(float)[:, None], layout.shape[1], axis=1)
     for name in calendar.columns:
         values[name] = np.broadcast_to(calendar[name].to_numpy(float)[None, :], layout.shape)
     specs += static_specs + calendar_specs(calendar.columns)
+    specs = [declared.labelled(s) for s in specs]
+    for name in outcomes:
+        kind = "petitions" if name[len(OUTCOME_PREFIX):] in PETITION_STREAMS else "incidents"
+        values[name] = uncovered_as_missing(values[name], layout, declared.spans.get(kind, []))
     frame = assemble(layout, [s.name for s in specs], values, outcomes)
-    return Panel(frame=frame, catalogue=catalogue_frame(specs), layout=layout)
+    kept, left_out = informative(specs, values)
+    return Panel(frame=frame, catalogue=catalogue_frame(kept), layout=layout, left_out=left_out)
 
 
 def assemble(layout: Layout, features: list[str], values: dict[str, np.ndarray],

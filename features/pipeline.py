@@ -10,6 +10,7 @@ import pandas as pd
 
 from features.engine import Engine
 from features.hierarchy import level_counts
+from features.informative import Declared, family_summary
 from features.io import csv_writer, json_writer, parquet_writer, read_clean, write_snapshot
 from features.panel import build_panel
 from riskgrid.experiment import Experiment
@@ -22,6 +23,7 @@ class FeaturesReport:
     rows: int
     columns: int
     periods: tuple[str, str]
+    left_out: tuple[str, ...] = ()
 
 
 def fingerprint(*frames: pd.DataFrame) -> str:
@@ -37,13 +39,16 @@ def build_features(experiment: Experiment, settings: Settings) -> FeaturesReport
     clean = read_clean(experiment.output_dir(settings))
     areas, incidents, petitions = clean.areas, clean.incidents, clean.petitions
     panel = build_panel(areas, incidents, petitions, experiment.features,
-                        Engine.from_settings(settings))
+                        Engine.from_settings(settings),
+                        Declared.read(experiment.output_dir(settings) / "clean"))
+    left_out = family_summary(panel.left_out, panel.catalogue)
     counts = level_counts(panel.frame, areas)
     periods = (str(panel.layout.periods[0].date()), str(panel.layout.periods[-1].date()))
     meta = {"experiment": experiment.name, "period": experiment.features.period,
             "first_period": periods[0], "last_period": periods[1],
             "areas": len(areas), "features": len(panel.catalogue),
-            "input_fingerprint": fingerprint(areas, incidents, petitions)}
+            "input_fingerprint": fingerprint(areas, incidents, petitions),
+            "left_out": panel.left_out}
     link = write_snapshot(experiment.output_dir(settings) / "features", {
         "panel.parquet": parquet_writer(panel.frame),
         "counts.parquet": parquet_writer(counts),
@@ -52,4 +57,4 @@ def build_features(experiment: Experiment, settings: Settings) -> FeaturesReport
         "meta.json": json_writer(meta),
     })
     return FeaturesReport(path=link, rows=len(panel.frame), columns=len(panel.catalogue),
-                          periods=periods)
+                          periods=periods, left_out=tuple(left_out))

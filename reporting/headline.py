@@ -65,11 +65,13 @@ def headline(counts: pd.DataFrame, periods: dict[str, pd.Timestamp | None], now:
 
 def unit_summary(context: pd.DataFrame, level: str, snap: Snapshot, h: int,
                  warnings: list[dict], counts: pd.DataFrame, target: str, interval: float,
-                 min_count: int) -> list[dict]:
+                 min_count: int, scored: pd.DataFrame | None = None) -> list[dict]:
     """Every unit of ``level``: its risk level, grids by level, count now and forecast.
 
     A unit's level is the highest of its grids' levels and of the warnings on the unit itself
-    (surges of a street or district), so one red grid makes its street red.
+    (surges of a street or district), so one red grid makes its street red. ``scored`` (the
+    units' scores as /score gives them, serving.units) adds the chance that any of its grids
+    is high-risk, the level that chance reaches and its rank among the units.
     """
     id_col, name_col = C.LEVEL_ID[level], C.LEVEL_NAME[level]
     frame = snap.horizons[h].assign(unit=context[id_col].reindex(snap.area_ids).to_numpy())
@@ -89,6 +91,15 @@ def unit_summary(context: pd.DataFrame, level: str, snap: Snapshot, h: int,
                     "level": by_rank[int(max(ranks.max(), own.get(str(unit), 0)))],
                     "by_level": {lv: int((rows["risk_level"] == lv).sum()) for lv in LEVELS},
                     "observed": suppress(observed.get(str(unit), np.nan), min_count),
-                    "expected": expected, "low": low, "high": high})
+                    "expected": expected, "low": low, "high": high,
+                    **_scored(scored, str(unit))})
     out.sort(key=lambda u: (-LEVEL_RANK[u["level"]], -u["expected"], u["unit_id"]))
     return out
+
+
+def _scored(scored: pd.DataFrame | None, unit: str) -> dict:
+    if scored is None or unit not in set(scored[C.AREA_ID].astype(str)):
+        return {"probability": None, "score_level": None, "rank": None}
+    row = scored[scored[C.AREA_ID].astype(str) == unit].iloc[0]
+    return {"probability": float(row["risk_probability"]),
+            "score_level": str(row["risk_level"]), "rank": int(row["rank"])}

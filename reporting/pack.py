@@ -122,7 +122,7 @@ def build_pack(experiment: Experiment, settings: Settings, *, level: str = "dist
     target = _stream(scorer.model.target, trends.streams)
     interval = experiment.serving.interval
     units = unit_summary(context, level, now, h, issued, data.counts, target, interval,
-                         config.min_count)
+                         config.min_count, scorer.units(now, level, h))
     grid_levels = dict(zip(now.area_ids, now.horizons[h]["risk_level"].astype(str)))
     lag = experiment.features.lag_for_season()
     last_year = periods[position - lag] if position >= lag else None
@@ -141,7 +141,8 @@ def build_pack(experiment: Experiment, settings: Settings, *, level: str = "dist
         ranked=ranked(now, h, names, data.catalogue, data.panel, context, config),
         changes=changes(now, earlier, h, names, data.catalogue, context, config),
         warnings=_warnings(issued, data.catalogue, config),
-        scorecard=_scorecard(store, experiment, data, when, h),
+        scorecard={**_scorecard(store, experiment, data, when, h),
+                   **_levels(scorer, store, experiment, data, when, h)},
         freshness=freshness(experiment.output_dir(settings) / "clean", data.counts, when,
                             experiment.features.period),
         ingest=ingest_notes(experiment.output_dir(settings) / "clean"),
@@ -328,6 +329,21 @@ def _scorecard(store: Store, experiment: Experiment, data: ServingData,
             "trend": [{k: (_maybe(v) if isinstance(v, float) else v) for k, v in row.items()}
                       for row in trend.to_dict("records")],
             "calibration": _calibration(store, experiment.name, outcomes, h), "totals": totals}
+
+
+def _levels(scorer: Scorer, store: Store, experiment: Experiment, data: ServingData,
+            as_of: pd.Timestamp, h: int) -> dict:
+    """What each level promises and what the backtest showed, and how each level's forecasts
+    of the last ``track_periods`` periods turned out (one row per source and level)."""
+    config = experiment.warnings
+    outcomes = ledger.panel_outcomes(data.panel, experiment.training)
+    outcomes = outcomes[outcomes[C.PERIOD] <= as_of]
+    tally = ledger.level_tally(store.forecasts(experiment=experiment.name), outcomes, as_of, h,
+                               config.track_periods, experiment.features.period)
+    return {"levels": [{**row, "threshold": _maybe(row["threshold"])
+                        if math.isfinite(row["threshold"]) else None}
+                       for row in scorer.promises],
+            "tally": tally.to_dict("records"), "track_periods": config.track_periods}
 
 
 def _calibration(store: Store, experiment: str, outcomes: pd.DataFrame, h: int) -> list[dict]:

@@ -110,6 +110,13 @@ class Words:
     def count(self, feature: str, value: float | str) -> str:
         return self.t["fact"].format(label=self.feature(feature), value=self.num(value))
 
+    def heading(self, section: str) -> str:
+        """A section's title with the as-of week and the week it is compared with."""
+        meta, title = self.pack.meta, self.t["sections"][section]
+        if meta.get("since"):
+            return self.t["dated"].format(title=title, as_of=meta["as_of"], since=meta["since"])
+        return self.t["dated_alone"].format(title=title, as_of=meta["as_of"])
+
     def capital(self, text: str) -> str:
         return text[:1].upper() + text[1:] if self.lang == "en" else text
 

@@ -1,4 +1,5 @@
-"""Periods and the Chinese holiday calendar (Spring Festival, National Day, make-up workdays)."""
+"""Periods and holiday calendars: China's (Spring Festival, National Day, make-up workdays) or
+any other country's public holidays."""
 
 from __future__ import annotations
 
@@ -99,22 +100,41 @@ def daily_calendar(start: date, end: date) -> pd.DataFrame:
     return frame
 
 
-def period_calendar(periods: pd.DatetimeIndex, period: str) -> pd.DataFrame:
+CHINA = "CN"
+CHINA_ONLY = ("spring_festival_days", "pre_spring_festival_days", "national_day_days",
+              "days_to_spring_festival")
+
+
+def country_days(start: date, end: date, country: str) -> pd.DataFrame:
+    """One row per day with ``statutory_holiday``: the public holidays of ``country``."""
+    days = pd.date_range(start, end, freq="D")
+    official = holidays.country_holidays(country, years=range(days[0].year, days[-1].year + 1))
+    return pd.DataFrame({"day": days,
+                         "statutory_holiday": days.to_series().dt.date.isin(set(official))
+                         .to_numpy()})
+
+
+def period_calendar(periods: pd.DatetimeIndex, period: str,
+                    country: str = CHINA) -> pd.DataFrame:
     """Calendar features of each period: holiday days in it, distance to Spring Festival, season.
 
     Only the calendar, which is known in advance, so these are valid for future target periods.
+    Outside China (``country`` not CN) the Chinese terms (:data:`CHINA_ONLY`) are left out and
+    ``holiday_days`` counts the country's public holidays.
     """
     periods = pd.DatetimeIndex(periods)
     ends = period_end(periods, period)
-    daily = daily_calendar(periods.min().date(), (ends.max() - pd.Timedelta(days=1)).date())
+    first, last = periods.min().date(), (ends.max() - pd.Timedelta(days=1)).date()
+    china = country == CHINA
+    daily = daily_calendar(first, last) if china else country_days(first, last, country)
     daily["period"] = period_start(daily["day"], period).to_numpy()
-    agg = daily.groupby("period").agg(
-        holiday_days=("statutory_holiday", "sum"),
-        spring_festival_days=("spring_festival_break", "sum"),
-        pre_spring_festival_days=("pre_spring_festival", "sum"),
-        national_day_days=("national_day_week", "sum"),
-        days_to_spring_festival=("days_to_spring_festival", "first"),
-    )
+    terms = {"holiday_days": ("statutory_holiday", "sum")}
+    if china:
+        terms |= {"spring_festival_days": ("spring_festival_break", "sum"),
+                  "pre_spring_festival_days": ("pre_spring_festival", "sum"),
+                  "national_day_days": ("national_day_week", "sum"),
+                  "days_to_spring_festival": ("days_to_spring_festival", "first")}
+    agg = daily.groupby("period").agg(**terms)
     out = agg.reindex(periods)
     out["week_of_year"] = periods.isocalendar().week.to_numpy().astype(int)
     out["month"] = periods.month

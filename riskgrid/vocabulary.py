@@ -23,6 +23,7 @@ STATUS = "status"
 CLOSED_AT = "closed_at"
 OVERDUE = "overdue"
 SATISFACTION = "satisfaction"
+HANDLED = "handled"  # False: the source records no handling (no open/closed lifecycle)
 
 # --- petitions -----------------------------------------------------------------------------
 PETITION_ID = "petition_id"

@@ -8,6 +8,7 @@ from serving import ledger
 from serving.champion import LoadedModel, load_champion
 from serving.issuing import warnings_for
 from serving.ledger import (
+    level_tally,
     read_outcomes,
     record_backtest_file,
     record_batch,
@@ -20,8 +21,9 @@ from serving.trends import TrendService
 from serving.warnings import KINDS, LEVELS
 
 __all__ = [
-    "KINDS", "LEVELS", "LoadedModel", "Scorer", "ServingData", "Snapshot",
-    "Store", "StoreUnavailable", "TrendService", "ledger", "load_champion", "load_serving_data",
-    "open_store", "read_outcomes", "record_backtest_file", "record_batch", "resolve_period",
-    "scorecard", "scorecard_trend", "store_revision", "upgrade_store", "warnings_for",
+    "KINDS", "LEVELS", "LoadedModel", "Scorer", "ServingData", "Snapshot", "Store",
+    "StoreUnavailable", "TrendService", "ledger", "level_tally", "load_champion",
+    "load_serving_data", "open_store", "read_outcomes", "record_backtest_file", "record_batch",
+    "resolve_period", "scorecard", "scorecard_trend", "store_revision", "upgrade_store",
+    "warnings_for",
 ]

@@ -13,7 +13,8 @@ from serving.store import ROLES
 # What each role may call, cumulatively: an analyst may do what a viewer does, and more.
 ENDPOINT_ROLE = {
     "score": "viewer", "explain": "viewer", "forecast": "viewer", "warnings": "viewer",
-    "model_info": "viewer", "areas": "viewer", "score_features": "analyst",
+    "model_info": "viewer", "areas": "viewer", "periods": "viewer", "ledger_scores": "viewer",
+    "score_features": "analyst",
     "warning_action": "analyst",
 }
 

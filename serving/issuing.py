@@ -21,7 +21,7 @@ def warnings_for(scorer: Scorer, trends: TrendService, experiment: Experiment,
                  as_of: pd.Timestamp | None = None) -> list[dict]:
     """Every warning the rules issue for ``as_of`` (default: the latest period)."""
     as_of = scorer.latest if as_of is None else as_of
-    config = experiment.warnings
+    config = scorer.warnings_config  # thresholds as the promises set them
     snap = scorer.snapshot(as_of)
     horizons = [h for h in config.horizons if h in scorer.model.horizons]
     scores = pd.concat([snap.horizons[h].assign(**{C.PERIOD: as_of}) for h in horizons],

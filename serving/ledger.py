@@ -18,7 +18,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,16 +28,16 @@ from features import read_features, read_fingerprint
 from riskgrid import vocabulary as C
 from riskgrid.calendar import parse_day
 from riskgrid.errors import InputError
-from riskgrid.experiment import Experiment, TrainingConfig
+from riskgrid.experiment import Experiment
 from riskgrid.settings import Settings
+from serving.outcomes import FLAG, panel_outcomes
+from serving.promises import settle_levels
+from serving.scoring import Scorer
 from serving.store import SOURCES, Store
 from serving.warnings import WarningsConfig, levels
-from training import OUTCOME, count_metrics, flag_streams, flag_threshold, read_backtest_predictions
+from training import OUTCOME, count_metrics, read_backtest_predictions
 
-if TYPE_CHECKING:
-    from serving.scoring import Scorer
-
-HORIZON, TARGET_PERIOD, FLAG = "horizon", "target_period", "flag"
+HORIZON, TARGET_PERIOD = "horizon", "target_period"
 EXPECTED, LOW, HIGH = "expected_count", "low", "high"
 PROBABILITY, LEVEL = "risk_probability", "risk_level"
 FORECAST_COLUMNS = (C.AREA_ID, HORIZON, TARGET_PERIOD, EXPECTED, LOW, HIGH, PROBABILITY, LEVEL)
@@ -133,10 +133,14 @@ def record_backtest_file(store: Store, experiment: Experiment,
     digest = hashlib.sha256(pd.util.hash_pandas_object(predictions, index=False).to_numpy()
                             .tobytes()).hexdigest()[:16]
     fingerprint = read_fingerprint(folder)
+    config = experiment.warnings
+    if config.promise:  # the levels as the service gives them: thresholds from the promises
+        config, _ = settle_levels(config, predictions, read_outcomes(experiment, settings),
+                                  experiment.features.period)
     return record_backtest(store, predictions, experiment=experiment.name,
                            model_version=f"backtest:{digest}", fingerprint=fingerprint,
                            period=experiment.features.period,
-                           interval=experiment.serving.interval, warnings=experiment.warnings)
+                           interval=experiment.serving.interval, warnings=config)
 
 
 def poisson_interval(expected: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray]:
@@ -226,30 +230,6 @@ def _day(value: Any, field: str) -> pd.Timestamp:
 
 
 # --- outcomes --------------------------------------------------------------------------------
-
-def panel_outcomes(panel: pd.DataFrame, training: TrainingConfig) -> pd.DataFrame:
-    """What happened: per grid and period, the target stream's final count and the risk flag.
-
-    The count is ``outcome_<target>`` (late reports included), the same as the training
-    targets. The flag is the experiment's risk flag: for ``collective_or_group`` any collective
-    petition or group incident in the period; for ``above_quantile`` the count above the
-    area's own ``flag_quantile`` over the whole panel (the threshold stored with the model).
-
-    Returns:
-        Columns area_id, period, count, flag (0.0 or 1.0).
-    """
-    column = OUTCOME + training.target
-    if column not in panel:
-        raise InputError(f"The feature panel has no {column} column; rebuild it with riskgrid "
-                         f"features, or set [training] target to a stream it counts.")
-    rows = panel.sort_values([C.AREA_ID, C.PERIOD], kind="stable").reset_index(drop=True)
-    threshold = flag_threshold(rows, training)
-    flags = flag_streams(rows, training) > threshold[:, None]
-    return pd.DataFrame({C.AREA_ID: rows[C.AREA_ID].astype(str),
-                         C.PERIOD: pd.to_datetime(rows[C.PERIOD]),
-                         C.COUNT: rows[column].to_numpy(np.float64),
-                         FLAG: flags.ravel().astype(np.float64)})
-
 
 def read_outcomes(experiment: Experiment, settings: Settings) -> pd.DataFrame:
     """:func:`panel_outcomes` of the experiment's feature panel (only the columns needed)."""
@@ -387,3 +367,40 @@ def _with_warnings(card: pd.DataFrame, store: Store, observed: pd.DataFrame) -> 
     cols = ["warnings", "warnings_confirmed", "warnings_false_alarm"]
     merged[cols] = merged[cols].fillna(0).astype(np.int64)
     return merged
+
+
+# --- what the levels delivered ---------------------------------------------------------------
+
+TALLY_COLUMNS = ("source", "level", "forecasts", "came_true", "first_target", "last_target")
+
+
+def level_tally(forecasts: pd.DataFrame, outcomes: pd.DataFrame, as_of: pd.Timestamp,
+                horizon: int, periods: int, period: str = "week") -> pd.DataFrame:
+    """Per source and warning level: how many forecasts about the last ``periods`` observed
+    periods up to ``as_of`` were at that level, and how many of them came true (flag on).
+
+    An area and target period forecast by several vintages of one source counts once, by its
+    newest vintage, so re-running a report does not count a forecast twice.
+
+    Returns:
+        Columns of TALLY_COLUMNS, one row per source and level that issued a forecast.
+    """
+    first = shift(as_of, -(periods - 1), period)
+    rows = forecasts[(forecasts[HORIZON] == horizon)
+                     & forecasts[LEVEL].isin(C.WARNING_LEVELS)]
+    target = pd.to_datetime(rows[TARGET_PERIOD])
+    rows = rows[(target >= first) & (target <= as_of)]
+    if rows.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in TALLY_COLUMNS})
+    rows = rows.sort_values("issued_at", kind="stable").drop_duplicates(
+        ["source", C.AREA_ID, TARGET_PERIOD], keep="last")
+    joined = rows.merge(_observed(outcomes), left_on=[C.AREA_ID, TARGET_PERIOD],
+                        right_on=[C.AREA_ID, C.PERIOD])
+    tally = joined.assign(hit=joined[FLAG] > 0).groupby(["source", LEVEL]).agg(
+        forecasts=("hit", "size"), came_true=("hit", "sum")).reset_index()
+    tally = tally.rename(columns={LEVEL: "level"}).assign(
+        first_target=first.date().isoformat(), last_target=as_of.date().isoformat())
+    order = {lv: i for i, lv in enumerate(C.WARNING_LEVELS)}
+    tally = tally.sort_values(["source", "level"], key=lambda s: s.map(order)
+                              if s.name == "level" else s, ignore_index=True)
+    return tally.astype({"forecasts": "int64", "came_true": "int64"})[list(TALLY_COLUMNS)]

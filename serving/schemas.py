@@ -12,19 +12,28 @@ class Driver(BaseModel):
     label_en: str
     label_zh: str
     value: float | None
-    contribution: float = Field(description="TreeSHAP contribution to the log expected count.")
+    typical: float | None = Field(None, description="The feature's mean over every grid of "
+                                  "the city in the same period: what 'usually' means.")
+    contribution: float = Field(description="TreeSHAP contribution to the log expected count; "
+                                "exp(contribution) - 1 is its relative effect on the forecast.")
 
 
 class Score(BaseModel):
-    area_id: str
+    area_id: str = Field(description="A grid, or a community, street, district or the city "
+                         "scored from its grids.")
     horizon: int
-    expected_count: float
-    interval: list[float] = Field(description="[low, high] count interval (see model_info).")
-    risk_probability: float
+    expected_count: float = Field(description="A unit's is the sum of its grids'.")
+    interval: list[float] = Field(description="[low, high] count interval (see model_info); a "
+                                  "unit's is the Poisson interval of its summed count.")
+    risk_probability: float = Field(description="A unit's is the chance that at least one of "
+                                    "its grids is high-risk, 1 - prod(1 - p), assuming the "
+                                    "grids' flags independent.")
     risk_level: str = Field(description="red, orange, yellow, blue or none")
-    rank: int = Field(description="1 = highest risk among the grids of the period.")
+    rank: int = Field(description="1 = highest risk among the units of the same level in the "
+                      "period.")
     percentile: float
-    drivers: list[Driver]
+    drivers: list[Driver] = Field(description="A unit's: the features whose contributions "
+                                  "summed over its grids are largest (value: mean over them).")
 
 
 class ScoreResponse(BaseModel):
@@ -117,6 +126,29 @@ class WarningsResponse(BaseModel):
     model_version: str
     as_of: str
     warnings: list[WarningItem]
+
+
+class LedgerPeriod(BaseModel):
+    as_of: str
+    vintage_id: str
+    source: str = Field(description="api, batch, report or backtest: who issued the forecasts")
+    model_version: str
+    issued_at: str
+    forecasts: int
+
+
+class PeriodsResponse(BaseModel):
+    model_version: str
+    as_of: str = Field(description="The latest period: /score answers it live.")
+    periods: list[LedgerPeriod] = Field(description="As-of periods with forecasts in the "
+                                        "ledger, newest first (one vintage each).")
+
+
+class LedgerScoresResponse(BaseModel):
+    model_version: str = Field(description="The model serving now (the vintage names its own).")
+    as_of: str
+    vintage: LedgerPeriod
+    scores: list[Score] = Field(description="As issued then; drivers are not kept.")
 
 
 class Area(BaseModel):

@@ -22,8 +22,11 @@ from riskgrid.errors import InputError
 from riskgrid.experiment import Experiment
 from riskgrid.settings import Settings
 from serving.champion import LoadedModel
+from serving.outcomes import panel_outcomes
+from serving.promises import settle_levels
+from serving.units import memberships, unit_drivers, unit_table
 from serving.warnings import WarningsConfig, levels
-from training import RiskModel, contributions, input_catalogue
+from training import RiskModel, contributions, input_catalogue, read_backtest_predictions
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class ServingData:
     areas: pd.DataFrame
     counts: pd.DataFrame
     fingerprint: str
+    backtest: pd.DataFrame | None = None  # the training run's out-of-sample forecasts
 
 
 def load_serving_data(experiment: Experiment, settings: Settings) -> ServingData:
@@ -43,7 +47,8 @@ def load_serving_data(experiment: Experiment, settings: Settings) -> ServingData
     features = read_features(folder)
     return ServingData(panel=features.panel, catalogue=input_catalogue(features.catalogue),
                        areas=read_clean(folder, events=False).areas, counts=features.counts,
-                       fingerprint=features.meta["input_fingerprint"])
+                       fingerprint=features.meta["input_fingerprint"],
+                       backtest=read_backtest_predictions(folder))
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Snapshot:
     horizons: dict[int, pd.DataFrame]  # scores: expected_count, low, high, probability, ...
     inputs: dict[int, np.ndarray]  # model inputs (rows x features)
     contributions: dict[int, np.ndarray]  # rows x (features + base value)
+    typical: dict[int, np.ndarray]  # each input's mean over the period's grids
 
 
 class Scorer:
@@ -66,7 +72,11 @@ class Scorer:
         self.model: RiskModel = loaded.model
         self.data = data
         self.config = experiment.serving
-        self.warnings_config = experiment.warnings
+        # Each level's threshold is the one that kept its promise in the backtest.
+        self.warnings_config, self.promises = settle_levels(
+            experiment.warnings, data.backtest,
+            panel_outcomes(data.panel, experiment.training) if experiment.warnings.promise
+            and data.backtest is not None else pd.DataFrame(), experiment.features.period)
         missing = sorted(set(self.model.features) - set(data.panel.columns))
         if missing:
             raise InputError(f"model version {loaded.version} reads features the panel lacks "
@@ -79,6 +89,7 @@ class Scorer:
                                str(labels.at[name, "zh"]) if name in labels.index else name)
                         for h in self.model.horizons.values() for name in h.features}
         self._cache: OrderedDict[pd.Timestamp, Snapshot] = OrderedDict()
+        self._members: dict[pd.Timestamp, dict[str, tuple[str, np.ndarray]]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -115,7 +126,7 @@ class Scorer:
     def _score_period(self, as_of: pd.Timestamp) -> Snapshot:
         rows = self.data.panel.iloc[self._rows[as_of]].reset_index(drop=True)
         area_ids = rows[C.AREA_ID].astype(str).to_numpy()
-        scores, inputs, contribs = {}, {}, {}
+        scores, inputs, contribs, typical = {}, {}, {}, {}
         thresholds = self.model.area_thresholds(rows)
         for h, model in self.model.horizons.items():
             X = self.model.inputs(rows, h)[model.features]
@@ -133,10 +144,11 @@ class Scorer:
             frame["percentile"] = np.round(100.0 * below / max(len(frame) - 1, 1), 1)
             scores[h] = frame
             inputs[h] = X.to_numpy(np.float64)
+            typical[h] = column_means(inputs[h])
             contribs[h] = contributions(model, X).to_numpy(np.float64)
         return Snapshot(as_of=as_of, area_ids=area_ids,
                         position={a: i for i, a in enumerate(area_ids)}, horizons=scores,
-                        inputs=inputs, contributions=contribs)
+                        inputs=inputs, contributions=contribs, typical=typical)
 
     def _interval(self, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         tail = (1 - self.config.interval) / 2
@@ -146,43 +158,87 @@ class Scorer:
         unknown = [a for a in area_ids if a not in snap.position]
         if unknown:
             shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-            raise InputError(f"unknown area ids: {shown}; scores are made for grids "
-                             "(see /model_info for the levels and /score with a level and "
-                             "parent_id to list them)")
+            raise InputError(f"unknown area ids: {shown}; scores are made for grids and the "
+                             "communities, streets and districts above them (see /model_info "
+                             "for the levels and /areas with a level and parent_id to list "
+                             "them)")
         return [snap.position[a] for a in area_ids]
+
+    def members(self, snap: Snapshot) -> dict[str, tuple[str, np.ndarray]]:
+        """Every unit above the grids of a snapshot: its level and its grids' positions."""
+        with self._lock:
+            found = self._members.get(snap.as_of)
+        if found is None:
+            found = memberships(self.data.areas, snap.area_ids)
+            with self._lock:
+                self._members = {snap.as_of: found}  # one period at a time is enough
+        return found
+
+    def units(self, snap: Snapshot, level: str, h: int) -> pd.DataFrame:
+        """Every unit of ``level`` scored from its grids at horizon ``h`` (serving.units)."""
+        return unit_table(snap.horizons[h], self.members(snap), level, self.warnings_config,
+                          self.config.interval)
 
     def score(self, area_ids: list[str], horizons: list[int], as_of: pd.Timestamp,
               drivers: int | None = None) -> list[dict]:
-        """One record per area and horizon, in the order asked, with the top drivers."""
+        """One record per area and horizon, in the order asked, with the top drivers.
+
+        Ids of communities, streets, districts or the city get their unit's score, added up
+        from its grids (serving.units).
+        """
         snap = self.snapshot(as_of)
-        where = self.positions(snap, area_ids)
+        members = self.members(snap)
+        self.positions(snap, [a for a in area_ids if a not in members])  # unknown ids fail
         n = drivers or self.config.drivers
         out = []
         for h in self.check_horizons(horizons):
             frame = snap.horizons[h]
             names = self.model.horizons[h].features
             cols = {c: frame[c].to_numpy() for c in frame.columns}
-            for i in where:
+            tables: dict[str, pd.DataFrame] = {}
+            for area in area_ids:
+                if area in snap.position:
+                    out.append(self._grid_record(snap, cols, names, h, snap.position[area], n))
+                    continue
+                level, where = members[area]
+                if level not in tables:
+                    tables[level] = self.units(snap, level, h).set_index(C.AREA_ID)
+                row = tables[level].loc[area]
                 out.append({
-                    "area_id": snap.area_ids[i], "horizon": h,
-                    "expected_count": float(cols["expected_count"][i]),
-                    "interval": [float(cols["low"][i]), float(cols["high"][i])],
-                    "risk_probability": float(cols["risk_probability"][i]),
-                    "risk_level": str(cols["risk_level"][i]), "rank": int(cols["rank"][i]),
-                    "percentile": float(cols["percentile"][i]),
-                    "drivers": self._drivers(names, snap.contributions[h][i, :-1],
-                                             snap.inputs[h][i], n)})
+                    "area_id": area, "horizon": h,
+                    "expected_count": float(row["expected_count"]),
+                    "interval": [float(row["low"]), float(row["high"])],
+                    "risk_probability": float(row["risk_probability"]),
+                    "risk_level": str(row["risk_level"]), "rank": int(row["rank"]),
+                    "percentile": float(row["percentile"]),
+                    "drivers": [self._driver(names[j], np.nan if v is None else v, c)
+                                for j, c, v in unit_drivers(snap.contributions[h][:, :-1],
+                                                            snap.inputs[h], where, n)]})
         return out
 
-    def _drivers(self, names: list[str], contrib: np.ndarray, values: np.ndarray,
-                 n: int) -> list[dict]:
-        top = np.argsort(-np.abs(contrib), kind="stable")[:n]
-        return [self._driver(names[j], values[j], contrib[j]) for j in top]
+    def _grid_record(self, snap: Snapshot, cols: dict, names: list[str], h: int, i: int,
+                     n: int) -> dict:
+        return {"area_id": snap.area_ids[i], "horizon": h,
+                "expected_count": float(cols["expected_count"][i]),
+                "interval": [float(cols["low"][i]), float(cols["high"][i])],
+                "risk_probability": float(cols["risk_probability"][i]),
+                "risk_level": str(cols["risk_level"][i]), "rank": int(cols["rank"][i]),
+                "percentile": float(cols["percentile"][i]),
+                "drivers": self._drivers(names, snap.contributions[h][i, :-1],
+                                         snap.inputs[h][i], n, snap.typical[h])}
 
-    def _driver(self, name: str, value: float, contribution: float) -> dict:
+    def _drivers(self, names: list[str], contrib: np.ndarray, values: np.ndarray,
+                 n: int, typical: np.ndarray | None = None) -> list[dict]:
+        top = np.argsort(-np.abs(contrib), kind="stable")[:n]
+        return [self._driver(names[j], values[j], contrib[j],
+                             None if typical is None else typical[j]) for j in top]
+
+    def _driver(self, name: str, value: float, contribution: float,
+                typical: float | None = None) -> dict:
         en, zh = self._labels[name]
         return {"feature": name, "label_en": en, "label_zh": zh,
                 "value": None if np.isnan(value) else float(value),
+                "typical": None if typical is None or np.isnan(typical) else float(typical),
                 "contribution": float(contribution)}
 
     def explain(self, area_id: str, horizon: int, as_of: pd.Timestamp) -> dict:
@@ -199,7 +255,8 @@ class Scorer:
                "expected_count": float(row["expected_count"]),
                "risk_probability": float(row["risk_probability"]),
                "risk_level": str(row["risk_level"]),
-               "contributions": self._drivers(names, contrib[:-1], values, len(names)),
+               "contributions": self._drivers(names, contrib[:-1], values, len(names),
+                                              snap.typical[horizon]),
                "previous": None, "changes": []}
         position = self.periods.get_loc(as_of)
         if position > 0:
@@ -216,7 +273,7 @@ class Scorer:
                 order = np.argsort(-np.abs(diff), kind="stable")
                 old_values = before.inputs[horizon][j]
                 out["changes"] = [
-                    {**self._driver(names[k], values[k], diff[k]),
+                    {**self._driver(names[k], values[k], diff[k], snap.typical[horizon][k]),
                      "previous_value": None if np.isnan(old_values[k]) else float(old_values[k])}
                     for k in order if diff[k] != 0]
         return out
@@ -280,6 +337,14 @@ class Scorer:
         features = frame[self.model.features].astype(np.float64)
         return pd.concat([frame[[c for c in (C.AREA_ID, C.PERIOD) if c in frame]], features],
                          axis=1)
+
+
+def column_means(values: np.ndarray) -> np.ndarray:
+    """Each column's mean over the rows that have a value (NaN for a column with none)."""
+    known = ~np.isnan(values)
+    counts = known.sum(axis=0)
+    sums = np.where(known, values, 0.0).sum(axis=0)
+    return np.divide(sums, counts, out=np.full(values.shape[1], np.nan), where=counts > 0)
 
 
 def threshold_levels(probability: np.ndarray, config: WarningsConfig) -> np.ndarray:

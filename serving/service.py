@@ -25,6 +25,7 @@ from riskgrid import vocabulary as C
 from serving.access import AccessDenied, Shapes, hierarchy, require_role
 from serving.champion import champion_version, fetch_champion, load_champion
 from serving.gate import RETRY_AFTER_SECONDS, UNAVAILABLE, AuditGate, RequestRecord, store_at
+from serving.history import ledger_periods, ledger_scores, ledger_vintage
 from serving.issuing import issue_for
 from serving.ledger import record_batch
 from serving.schemas import (
@@ -38,12 +39,14 @@ from serving.schemas import (
     ForecastResponse,
     Horizon,
     Horizons,
+    LedgerScoresResponse,
     ModelInfo,
     Note,
+    PeriodsResponse,
     ScoreResponse,
     WarningActionResponse,
-    WarningsResponse,
     WarningId,
+    WarningsResponse,
     WhatIfResponse,
     Word,
 )
@@ -171,7 +174,8 @@ class RiskGrid:
     def score(self, ctx: bentoml.Context, area_ids: AreaIds = None, level: Word | None = None,
               parent_id: AreaId | None = None, horizons: Horizons | None = None,
               as_of: Day | None = None, drivers: Drivers | None = None) -> ScoreResponse:
-        """Expected counts with intervals, calibrated risk, levels, ranks and top drivers.
+        """Expected counts with intervals, calibrated risk, levels, ranks and top drivers,
+        for grids and for the communities, streets and districts above them.
 
         Without ``horizons``, the experiment's first forecast horizon.
         """
@@ -310,6 +314,35 @@ class RiskGrid:
         return self._call(ctx, "areas", AreasResponse, work)
 
     @bentoml.api
+    def periods(self, ctx: bentoml.Context) -> PeriodsResponse:
+        """The as-of periods with forecasts in the ledger, newest first, and the latest period
+        (which /score answers live)."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            record.areas = [record.key.scope]
+            return {"model_version": scorer.loaded.version, "as_of": str(scorer.latest.date()),
+                    "periods": ledger_periods(self.store, self.experiment.name)}
+
+        return self._call(ctx, "periods", PeriodsResponse, work)
+
+    @bentoml.api
+    def ledger_scores(self, ctx: bentoml.Context, as_of: Day, area_ids: AreaIds = None,
+                      level: Word | None = None, parent_id: AreaId | None = None,
+                      horizon: Horizon | None = None) -> LedgerScoresResponse:
+        """A past period's forecasts as the ledger holds them (issued then, not replayed)."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            record.areas = list(area_ids or ([parent_id] if parent_id else []))
+            ids = self._areas(record, area_ids, level, parent_id)
+            record.areas = ids
+            self._check_scope(record, ids)
+            when = str(scorer.as_of(as_of).date())
+            vintage = ledger_vintage(self.store, self.experiment.name, when)
+            return {"model_version": scorer.loaded.version, "as_of": when, "vintage": vintage,
+                    "scores": ledger_scores(self.store, vintage, ids,
+                                            horizon or self._lead[0])}
+
+        return self._call(ctx, "ledger_scores", LedgerScoresResponse, work)
+
+    @bentoml.api
     def warning_action(self, ctx: bentoml.Context, warning_id: WarningId, action: Word,
                        reason: Word | None = None, note: Note | None = None
                        ) -> WarningActionResponse:
@@ -363,18 +396,16 @@ class RiskGrid:
             if unknown:
                 raise InputError(f"unknown area ids: {', '.join(unknown[:5])}"
                                  f"{' ...' if len(unknown) > 5 else ''}; ids are the "
-                                 "experiment's grid ids (level 'grid' with a parent_id lists "
-                                 "them)")
+                                 "experiment's grid, community, street and district ids or "
+                                 "'city' (/areas with a level and parent_id lists them)")
         elif level and parent_id:
-            if level != "grid":
-                raise InputError(f"scores are made for grids, not {level!r}: send level "
-                                 "'grid' with a parent_id (use /forecast for streets, "
-                                 "districts and the city)")
+            if level not in C.LEVELS:
+                raise InputError(f"level must be one of {list(C.LEVELS)}, not {level!r}")
             self._known(parent_id)
             # The scope is checked on what was asked for: a refusal names the parent, never
             # the ids under it.
             self._check_scope(record, [parent_id])
-            ids = self.hierarchy.units("grid", parent_id)
+            ids = self.hierarchy.units(level, parent_id)
         else:
             raise InputError("send area_ids (a non-empty list) or level and parent_id")
         if len(ids) > self.settings.max_batch_areas:

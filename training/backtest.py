@@ -82,9 +82,10 @@ def feature_columns(panel: pd.DataFrame, catalogue: pd.DataFrame) -> list[str]:
     return [name for name in catalogue["name"] if name in panel.columns]
 
 
-def design(panel: pd.DataFrame, features: list[str], period: str, h: int) -> pd.DataFrame:
+def design(panel: pd.DataFrame, features: list[str], period: str, h: int,
+           calendar: str = "CN") -> pd.DataFrame:
     """Model inputs for horizon h: the row's features and the calendar of period t+h."""
-    return pd.concat([panel[features], target_calendar(panel, period, h)], axis=1)
+    return pd.concat([panel[features], target_calendar(panel, period, h, calendar)], axis=1)
 
 
 def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFrame,
@@ -111,8 +112,10 @@ def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFra
                     period=features_config.period)
     rows = []
     for fold in folds:
+        # Periods a source does not cover stay missing (NaN) in the labels known at the origin.
         known = panel if records is None else panel.assign(**{
-            name: values.ravel() for name, values in outcomes_known_at(
+            name: np.where(np.isnan(panel[name]), np.nan, values.ravel())
+            for name, values in outcomes_known_at(
                 areas, *records, features_config, layout, fold.start).items()})
         threshold = flag_threshold(known, config, before=fold.start)
         for h in features_config.horizons:
@@ -130,10 +133,13 @@ def _fold_horizon(panel, known, areas, smoother, features, features_config, conf
     count, flag = target_counts(panel, config, h), target_flags(panel, config, h, threshold)
     known_count = target_counts(known, config, h)
     known_flag = target_flags(known, config, h, threshold)
-    X = design(panel, features, features_config.period, h)
+    X = design(panel, features, features_config.period, h, features_config.calendar)
     step = periods_step(period)
-    train = (period + h * step < fold.start).to_numpy() & ~np.isnan(known_count)
-    test = ((period >= fold.start) & (period < fold.stop)).to_numpy() & ~np.isnan(count)
+    # NaN counts or flags: periods a source did not cover (or past the end of the data).
+    train = ((period + h * step < fold.start).to_numpy() & ~np.isnan(known_count)
+             & ~np.isnan(known_flag))
+    test = (((period >= fold.start) & (period < fold.stop)).to_numpy() & ~np.isnan(count)
+            & ~np.isnan(flag))
     if fold.targets_before is not None:
         test &= (period + h * step < fold.targets_before).to_numpy()
     rows = training_rows(known, areas, config, threshold, features_config.windows[-1])

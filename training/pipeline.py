@@ -94,15 +94,17 @@ def fit_final(experiment: Experiment, inputs: Inputs,
         for h in experiment.features.horizons:
             count = target_counts(panel, config, h)
             flag = target_flags(panel, config, h, threshold)
-            known = ~np.isnan(count)
-            X = design(panel, features, experiment.features.period, h)
+            known = ~np.isnan(count) & ~np.isnan(flag)  # NaN: a period a source did not cover
+            X = design(panel, features, experiment.features.period, h,
+                       experiment.features.calendar)
             models[h] = fit_horizon(X[known], count[known], flag[known], rows.take(known),
                                     config, h, fit).model
     thresholds = {} if rows.threshold is None else dict(zip(
         panel[C.AREA_ID].unique(), map(float, threshold), strict=True))
     return RiskModel(experiment=experiment.name, period=experiment.features.period,
                      target=config.target, risk_flag=config.risk_flag, features=features,
-                     horizons=models, thresholds=thresholds)
+                     horizons=models, thresholds=thresholds,
+                     calendar=experiment.features.calendar)
 
 
 def shap_importance(model: RiskModel, inputs: Inputs, recent: int = 13) -> pd.DataFrame:

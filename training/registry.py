@@ -26,6 +26,7 @@ from mlflow.models import infer_signature
 from riskgrid.errors import InputError
 from riskgrid.settings import Settings
 from training.metrics import LOWER_IS_BETTER
+from training.promotions import describe, version_tags
 from training.riskmodel import RiskModel
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -48,6 +49,8 @@ SERVICE_REQUESTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
                     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 # Who started a run, so a later `riskgrid train` can tell runs of killed processes (KILLED).
 HOST_TAG, PID_TAG = "riskgrid.host", "riskgrid.pid"
+# What a run forecasts with: "model", or a baseline's name in the child runs (docs/tracking.md).
+FORECASTER_TAG = "forecaster"
 
 
 def metric_key(name: str) -> str:
@@ -173,10 +176,11 @@ def log_training(settings: Settings, experiment: str, record: TrainingRecord, mo
     with _requests(TRAINING_REQUESTS):
         client = use_store(settings, experiment)
         close_orphans(client, experiment)
-        mlflow.start_run(run_name=f"train {experiment}",
-                         tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())})
+        owner = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+        mlflow.start_run(run_name=f"train {experiment}", tags=owner)
         try:
-            _log_record(record)
+            _log_record(record, experiment)
+            log_baselines(record.backtest, owner | _run_tags(record, experiment))
             registered = log_model(model, example, model_name(experiment))
         except BaseException:
             _end_failed_run(one_try=not user_retries)
@@ -186,8 +190,15 @@ def log_training(settings: Settings, experiment: str, record: TrainingRecord, mo
     return registered
 
 
-def _log_record(record: TrainingRecord) -> None:
-    mlflow.set_tags(record.tags)
+def _run_tags(record: TrainingRecord, experiment: str) -> dict[str, str]:
+    """Tags every run of a training carries, so runs filter by experiment and fingerprints."""
+    return {"experiment": experiment,
+            **{k: str(record.tags[k]) for k in ("data_fingerprint", "backtest_fingerprint")
+               if k in record.tags}}
+
+
+def _log_record(record: TrainingRecord, experiment: str) -> None:
+    mlflow.set_tags(record.tags | _run_tags(record, experiment) | {FORECASTER_TAG: "model"})
     mlflow.log_params(record.params)
     mlflow.log_text(record.config_text, "experiment.toml")
     mlflow.log_dict(record.backtest, "backtest.json")
@@ -205,6 +216,18 @@ def _log_record(record: TrainingRecord) -> None:
     mlflow.log_text(record.importance.to_csv(index=False), "feature_importance.csv")
     for path in record.plots.values():
         mlflow.log_artifact(str(path), "plots")
+
+
+def log_baselines(backtest: dict, tags: dict[str, str]) -> None:
+    """Under the active run, one child run per baseline of ``backtest`` (its JSON layout) with
+    the model's metric names, so MLflow's compare view and charts put the model and each
+    baseline side by side."""
+    for name, by_horizon in backtest.get("baselines", {}).items():
+        with mlflow.start_run(run_name=f"baseline {name}", nested=True,
+                              tags=tags | {FORECASTER_TAG: name}):  # ended FAILED on error
+            for h, metrics in by_horizon.items():
+                mlflow.log_metrics({f"{metric_key(k)}_h{h}": v for k, v in metrics.items()
+                                    if not math.isnan(v)})
 
 
 def _end_failed_run(one_try: bool) -> None:
@@ -315,10 +338,11 @@ def _promote(settings: Settings, experiment: str, metric: str, reason: str,
             return record | {"promoted": False,
                              "why": f"challenger does not beat the champion on {metric}"}
     client.set_registered_model_alias(name, CHAMPION, challenger[0])
-    for key in ("who", "when", "reason"):
-        client.set_model_version_tag(name, challenger[0], f"promoted_{key}", str(record[key]))
+    for key, value in version_tags(record).items():
+        client.set_model_version_tag(name, challenger[0], key, value)
     history = _history(client, name) + [record | {"promoted": True}]
     client.set_registered_model_tag(name, "promotions", json.dumps(history[-10:]))
+    describe(client, name)  # the history as a table on the model's page
     return record | {"promoted": True, "why": "first champion" if champion is None else
                      f"challenger beats the champion on {metric}"}
 

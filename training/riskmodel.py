@@ -31,6 +31,7 @@ class RiskModel:
     features: list[str]
     horizons: dict[int, HorizonModel]
     thresholds: dict[str, float] = field(default_factory=dict)
+    calendar: str = "CN"
 
     def area_thresholds(self, panel: pd.DataFrame) -> np.ndarray | None:
         """Each row's flag threshold (count-threshold flags only)."""
@@ -40,7 +41,8 @@ class RiskModel:
 
     def inputs(self, panel: pd.DataFrame, h: int) -> pd.DataFrame:
         """Panel rows (complete area x period grid) with the calendar of period t+h."""
-        return pd.concat([panel[self.features], target_calendar(panel, self.period, h)], axis=1)
+        calendar = target_calendar(panel, self.period, h, self.calendar)
+        return pd.concat([panel[self.features], calendar], axis=1)
 
     def predict(self, panel: pd.DataFrame) -> pd.DataFrame:
         """Expected count and risk probability of t+h for each row and horizon (long frame)."""
@@ -57,6 +59,7 @@ class RiskModel:
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"experiment": self.experiment, "period": self.period, "target": self.target,
                 "risk_flag": self.risk_flag, "features": self.features,
+                "calendar": self.calendar,
                 "horizons": sorted(self.horizons), "thresholds": self.thresholds,
                 "by_count": {str(h): m.by_count for h, m in self.horizons.items()}}
         (folder / "model.json").write_text(json.dumps(meta, indent=2))
@@ -80,7 +83,7 @@ class RiskModel:
                 by_count=meta["by_count"][str(h)])
         return cls(experiment=meta["experiment"], period=meta["period"], target=meta["target"],
                    risk_flag=meta["risk_flag"], features=meta["features"], horizons=horizons,
-                   thresholds=meta["thresholds"])
+                   thresholds=meta["thresholds"], calendar=meta.get("calendar", "CN"))
 
 
 def contributions(model: HorizonModel, X: pd.DataFrame) -> pd.DataFrame:

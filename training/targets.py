@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -53,7 +55,10 @@ def flag_threshold(panel: pd.DataFrame, config: TrainingConfig,
         return np.zeros(values.shape[0])
     periods = panel[C.PERIOD].unique()
     keep = np.ones(len(periods), bool) if before is None else periods < before
-    return np.quantile(values[:, keep], config.flag_quantile, axis=1)
+    # Periods a source does not cover are missing (NaN), not zero.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an area with no covered period
+        return np.nanquantile(values[:, keep], config.flag_quantile, axis=1)
 
 
 def target_flags(panel: pd.DataFrame, config: TrainingConfig, h: int,
@@ -65,12 +70,14 @@ def target_flags(panel: pd.DataFrame, config: TrainingConfig, h: int,
     return flags.ravel()
 
 
-def target_calendar(panel: pd.DataFrame, period: str, h: int) -> pd.DataFrame:
+def target_calendar(panel: pd.DataFrame, period: str, h: int,
+                    country: str = "CN") -> pd.DataFrame:
     """Calendar of the target period t+h (known in advance, so a valid input for row t)."""
     periods = pd.DatetimeIndex(panel[C.PERIOD].unique())
     step = {"day": pd.Timedelta(days=h), "week": pd.Timedelta(weeks=h)}.get(period)
     targets = periods + step if step is not None else periods + pd.DateOffset(months=h)
-    cal = period_calendar(targets, period)[list(TARGET_CALENDAR)]
+    found = period_calendar(targets, period, country)
+    cal = found[[c for c in TARGET_CALENDAR if c in found.columns]]
     cal = cal.add_prefix("target_")
     cal.index = periods
     rows = cal.reindex(pd.DatetimeIndex(panel[C.PERIOD]))

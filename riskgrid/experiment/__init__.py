@@ -107,4 +107,5 @@ def load_experiment(path: str | Path) -> Experiment:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise InputError(f"{path}: field '{where}': {err['msg']}.") from None
+        message = err["msg"].removeprefix("Value error, ")
+        raise InputError(f"{path}: field '{where}': {message}.") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Strict(BaseModel):
@@ -17,6 +17,10 @@ class SourceConfig(_Strict):
     kind: Literal["incidents", "petitions"]
     path: str
     mapping: str | None = Field(None, description="Mapping TOML, relative to the experiment file.")
+    start: str | None = Field(None, description="First day the source covers (default: its "
+                              "first record); periods before it are missing for it, not zero.")
+    end: str | None = Field(None, description="Last day the source covers (default: its last "
+                            "record); periods after it are missing for it, not zero.")
 
 
 class AreasConfig(_Strict):
@@ -28,7 +32,7 @@ class AreasConfig(_Strict):
     """
 
     kind: Literal["table", "polygons", "cells"] = "table"
-    path: str
+    path: str | None = None
     mapping: str | None = None
     id_field: str | None = Field(None, description="Polygon attribute holding the area id.")
     name_field: str | None = None
@@ -37,6 +41,36 @@ class AreasConfig(_Strict):
     )
     cell_size: float | None = Field(None, gt=0, description="Side of a cell, in coordinate units.")
     unit: Literal["metre", "foot"] = Field("metre", description="Unit of the coordinates.")
+    cover: Literal["polygons", "points", "hull"] = Field(
+        "polygons", description="Cells: what they cover. polygons: the polygons of path; points: "
+        "the bounding box of the incident points; hull: their convex hull. With points or hull, "
+        "path may name an areas table (mapping as for kind table): each cell goes under the "
+        "table area most of its points name.")
+    boundary: str | None = Field(None, description="Cells from points: a polygon file they are "
+                                 "clipped to (cells outside it are dropped).")
+    neighbours: Literal["given", "file", "centroids", "points"] = Field(
+        "given", description="given: the table's neighbours column, or shared borders of "
+        "polygons; file: the adjacency list at neighbours_path; centroids: the nearest areas by "
+        "centroid_x/centroid_y; points: the nearest areas by the mean of their incident points.")
+    neighbours_path: str | None = Field(
+        None, description="CSV of area pairs (first two columns: an area id and a neighbour's).")
+    neighbours_k: int | None = Field(None, ge=1, description="Nearest areas (default 6).")
+    neighbours_within: float | None = Field(
+        None, gt=0, description="Instead of k nearest: every area within this distance.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> AreasConfig:
+        if self.kind == "cells" and self.cell_size is None:
+            raise ValueError("areas of kind \"cells\" need cell_size, the side of a cell in "
+                             "coordinate units (e.g. cell_size = 500)")
+        if self.kind != "cells" and self.cover != "polygons":
+            raise ValueError("cover applies to areas of kind \"cells\" only")
+        if self.neighbours == "file" and not self.neighbours_path:
+            raise ValueError("neighbours = \"file\" needs neighbours_path, the adjacency list")
+        if self.path is None and not (self.kind == "cells" and self.cover != "polygons"):
+            raise ValueError("path is required (only cells with cover = \"points\" or "
+                             "\"hull\" can do without it)")
+        return self
 
 
 class FeaturesConfig(_Strict):
@@ -57,8 +91,21 @@ class FeaturesConfig(_Strict):
     backlog_days: float = Field(
         90.0, gt=0, description="A petition still open this many days after filing is backlog (积案)."
     )
+    calendar: str = Field(
+        "CN", description="Holiday calendar: CN (the default, with Spring Festival and National "
+        "Day terms) or any country code of the holidays package, e.g. US.")
     start: str | None = Field(None, description="First period of the panel (default: first data).")
     end: str | None = Field(None, description="Last period of the panel (default: last data).")
+
+    @field_validator("calendar")
+    @classmethod
+    def _country(cls, code: str) -> str:
+        import holidays
+
+        if code.upper() not in holidays.list_supported_countries():
+            raise ValueError(f"'{code}' is not a country code of the holidays package; use e.g. "
+                             "CN or US")
+        return code.upper()
 
     @field_validator("horizons", "windows")
     @classmethod

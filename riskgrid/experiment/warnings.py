@@ -25,6 +25,17 @@ class WarningsConfig(BaseModel):
     alert_budget: float = Field(
         0.05, ge=0, le=1, description="Largest share of areas at red or orange per horizon; "
         "areas beyond it, ranked by probability, drop to yellow.")
+    promise: dict[Level, float] = Field(
+        default_factory=dict, description="What each level promises: the smallest share of "
+        "its past out-of-sample forecasts (the backtest's) that came true. A level with a "
+        "promise gets the lowest threshold at which the backtest kept it; the fixed threshold "
+        "above is used only when there is no backtest (docs/warnings.md).")
+    promise_min_forecasts: int = Field(
+        20, ge=1, description="Fewest backtest forecasts a level needs before its promise "
+        "can be said to be kept.")
+    track_periods: int = Field(
+        13, ge=1, description="The scorecard counts each level's forecasts, and how many "
+        "came true, over this many latest periods.")
     horizons: list[int] = Field(
         default_factory=lambda: [1], description="Forecast horizons that issue warnings.")
     surge_level: Level = Field(
@@ -54,6 +65,14 @@ class WarningsConfig(BaseModel):
         if not values or any(v < 1 for v in values):
             raise ValueError("must be a non-empty list of positive integers, such as [1]")
         return sorted(set(values))
+
+    @field_validator("promise")
+    @classmethod
+    def _shares(cls, values: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in values.items() if not 0 < v <= 1}
+        if bad:
+            raise ValueError(f"each promise is a share above 0 and at most 1, not {bad}")
+        return values
 
     @model_validator(mode="after")
     def _decreasing(self) -> WarningsConfig:

@@ -28,7 +28,7 @@ def test_ingest_and_features_write_their_outputs(tiny_city, tmp_path):
     summary = json.loads(summary_path.read_text())
     assert set(summary) == {"sources", "total"}
     assert summary["sources"]["incidents"] == {"rows_in": 4, "accepted": 4, "quarantined": 0,
-                                               "duplicates": 0}
+                                               "duplicates": 0, "merged": 0}
     assert summary["total"]["rows_in"] == 14
     assert "incidents" in done.stdout and "14" in done.stdout
     done = riskgrid("features", str(tiny_city), data_dir=data)

@@ -29,7 +29,7 @@ def quarantine(settings, source: str = "incidents") -> pd.DataFrame:
 def test_clean_tables_hold_every_good_row(tiny_city, settings):
     summary = run(tiny_city, settings)
     assert summary["sources"]["incidents"] == {"rows_in": 4, "accepted": 4, "quarantined": 0,
-                                               "duplicates": 0}
+                                               "duplicates": 0, "merged": 0}
     clean = settings.data_dir / "tiny" / "clean"
     incidents = pd.read_parquet(clean / "incidents.parquet")
     assert set(incidents["category"]) == {"dispute.wage_arrears", "dispute.neighbour",
@@ -52,7 +52,8 @@ def test_every_row_is_accepted_quarantined_or_duplicate(tiny_city, settings):
     ]
     write_incidents(tiny_city, GOOD_INCIDENTS + bad + GOOD_INCIDENTS[:2])
     counts = run(tiny_city, settings)["sources"]["incidents"]
-    assert counts == {"rows_in": 11, "accepted": 4, "quarantined": 5, "duplicates": 2}
+    assert counts == {"rows_in": 11, "accepted": 4, "quarantined": 5, "duplicates": 2,
+                      "merged": 0}
     reasons = quarantine(settings).set_index("row")["reason"]
     assert "column occurred_at" in reasons[5] and "2024-13-45" in reasons[5]
     assert "column area_id" in reasons[6] and "G99" in reasons[6]

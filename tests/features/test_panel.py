@@ -93,7 +93,12 @@ def test_panel_has_one_row_per_area_and_period_and_a_catalogued_column_per_featu
     assert not panel.frame.duplicated([C.AREA_ID, C.PERIOD]).any()
     features = [c for c in panel.frame.columns
                 if c not in (C.AREA_ID, C.PERIOD) and not c.startswith(OUTCOME_PREFIX)]
-    assert features == panel.feature_names
+    # The catalogue (what training reads) holds the features that vary; the panel also keeps
+    # the empty or constant ones (here: households, urban...), listed by family in left_out.
+    left_out = [n.split(" (")[0] for names in panel.left_out.values() for n in names]
+    assert [f for f in features if f not in left_out] == panel.feature_names
+    assert set(features) == set(panel.feature_names) | set(left_out)
+    assert "urban (constant)" in panel.left_out["static"]
     assert panel.catalogue["zh"].str.len().min() > 0 and panel.catalogue["en"].str.len().min() > 0
     assert {"counts", "trend", "calendar", "petitions", "handling", "static", "spread",
             "hierarchy"} <= set(panel.catalogue["family"])

@@ -19,8 +19,7 @@ pytestmark = [pytest.mark.slow,
 
 
 def load_experiment(path: Path) -> Experiment:
-    # The files carry a [training] section, which the training stage defines.
-    return _load(path, Experiment)
+    return _load(path)
 
 
 def balanced(counts: dict) -> bool:

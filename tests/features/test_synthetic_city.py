@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -583,9 +582,7 @@ def test_export_dirt_is_listed_row_by_row(small):
 
 @pytest.mark.slow
 def test_default_city_has_realistic_volumes_and_group_incidents(tmp_path):
-    began = time.perf_counter()
     paths = write_city(tmp_path / "city", seed=7)
-    assert time.perf_counter() - began < 30
     raw = pd.read_csv(paths["incidents"], encoding="gb18030", dtype=str)
     years = raw["发生时间"].str[:4].value_counts()
     for year in ("2022", "2023", "2024", "2025"):

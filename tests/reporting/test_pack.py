@@ -185,6 +185,33 @@ def test_the_scorecard_is_empty_at_first_then_scores_recorded_vintages(pack, cit
     assert later.meta["since"] < later.meta["as_of"]
     assert pd.Timestamp(later.meta["as_of"]) - pd.Timestamp(later.meta["since"]) == \
         pd.Timedelta(weeks=1)
+    # Each level's forecasts of the last 13 weeks, and how many came true, in plain words.
+    recorded = store.forecasts(experiment=experiment.name)
+    warned = recorded[(recorded["horizon"] == later.meta["horizon"])
+                      & (recorded["risk_level"] != "none")]
+    tally = later.scorecard["tally"]
+    assert sum(r["forecasts"] for r in tally) == len(warned) > 0
+    assert all(0 <= r["came_true"] <= r["forecasts"] and r["source"] == "report" for r in tally)
+    first = tally[0]
+    level = catalogue()["en"]["levels"][first["level"]]
+    assert (f"Of {first['forecasts']} {level} forecasts from the meeting pack for "
+            f"{first['first_target']} to {first['last_target']}, {first['came_true']} came "
+            "true.") in html
+    zh = render_html(later, "zh")
+    assert f"{first['forecasts']}次{catalogue()['zh']['levels'][first['level']]}预警中有" in zh
+
+
+def test_the_pack_says_what_each_level_promises(pack, city):
+    _, _, experiment = city
+    levels = pack.scorecard["levels"]
+    assert [r["level"] for r in levels] == ["red", "orange", "yellow", "blue"]
+    # no backtest file in this city: the fixed probabilities stand, and the pack says so
+    assert all(r["source"] == "fixed" for r in levels)
+    assert [r["threshold"] for r in levels] == [experiment.warnings.threshold(lv)
+                                                for lv in ("red", "orange", "yellow", "blue")]
+    html = render_html(pack, "en")
+    assert catalogue()["en"]["promises"]["title"] in html and 'id="promises"' in html
+    assert catalogue()["zh"]["promises"]["no_promise"] in render_html(pack, "zh")
 
 
 def test_as_of_and_since_resolve_to_periods_or_fail_in_one_sentence():
@@ -358,3 +385,35 @@ def test_a_full_disk_fails_clearly_and_leaves_the_earlier_report_whole(pack, cit
     after = snapshot(out)
     assert set(after) == {"report.html", "report.pdf"} and after != before
     assert "Risk-assessment meeting pack" in after["report.html"].decode("utf-8")
+
+
+def test_the_units_table_uses_the_scores_of_the_api(pack, city):
+    settings, _, experiment = city
+    from serving import Scorer, load_champion, load_serving_data
+
+    scorer = Scorer(load_champion(settings, experiment.name),
+                    load_serving_data(experiment, settings), experiment)
+    when = pd.Timestamp(pack.meta["as_of"])
+    ids = [u["unit_id"] for u in pack.units]
+    api = {s["area_id"]: s for s in scorer.score(ids, [pack.meta["horizon"]], when)}
+    for unit in pack.units:
+        same = api[unit["unit_id"]]
+        assert unit["expected"] == pytest.approx(same["expected_count"])
+        assert [unit["low"], unit["high"]] == same["interval"]
+        assert unit["probability"] == pytest.approx(same["risk_probability"])
+        assert unit["rank"] == same["rank"] and unit["score_level"] == same["risk_level"]
+    assert sorted(u["rank"] for u in pack.units) == list(range(1, len(pack.units) + 1))
+    assert catalogue()["zh"]["map"]["any_high"] in render_html(pack, "zh")
+
+
+def test_every_heading_carries_the_as_of_and_comparison_dates_in_plain_words(pack):
+    words = catalogue()
+    for lang in LANGS:
+        html = render_html(pack, lang)
+        headings = re.findall(r"<h2>([^<]*)</h2>", html)
+        assert len(headings) >= len(SECTIONS)
+        assert all(pack.meta["as_of"] in h and pack.meta["since"] in h for h in headings)
+    zh = render_html(pack, "zh")
+    for jargon in ("Brier评分", "泊松偏差", "预测步长", "对数贡献"):
+        assert jargon not in zh and jargon not in str(words["zh"])
+    assert "集体上访" in str(words["zh"]) and "重复信访" in str(words["zh"])

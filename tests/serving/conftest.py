@@ -102,7 +102,7 @@ def start(experiment: Path, settings: Settings, log: Path, **env: str) -> tuple[
             [str(BIN / "riskgrid"), "serve", str(experiment), "--port", str(port)],
             env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600  # a loaded 2-core machine can take minutes to start it
+    deadline = time.monotonic() + 600  # a start on a machine busy with other work is slow
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the service exited:\n{log.read_text()[-3000:]}")

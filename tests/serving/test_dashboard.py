@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import re
 import time
 from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from urllib.parse import urlparse
 
+import pandas as pd
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
@@ -34,8 +39,9 @@ def browser():
 class Offline:
     """A browser page that may only talk to loopback; what else it tried is kept."""
 
-    def __init__(self, browser, url: str) -> None:
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def __init__(self, browser, url: str, locale: str = "en-US") -> None:
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                           locale=locale, accept_downloads=True)
         self.blocked: list[str] = []
         self.errors: list[str] = []
         self.context.route("**/*", self._guard)
@@ -58,12 +64,38 @@ class Offline:
 
 
 @pytest.fixture
-def dashboard(browser, server) -> Iterator[Offline]:
-    opened = Offline(browser, server.url)
-    yield opened
-    opened.context.close()
-    assert opened.blocked == [], "the dashboard tried to reach the internet"
-    assert opened.errors == [], "the page raised JavaScript errors"
+def open_dashboard(browser, server) -> Iterator:
+    """Opens the dashboard in a fresh browser profile with the given locale; afterwards, none
+    may have tried the internet or raised a JavaScript error."""
+    opened: list[Offline] = []
+
+    def open_(locale: str = "en-US") -> Offline:
+        opened.append(Offline(browser, server.url, locale))
+        return opened[-1]
+
+    yield open_
+    for each in opened:
+        each.context.close()
+        assert each.blocked == [], "the dashboard tried to reach the internet"
+        assert each.errors == [], "the page raised JavaScript errors"
+
+
+@pytest.fixture
+def dashboard(open_dashboard) -> Offline:
+    return open_dashboard("en-US")  # an English browser: the page opens in English
+
+
+def plain(x: float) -> str:
+    """A value as the dashboard writes it (text.js plain): whole numbers as they are, else 1
+    decimal from 1 up, 2 below, trailing zeros dropped."""
+    if x is None:
+        return "–"
+    if float(x).is_integer():
+        return str(int(x))
+    digits = 0 if abs(x) >= 100 else 1 if abs(x) >= 1 else 2
+    # as JavaScript's toFixed: the exact binary value, halves away from zero
+    text = str(Decimal(x).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP))
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def issued_in_s0(server) -> list[dict]:
@@ -97,6 +129,17 @@ def test_dashboard_maps_ranks_explains_and_acts_on_warnings(server, dashboard):
     assert scores["model_version"] in header and scores["as_of"] in header
     colour = page.get_attribute(f"#map [data-area={top['area_id']}] path", "class")
     assert f"level-{top['risk_level']}" in colour
+    # the communities one level up are drawn around their grids, and named
+    boundaries = page.locator("#map .boundary")
+    assert sorted(boundaries.nth(i).get_attribute("data-unit") for i in range(2)) == ["C0", "C1"]
+    assert boundaries.count() == 2 and "community boundaries" in page.inner_text("#map-note")
+    # hovering a grid labels it: name, level, probability, rank
+    page.hover("#map [data-area=A1]")
+    page.wait_for_selector("#map-tip:not([hidden])")
+    a1 = next(s for s in scores["scores"] if s["area_id"] == "A1")
+    tip = page.inner_text("#map-tip")
+    assert "A1" in tip and "C0" in tip and f"{round(a1['risk_probability'] * 100)}%" in tip
+    assert f"Rank {a1['rank']}" in tip
 
     # a grid clicked on the map: its drivers (readable labels) and its street's trend
     page.click("#map [data-area=A2]")
@@ -104,8 +147,13 @@ def test_dashboard_maps_ranks_explains_and_acts_on_warnings(server, dashboard):
     page.wait_for_selector("#trend svg path.band")
     explained = server.post("explain", {"area_id": "A2", "horizon": 1}, key="S0").json()
     strongest = max(explained["contributions"], key=lambda d: abs(d["contribution"]))
-    assert page.locator("#drivers .driver .label").first.inner_text().startswith(
-        strongest["label_en"])
+    said = page.locator("#drivers .driver .label").first.inner_text()
+    # "<label>: <value>, usually <city mean>: raises the forecast by <exp(c) - 1>%"
+    effect = math.exp(strongest["contribution"]) - 1
+    assert said.startswith(f"{strongest['label_en']}: {plain(strongest['value'])}, usually "
+                           f"{plain(strongest['typical'])}: "), said
+    verb = "raises" if effect > 0 else "lowers"
+    assert said.endswith(f"{verb} the forecast by {round(abs(effect) * 100)}%"), said
     assert "S0" in page.inner_text("#trend-note")
     assert "selected" in page.get_attribute("#map [data-area=A2] path", "class")
 
@@ -123,12 +171,33 @@ def test_dashboard_maps_ranks_explains_and_acts_on_warnings(server, dashboard):
     assert step["to_status"] == "acknowledged" and "dashboard test" in step["who"]
     assert row.locator("button[data-action=handle]").is_enabled()
 
-    # Chinese labels on the toggle
+    # dismissing asks for the reason in a dialog; no reason list sits on the rows
+    assert page.locator("#warnings select").count() == 0
+    row.locator("button[data-action=dismiss]").click()
+    page.wait_for_selector("#dismiss-dialog[open]")
+    page.select_option("#dismiss-reason", "duplicate")
+    page.fill("#dismiss-note", "same as the street's warning")
+    page.click("#dismiss-confirm")
+    page.wait_for_function(
+        "id => document.querySelector(`#warnings tr[data-warning-id='${id}']`).dataset.status "
+        "=== 'dismissed' || !document.querySelector('#error').hidden", arg=warning["warning_id"])
+    assert page.locator("#error").is_hidden(), page.inner_text("#error")
+    step = server.store.warning_history(warning["warning_id"])[-1]
+    assert (step["to_status"], step["reason_code"]) == ("dismissed", "duplicate")
+
+    # Chinese labels on the toggle, kept across a reload
     page.click("#lang")
     assert page.locator("#drivers .driver .label").first.inner_text().startswith(
         strongest["label_zh"])
     assert re.search(r"[\u4e00-\u9fff]", page.inner_text("#warnings"))
     assert page.get_attribute("html", "lang") == "zh-CN"
+    page.reload()
+    page.wait_for_function("document.querySelectorAll('#ranking tbody tr').length === 4")
+    assert page.get_attribute("html", "lang") == "zh-CN"
+    assert page.inner_text("#ranking-panel h2") == "网格风险排名"
+    page.click("#map [data-area=A2]")
+    page.wait_for_selector("#drivers .driver")
+    assert "通常" in page.inner_text("#drivers")
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
@@ -155,3 +224,122 @@ def test_dashboard_shows_the_apis_errors(server, dashboard):
     assert "analyst role" in page.inner_text("#error")
     still = [w for w in server.store.query_warnings() if w["warning_id"] == warning["warning_id"]]
     assert still[0]["status"] == "issued"
+
+
+PAST = "2023-10-02"  # a week of the tiny city's panel
+# A past vintage as the ledger holds it: (area, expected count, probability, level)
+VINTAGE = [("A0", 1.0, 0.1, "none"), ("A1", 2.0, 0.5, "orange"), ("A2", 3.0, 0.3, "yellow"),
+           ("A3", 4.0, 0.7, "red"), ("A4", 5.0, 0.9, "red"), ("A5", 6.0, 0.2, "blue")]
+
+
+def record_past_vintage(server) -> None:
+    from serving.ledger import record_vintage
+
+    if PAST in set(server.store.vintages(experiment="tiny", source="batch")["as_of"]):
+        return
+    frame = pd.DataFrame(VINTAGE, columns=["area_id", "expected_count", "risk_probability",
+                                           "risk_level"])
+    record_vintage(server.store, frame.assign(horizon=1, low=0.0, high=9.0), source="batch",
+                   experiment="tiny", as_of=PAST, model_version="old", fingerprint="then")
+
+
+def shown(page, table: str = "ranking", attribute: str = "data-area") -> list[str]:
+    rows = page.locator(f"#{table} tbody tr")
+    return [rows.nth(i).get_attribute(attribute) for i in range(rows.count())]
+
+
+def downloaded(page, button: str) -> list[dict]:
+    with page.expect_download() as started:
+        page.click(button)
+    text = Path(started.value.path()).read_text(encoding="utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_dashboard_searches_filters_goes_back_in_time_and_exports(server, open_dashboard):
+    issued_in_s0(server)  # the latest period's warnings are stored
+    record_past_vintage(server)
+    assert open_dashboard("fr-FR").page.get_attribute("html", "lang") == "zh-CN"  # no zh/en
+    dashboard = open_dashboard("zh-CN")
+    page = dashboard.page
+    page.wait_for_function("document.documentElement.lang === 'zh-CN'")
+    assert page.inner_text("#ranking-panel h2") == "网格风险排名"
+    dashboard.connect(server.keys["S0"])
+    page.wait_for_function("document.querySelectorAll('#ranking tbody tr').length === 4")
+    page.wait_for_function("document.querySelectorAll('#as-of option').length >= 2")
+    assert "第1–4行，共4行" in page.inner_text("#pager-text")
+
+    # search by name or id
+    page.fill("#search", "a3")
+    assert shown(page) == ["A3"]
+    assert page.locator("#map .area.dim").count() == 3
+    page.fill("#search", "")
+    assert len(shown(page)) == 4
+
+    # a unit: the list keeps its grids and the map zooms to them
+    whole = page.get_attribute("#map", "viewBox")
+    page.select_option("#filter-unit", "C1")
+    assert sorted(shown(page)) == ["A2", "A3"]
+    assert page.get_attribute("#map", "viewBox") != whole
+    page.click("#whole-map")
+    assert page.get_attribute("#map", "viewBox") == whole and len(shown(page)) == 4
+
+    # a kind: the warnings of that kind, and the grids they are on
+    active = server.post("warnings", {}, key="S0").json()["warnings"]
+    kind = active[0]["kind"]
+    page.wait_for_function(f"document.querySelectorAll('#warnings tbody tr').length === "
+                           f"{len(active)}")
+    page.select_option("#filter-kind", kind)
+    of_kind = [w for w in active if w["kind"] == kind]
+    assert sorted(shown(page, "warnings", "data-warning-id")) == sorted(
+        w["warning_id"] for w in of_kind)
+    warned = {w["area_id"] for w in of_kind}  # grids, or the units above them (a surge)
+    above = {"A0": "C0", "A1": "C0", "A2": "C1", "A3": "C1"}
+    assert sorted(shown(page)) == sorted(g for g in S0_GRIDS
+                                         if {g, above[g], "S0", "D0"} & warned)
+    exported = downloaded(page, "#export-warnings")
+    assert [r["warning_id"] for r in exported] == shown(page, "warnings", "data-warning-id")
+    assert {r["kind"] for r in exported} == {kind}
+    assert all(r["response"] == next(w["response_zh"] for w in of_kind
+                                     if w["warning_id"] == r["warning_id"]) for r in exported)
+    page.select_option("#filter-kind", "")
+
+    # as of a past period: the ledger's forecasts as issued then
+    page.select_option("#as-of", PAST)
+    page.wait_for_function(f"document.querySelector('#model').textContent.includes('{PAST}')")
+    page.wait_for_function("document.querySelector('#ranking tbody tr').dataset.area === 'A3'")
+    assert shown(page) == ["A3", "A1", "A2", "A0"]  # ranked among all six grids then
+    first = page.locator("#ranking tbody tr").first.inner_text()
+    assert first.startswith("2") and "70%" in first
+    assert "batch" in page.inner_text("#model") and "old" in page.inner_text("#model")
+    page.select_option("#filter-level", "orange")
+    assert shown(page) == ["A1"]
+    page.select_option("#filter-level", "")
+    rows = downloaded(page, "#export-ranking")
+    assert [r["area_id"] for r in rows] == ["A3", "A1", "A2", "A0"]
+    assert [r["rank"] for r in rows] == ["2", "3", "4", "6"]
+    assert [float(r["risk_probability"]) for r in rows] == [0.7, 0.5, 0.3, 0.1]
+    assert {r["as_of"] for r in rows} == {PAST} and {r["source"] for r in rows} == {"batch"}
+    assert {r["model_version"] for r in rows} == {"old"}
+    page.click("#ranking tbody tr[data-area=A1]")  # its model is gone: no reasons to give
+    page.wait_for_function("document.querySelector('#drivers-note').textContent.includes('台账')")
+    assert page.locator("#drivers .driver").count() == 0
+    page.wait_for_selector("#trend svg path.band")  # the trend as it stood then
+
+    # print: only the panels, every row
+    page.emulate_media(media="print")
+    assert page.locator("#controls").is_hidden() and page.locator("#ranking").is_visible()
+    page.emulate_media(media="screen")
+
+    # the language chosen is kept across a reload, over the browser's
+    page.click("#lang")
+    assert page.get_attribute("html", "lang") == "en"
+    page.reload()
+    page.wait_for_function("document.querySelectorAll('#ranking tbody tr').length === 4")
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.inner_text("#ranking-panel h2") == "Grids by risk"
+    page.select_option("#as-of", PAST)
+    page.wait_for_function("document.querySelector('#ranking tbody tr').dataset.area === 'A3'")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    past = SCREENSHOT.with_name("dashboard-past-period.png")
+    page.screenshot(path=str(past), full_page=True)
+    assert past.stat().st_size > 10_000

@@ -17,6 +17,7 @@ from riskgrid.experiment import TrainingConfig
 from riskgrid.settings import Settings
 from serving.ledger import (
     hit_rate,
+    level_tally,
     panel_outcomes,
     record_backtest,
     record_vintage,
@@ -193,6 +194,22 @@ def test_scorecard_counts_warnings_confirmed_and_dismissed_as_false_alarms(store
     assert (row["warnings"], row["warnings_confirmed"], row["warnings_false_alarm"]) == (3, 1, 1)
 
 
+def test_level_tally_counts_each_levels_forecasts_and_how_many_came_true(store: Store):
+    levels = ["red", "orange", "orange", "none"]
+    record(store, scores(EXAMPLE).assign(risk_level=levels))
+    record(store, scores(EXAMPLE).assign(risk_level=levels))  # a re-run counts once
+    record(store, scores(EXAMPLE).assign(risk_level="red"), as_of="2023-10-02")  # too old
+    tally = level_tally(store.forecasts(experiment="tiny"), outcomes(HAPPENED),
+                        pd.Timestamp(TARGET), horizon=1, periods=13)
+    # A red came true; of the orange B and C only C did; D (no level) is not a warning.
+    assert tally[["source", "level", "forecasts", "came_true"]].values.tolist() == [
+        ["batch", "red", 1, 1], ["batch", "orange", 2, 1]]
+    assert tally["first_target"].iat[0] == "2023-10-16"  # 13 weeks up to 2024-01-08
+    empty = level_tally(store.forecasts(experiment="tiny"), outcomes(HAPPENED),
+                        pd.Timestamp(TARGET), horizon=2, periods=13)
+    assert empty.empty
+
+
 def test_hit_rate_gives_ties_to_the_forecast_and_ignores_quiet_areas():
     areas = ["A", "B", "C", "D"]
     probability = np.array([0.9, 0.8, 0.1, 0.05])
@@ -271,6 +288,7 @@ def test_scorecard_command_records_the_backtest_file_and_prints_the_card(tmp_pat
                   "outcome_collective": [0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0],
                   "outcome_group": 0.0}).to_parquet(features / "panel.parquet")
     (features / "meta.json").write_text(json.dumps({"input_fingerprint": "panel-fp"}))
+    (features / "catalogue.json").write_text("[]")
     store = open_store(Settings(data_dir=data).store_url())
     record(store, scores(EXAMPLE))
     store.close()
@@ -298,6 +316,13 @@ def test_scorecard_command_records_the_backtest_file_and_prints_the_card(tmp_pat
     assert oldest["mae"] == pytest.approx(2.625)
     assert {t["metric"] for t in card["trend"]} >= {"mae", "brier", "hit_rate"}
     assert "2024-01-08" in done.stdout and "2 vintages scored" in done.stdout
+    # The levels in plain words: the batch's 4 blue forecasts for 2024-01-08 (A and C had a
+    # collective petition); the backtest's red B (it had one on 2024-01-15) and blue C and D
+    # (by the default thresholds, D and B held within the alert budget of 2).
+    tally = {(r["source"], r["level"]): (r["forecasts"], r["came_true"]) for r in card["levels"]}
+    assert tally == {("batch", "blue"): (4, 2), ("backtest", "red"): (1, 1),
+                     ("backtest", "blue"): (2, 0)}
+    assert "of 1 red forecasts from the backtest" in " ".join(done.stdout.split())
 
 
 def test_scorecard_before_any_features_says_what_to_run(tmp_path):

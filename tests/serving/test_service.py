@@ -22,6 +22,9 @@ GRIDS = [f"A{i}" for i in range(6)]
 COVERS = {"city": set(GRIDS), "D0": set(GRIDS), "S0": {"A0", "A1", "A2", "A3"},
           "S1": {"A4", "A5"}, "C0": {"A0", "A1"}, "A0": {"A0"}}
 LEVEL_NAMES = {"red", "orange", "yellow", "blue", "none"}
+# grid -> the units above it, by level
+UNITS_OF = {g: {"community": {f"C{i // 2}"}, "street": {f"S{i // 4}"}, "district": {"D0"}}
+            for i, g in enumerate(GRIDS)}
 
 
 def test_score_answers_the_documented_shape_with_the_champions_numbers(server):
@@ -162,6 +165,47 @@ def test_scope_matrix(server, scope):
         r = server.post("forecast", {"unit_id": unit, "horizon": 1}, key=scope)
         inside = scope == "city" or scope == unit or (scope == "D0" and unit != "city")
         assert r.status_code == (200 if inside else 403), (scope, unit, r.text)
+        r = server.post("score", {"area_ids": [unit]}, key=scope)
+        assert r.status_code == (200 if inside else 403), (scope, unit, r.text)
+    for level in ("community", "street"):
+        r = server.post("score", {"level": level, "parent_id": scope}, key=scope)
+        assert r.status_code == 200, (scope, level, r.text)
+        inside = {u for g in COVERS[scope] for u in UNITS_OF[g][level]
+                  if all(g2 in COVERS[scope] for g2 in GRIDS if u in UNITS_OF[g2][level])}
+        assert {s["area_id"] for s in r.json()["scores"]} == inside, (scope, level)
+    # the city's streets: the scope is checked on the parent asked for, so only a city key
+    r = server.post("score", {"level": "street", "parent_id": "city"}, key=scope)
+    assert r.status_code == (200 if scope == "city" else 403)
+
+
+def test_units_are_scored_from_their_grids(server):
+    from scipy.stats import poisson
+
+    r = server.post("score", {"level": "street", "parent_id": "city", "horizons": [1, 2]})
+    assert r.status_code == 200, r.text
+    streets = r.json()["scores"]
+    assert [(s["area_id"], s["horizon"]) for s in streets] == [
+        ("S0", 1), ("S1", 1), ("S0", 2), ("S1", 2)]
+    for s in streets:
+        grids = sorted(g for g in GRIDS if UNITS_OF[g]["street"] == {s["area_id"]})
+        found = server.post("score", {"area_ids": grids, "horizons": [s["horizon"]]}).json()
+        expected = sum(g["expected_count"] for g in found["scores"])
+        assert s["expected_count"] == pytest.approx(expected)
+        # the Poisson interval of the sum (80% by default), not the sum of the intervals
+        assert s["interval"] == [poisson.ppf(0.1, expected), poisson.ppf(0.9, expected)]
+        none_high = np.prod([1 - g["risk_probability"] for g in found["scores"]])
+        assert s["risk_probability"] == pytest.approx(1 - none_high)
+        assert s["risk_level"] in LEVEL_NAMES and s["rank"] in (1, 2)
+        assert 1 <= len(s["drivers"]) <= 5 and all(d["label_zh"] for d in s["drivers"])
+    first = [s for s in streets if s["horizon"] == 1]
+    assert sorted(s["rank"] for s in first) == [1, 2]
+    top = min(first, key=lambda s: s["rank"])
+    assert top["risk_probability"] == max(s["risk_probability"] for s in first)
+    district = server.post("score", {"area_ids": ["D0", "city"]}).json()["scores"]
+    assert district[0]["expected_count"] == pytest.approx(district[1]["expected_count"])
+    assert district[0]["rank"] == 1 and district[0]["percentile"] == 0.0
+    bad = server.post("score", {"level": "province", "parent_id": "city"})
+    assert bad.status_code == 422 and "level must be one of" in bad.json()["error"]
 
 
 def test_keys_missing_wrong_or_revoked_get_401(server):
@@ -191,7 +235,7 @@ def test_bad_input_gets_a_4xx_with_a_message(server):
         ({"level": "g" * 100_000, "parent_id": "S0"}, 400, "level"),
         ({"area_ids": ["A0"], "horizons": [10**30]}, 400, "horizons"),
         ({"area_ids": ["A0"], "as_of": "2031-01-01"}, 422, "outside the data"),
-        ({"level": "street", "parent_id": "S0"}, 422, "grids"),
+        ({"level": "province", "parent_id": "S0"}, 422, "level must be one of"),
         ({"area_ids": GRIDS}, 413, "cap"),
         ({}, 422, "area_ids"),
     ]
@@ -476,3 +520,56 @@ def test_served_forecasts_are_in_the_ledger_once(server):
                                    model_version=info["model_version"])
     assert list(issued["as_of"].astype(str)) == [info["as_of"]]
     assert issued["forecasts"].iloc[0] == 6 * 2  # every grid, both horizons
+
+
+def test_drivers_say_what_the_feature_usually_is(server):
+    r = server.post("explain", {"area_id": "A2", "horizon": 1}, key="S0")
+    assert r.status_code == 200, r.text
+    panel = read_table(server.settings.data_dir / "tiny" / "features", "panel")
+    latest = panel[panel[C.PERIOD] == panel[C.PERIOD].max()]
+    for d in r.json()["contributions"]:
+        if d["feature"] in latest.columns and latest[d["feature"]].notna().any():
+            # the mean over every grid of the city in the period, not only the key's scope
+            assert d["typical"] == pytest.approx(latest[d["feature"]].astype(float).mean()), d
+
+
+def test_past_periods_come_from_the_ledger_scoped_and_audited(server):
+    from serving.ledger import record_vintage
+
+    past = "2023-09-04"
+    if past not in set(server.store.vintages(experiment="tiny", source="batch")["as_of"]):
+        frame = pd.DataFrame({"area_id": GRIDS, "expected_count": [1.0, 2, 3, 4, 5, 6],
+                              "risk_probability": [0.6, 0.1, 0.2, 0.3, 0.4, 0.5]})
+        record_vintage(server.store, frame.assign(horizon=1, low=0.0, high=8.0,
+                                                  risk_level="blue"),
+                       source="batch", experiment="tiny", as_of=past, model_version="then",
+                       fingerprint="fp")
+    periods = server.post("periods", {}, key="S0").json()
+    assert periods["as_of"] == "2023-12-25"
+    entry = next(p for p in periods["periods"] if p["as_of"] == past)
+    assert (entry["source"], entry["model_version"], entry["forecasts"]) == ("batch", "then", 6)
+    assert [p["as_of"] for p in periods["periods"]] == sorted(
+        (p["as_of"] for p in periods["periods"]), reverse=True)
+
+    before = settled_audit_count(server)
+    # a date inside the week resolves to the week; ranks are among all six grids of then
+    r = server.post("ledger_scores", {"as_of": "2023-09-06", "level": "grid", "parent_id": "S0"},
+                    key="S0")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["as_of"] == past and body["vintage"]["vintage_id"] == entry["vintage_id"]
+    assert [(s["area_id"], s["rank"]) for s in body["scores"]] == [
+        ("A0", 1), ("A1", 6), ("A2", 5), ("A3", 4)]
+    assert body["scores"][0]["interval"] == [0.0, 8.0] and body["scores"][0]["drivers"] == []
+    calls = [({"as_of": past, "area_ids": ["A5"]}, "S0", 403),
+             ({"as_of": "2023-02-06", "area_ids": ["A0"]}, "S0", 422),
+             ({"as_of": past, "area_ids": ["A0"], "horizon": 2}, "S0", 422)]
+    for payload, key, status in calls:
+        answer = server.post("ledger_scores", payload, key=key)
+        assert answer.status_code == status, answer.text
+    assert "/periods" in server.post("ledger_scores", calls[1][0], key="S0").json()["error"]
+    assert settled_audit_count(server, before + 5) == before + 5
+    rows = server.store.audit_rows().iloc[before:]
+    assert list(rows["endpoint"]) == ["ledger_scores"] * 5
+    assert list(rows["status"]) == [200, 403, 422, 422, 422]
+    assert list(rows["areas"].iloc[0]) == ["A0", "A1", "A2", "A3"]

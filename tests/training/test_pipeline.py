@@ -12,7 +12,6 @@ import pytest
 from features import build_features, ingest
 from features.synthetic_city import CityConfig, write_city
 from riskgrid import Settings, load_experiment
-from riskgrid.experiment import Experiment
 from training.pipeline import Inputs, fit_final, load_inputs, shap_importance
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "experiments" / "mappings"
@@ -82,8 +81,7 @@ def ranking(tmp_path_factory) -> pd.Series:
     folder = tmp_path_factory.mktemp("shap_city")
     settings = Settings(data_dir=folder / "data", pseudonym_secret="test-secret",
                         now=datetime(2024, 1, 8))
-    experiment = load_experiment(experiment_file(folder, write_city(folder / "city", config=CITY)),
-                                 Experiment)
+    experiment = load_experiment(experiment_file(folder, write_city(folder / "city", config=CITY)))
     ingest(experiment, settings)
     build_features(experiment, settings)
     inputs = with_noise(load_inputs(experiment, settings))

@@ -62,9 +62,11 @@ def client(settings: Settings) -> MlflowClient:
 
 
 def runs(settings: Settings) -> dict[str, str]:
+    """Each training's run and its status (the baselines' child runs left out)."""
     c = client(settings)
-    found = c.search_runs([c.get_experiment_by_name("tiny").experiment_id], max_results=100)
-    return {r.info.run_id: r.info.status for r in found}
+    found = c.search_runs([c.get_experiment_by_name("tiny").experiment_id], max_results=1000)
+    return {r.info.run_id: r.info.status for r in found
+            if "mlflow.parentRunId" not in r.data.tags}
 
 
 def start_train(experiment: Path, env: dict, *prefix: str) -> subprocess.Popen:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -70,6 +73,68 @@ def test_training_logs_a_run_and_registers_a_challenger(settings):
     assert (settings.data_dir / "mlflow.db").is_file()  # the default store: SQLite, no server
     location = client.get_experiment_by_name("tiny").artifact_location
     assert location.startswith((settings.data_dir / "mlartifacts").resolve().as_uri())
+
+
+def test_the_compare_view_puts_the_model_beside_each_baseline(settings):
+    exp = experiment(**SANE)
+    write_inputs(exp, settings)
+    report = train(exp, settings, "")
+    client = MlflowClient()
+    run_id = client.get_model_version("riskgrid-tiny", report.registered_version).run_id
+    backtest = mlflow.artifacts.load_dict(f"runs:/{run_id}/backtest.json")
+    model_run = client.get_run(run_id)
+    tags = {"experiment": "tiny", "backtest_fingerprint": report.backtest_fingerprint,
+            "data_fingerprint": model_run.data.tags["data_fingerprint"], "forecaster": "model"}
+    assert tags.items() <= model_run.data.tags.items()
+
+    # what the UI's compare view reads: every run of the experiment with these fingerprints
+    found = client.search_runs(
+        [client.get_experiment_by_name("tiny").experiment_id],
+        filter_string=f"tags.experiment = 'tiny' and tags.backtest_fingerprint = "
+                      f"'{report.backtest_fingerprint}'")
+    children = {r.data.tags["forecaster"]: r for r in found if r.info.run_id != run_id}
+    assert len(found) == len(children) + 1 and set(children) == set(backtest["baselines"])
+    assert len(children) >= 4  # last value, seasonal naive, moving averages, long-run mean
+    for name, run in children.items():
+        assert run.data.tags["mlflow.parentRunId"] == run_id and run.info.status == "FINISHED"
+        assert run.data.tags["data_fingerprint"] == tags["data_fingerprint"]
+        expected = {f"{registry.metric_key(k)}_h{h}": v for h, m in
+                    backtest["baselines"][name].items() for k, v in m.items()
+                    if not math.isnan(v)}
+        assert run.data.metrics == pytest.approx(expected), name
+        # the same metric names as the model's run, so they line up in one column
+        assert set(expected) <= set(model_run.data.metrics)
+    best = min(r.data.metrics["poisson_deviance_h1"] for r in children.values())
+    assert backtest["skill"]["1"]["baseline_value"] == pytest.approx(best)  # skill's baseline
+
+
+def test_the_models_description_holds_the_promotion_history(settings):
+    exp = experiment(**WILD)
+    write_inputs(exp, settings)
+    wild = train(exp, settings, "")  # overfits: the next one beats it
+    registry.promote(settings, "tiny", "poisson_deviance", "first model", who="ana")
+    sane = train(experiment(**SANE), settings, "")
+    record = registry.promote(settings, "tiny", "poisson_deviance", "monthly | review",
+                              who="bo")
+    assert record["promoted"], record
+
+    client = MlflowClient()
+    text = client.get_registered_model("riskgrid-tiny").description
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    header, rows = lines[0], [[c.strip() for c in line.strip("|").split(" | ")]
+                              for line in lines[1:]]
+    assert header.startswith("| version | who | when (UTC) | why | metric | value |")
+    assert [r[:2] for r in rows] == [[sane.registered_version, "bo"],
+                                     [wild.registered_version, "ana"]]  # newest first
+    new, old = rows
+    assert new[3] == "monthly \\| review" and old[3] == "first model"
+    assert new[4] == old[4] == "poisson_deviance"
+    assert float(new[5]) == pytest.approx(record["challenger_value"], abs=1e-4)
+    assert new[6] == f"version {wild.registered_version}"
+    assert float(new[7]) == pytest.approx(record["champion_value"], abs=1e-4)
+    assert float(new[8].rstrip("%")) < 0  # deviance went down
+    assert old[6] == "none (first champion)" and old[7] == ""
+    assert new[2][:4].isdigit() and "T" not in new[2]
 
 
 def test_promotion_rules(settings):
