@@ -6,8 +6,6 @@ One :class:`Store` per process, made by :func:`open_store`; its parts live in th
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
-
 from serving.store import migrations
 from serving.store.audit import Audit
 from serving.store.connection import StoreUnavailable, open_engine, reachable
@@ -26,9 +24,6 @@ __all__ = [
 
 class Store(Keys, Audit, Warnings, Forecasts, History):
     """Thread-safe access to the store; build one with `open_store`."""
-
-    def __init__(self, engine: Engine) -> None:
-        super().__init__(engine)
 
 
 def open_store(url: str) -> Store:
