@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from riskgrid import InputError, Settings, load_experiment
 from riskgrid import vocabulary as C
 from serving.access import AccessDenied, Shapes, hierarchy, require_role
+from serving import direct
 from serving.champion import champion_version, fetch_champion, load_champion
 from serving.gate import RETRY_AFTER_SECONDS, UNAVAILABLE, AuditGate, RequestRecord, store_at
 from serving.history import ledger_periods, ledger_scores, ledger_vintage
@@ -92,6 +93,7 @@ class RiskGrid:
         self._stop = threading.Event()
         self._issue_warnings(self.scorer)
         threading.Thread(target=self._watch_registry, name="registry-watch", daemon=True).start()
+        direct.register(RiskGrid, self)  # the gate answers the hot endpoints with this instance
 
     @property
     def _lead(self) -> list[int]:
