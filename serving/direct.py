@@ -13,8 +13,10 @@ before the answer leaves (serving/gate.py); bench/serving_latency.py measures th
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,22 +47,26 @@ class Context:
     response: Reply = field(default_factory=Reply)
 
 
-@dataclass
-class _Served:
-    definition: Any = None  # the bentoml.Service: its APIs' input models
-    instance: Any = None    # the instance BentoML built: its methods do the work
+@dataclass(frozen=True)
+class _Endpoint:
+    inputs: Any          # BentoML's input model of the endpoint, built from its signature
+    ctx_param: str       # the name of its bentoml.Context parameter
+    method: Callable     # the instance's method that does the work
 
 
-_served = _Served()
+_served: dict[str, _Endpoint] = {}
 
 
 def register(definition: Any, instance: Any) -> None:
-    """Answer the hot endpoints with ``instance`` from now on (called once it is built)."""
-    _served.definition, _served.instance = definition, instance
+    """Answer the hot endpoints with the service ``instance`` from now on (called once BentoML
+    has built it); ``definition`` is the bentoml.Service, holding each API's input model."""
+    for name in HOT:
+        api = definition.apis[name]
+        _served[name] = _Endpoint(api.input_spec, api.ctx_param, getattr(instance, name).local)
 
 
 def handles(endpoint: str) -> bool:
-    return endpoint in HOT and _served.instance is not None
+    return endpoint in _served
 
 
 async def app(scope, receive, send) -> None:
@@ -83,24 +89,33 @@ async def app(scope, receive, send) -> None:
 
 async def answer(endpoint: str, scope, body: bytes) -> tuple[int, bytes, dict[str, str]]:
     """(status, JSON body, headers) of one call of ``endpoint`` with ``body``."""
-    api = _served.definition.apis[endpoint]
+    api = _served[endpoint]
     try:
-        given = api.input_spec.model_validate_json(body or b"{}")
+        given = api.inputs.model_validate_json(body or b"{}")
     except ValidationError as exc:  # BentoML's own answer to a body that does not validate
         return 400, _json({"error": f"{exc.error_count()} validation error for {exc.title}",
                            "detail": exc.errors(include_context=False, include_input=False)}), {}
     kwargs = {name: getattr(given, name) for name in type(given).model_fields}
     ctx = Context(Request(scope))
     kwargs[api.ctx_param] = ctx
-    method = getattr(_served.instance, endpoint).local
     try:
-        output = await anyio.to_thread.run_sync(functools.partial(method, **kwargs))
+        output = await anyio.to_thread.run_sync(functools.partial(api.method, **kwargs))
     except Exception:
         log.exception("%s failed", endpoint)
         return 500, _json({"error": UNEXPECTED}), {}
     if isinstance(output, Response):
         return ctx.response.status_code, bytes(output.body), ctx.response.headers
     return ctx.response.status_code, output.model_dump_json().encode(), ctx.response.headers
+
+
+def settle_memory() -> None:
+    """Keep the loaded model and data out of the garbage collector's sweeps: without this, a
+    large answer (thousands of scores) sets off full collections over every object the service
+    holds, which cost 5x the answer itself (bench/serving_latency.py). Run again after a model
+    swap, so the old model's cycles are collected once before the new one is set aside."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _json(value: Any) -> bytes:

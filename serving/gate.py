@@ -257,7 +257,7 @@ class GroupCommit:
     async def _commit(self, batch: list[tuple[tuple, asyncio.Future]]) -> None:
         try:
             await anyio.to_thread.run_sync(lambda: self.store().audit_many([r for r, _ in batch]))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - each waiting request gets the error
             if len(batch) > 1 and not isinstance(exc, StoreUnavailable):
                 for one in batch:  # a row the database refuses fails its own request only
                     await self._commit([one])

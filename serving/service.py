@@ -74,8 +74,10 @@ SETTINGS = Settings()
 
 # No access log: the audit table already records every request, and writing a log line per
 # request costs more than scoring one area (bench/serving_latency.py).
+# The hot endpoints are not traced: a span costs more than the lookup it would time.
 @bentoml.service(name="riskgrid", traffic={"timeout": 120},
-                 workers=SETTINGS.service_workers, logging={"access": {"enabled": False}})
+                 workers=SETTINGS.service_workers, logging={"access": {"enabled": False}},
+                 tracing={"excluded_urls": [f"/{e}$" for e in sorted(direct.HOT)]})
 class RiskGrid:
     """Risk scores, explanations and early warnings for grid-based governance."""
 
@@ -94,6 +96,7 @@ class RiskGrid:
         self._issue_warnings(self.scorer)
         threading.Thread(target=self._watch_registry, name="registry-watch", daemon=True).start()
         direct.register(RiskGrid, self)  # the gate answers the hot endpoints with this instance
+        direct.settle_memory()
 
     @property
     def _lead(self) -> list[int]:
@@ -121,6 +124,7 @@ class RiskGrid:
                     continue
                 scorer = self._scorer(fetch_champion(self.settings, self.experiment.name))
                 self.scorer = scorer  # one reference assignment: atomic for readers
+                direct.settle_memory()
                 log.info("now serving model version %s", version)
                 self._issue_warnings(scorer)
             except Exception as exc:  # noqa: BLE001 - keep serving the current model
