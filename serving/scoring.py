@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -62,6 +62,23 @@ class Snapshot:
     inputs: dict[int, np.ndarray]  # model inputs (rows x features)
     contributions: dict[int, np.ndarray]  # rows x (features + base value)
     typical: dict[int, np.ndarray]  # each input's mean over the period's grids
+    _arrays: dict[int, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    _order: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def arrays(self, h: int) -> dict[str, np.ndarray]:
+        """The scores of horizon ``h`` as one array per column, made once: a lookup of one
+        grid must not convert the whole table."""
+        if h not in self._arrays:
+            frame = self.horizons[h]
+            self._arrays[h] = {c: frame[c].to_numpy() for c in frame.columns}
+        return self._arrays[h]
+
+    def order(self, h: int) -> np.ndarray:
+        """Each grid's inputs at horizon ``h``, largest contribution first (made once)."""
+        if h not in self._order:
+            self._order[h] = np.argsort(-np.abs(self.contributions[h][:, :-1]), axis=1,
+                                        kind="stable")
+        return self._order[h]
 
 
 class Scorer:
@@ -192,9 +209,8 @@ class Scorer:
         n = drivers or self.config.drivers
         out = []
         for h in self.check_horizons(horizons):
-            frame = snap.horizons[h]
             names = self.model.horizons[h].features
-            cols = {c: frame[c].to_numpy() for c in frame.columns}
+            cols = snap.arrays(h)
             tables: dict[str, pd.DataFrame] = {}
             for area in area_ids:
                 if area in snap.position:
@@ -225,11 +241,13 @@ class Scorer:
                 "risk_level": str(cols["risk_level"][i]), "rank": int(cols["rank"][i]),
                 "percentile": float(cols["percentile"][i]),
                 "drivers": self._drivers(names, snap.contributions[h][i, :-1],
-                                         snap.inputs[h][i], n, snap.typical[h])}
+                                         snap.inputs[h][i], n, snap.typical[h],
+                                         snap.order(h)[i])}
 
     def _drivers(self, names: list[str], contrib: np.ndarray, values: np.ndarray,
-                 n: int, typical: np.ndarray | None = None) -> list[dict]:
-        top = np.argsort(-np.abs(contrib), kind="stable")[:n]
+                 n: int, typical: np.ndarray | None = None,
+                 order: np.ndarray | None = None) -> list[dict]:
+        top = (np.argsort(-np.abs(contrib), kind="stable") if order is None else order)[:n]
         return [self._driver(names[j], values[j], contrib[j],
                              None if typical is None else typical[j]) for j in top]
 

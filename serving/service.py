@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from riskgrid import InputError, Settings, load_experiment
 from riskgrid import vocabulary as C
 from serving.access import AccessDenied, Shapes, hierarchy, require_role
+from serving import direct
 from serving.champion import champion_version, fetch_champion, load_champion
 from serving.gate import RETRY_AFTER_SECONDS, UNAVAILABLE, AuditGate, RequestRecord, store_at
 from serving.history import ledger_periods, ledger_scores, ledger_vintage
@@ -73,8 +74,10 @@ SETTINGS = Settings()
 
 # No access log: the audit table already records every request, and writing a log line per
 # request costs more than scoring one area (bench/serving_latency.py).
+# The hot endpoints are not traced: a span costs more than the lookup it would time.
 @bentoml.service(name="riskgrid", traffic={"timeout": 120},
-                 workers=SETTINGS.service_workers, logging={"access": {"enabled": False}})
+                 workers=SETTINGS.service_workers, logging={"access": {"enabled": False}},
+                 tracing={"excluded_urls": [f"/{e}$" for e in sorted(direct.HOT)]})
 class RiskGrid:
     """Risk scores, explanations and early warnings for grid-based governance."""
 
@@ -92,6 +95,8 @@ class RiskGrid:
         self._stop = threading.Event()
         self._issue_warnings(self.scorer)
         threading.Thread(target=self._watch_registry, name="registry-watch", daemon=True).start()
+        direct.register(RiskGrid, self)  # the gate answers the hot endpoints with this instance
+        direct.settle_memory()
 
     @property
     def _lead(self) -> list[int]:
@@ -119,6 +124,7 @@ class RiskGrid:
                     continue
                 scorer = self._scorer(fetch_champion(self.settings, self.experiment.name))
                 self.scorer = scorer  # one reference assignment: atomic for readers
+                direct.settle_memory()
                 log.info("now serving model version %s", version)
                 self._issue_warnings(scorer)
             except Exception as exc:  # noqa: BLE001 - keep serving the current model

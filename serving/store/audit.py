@@ -35,15 +35,25 @@ class Audit(Database):
     def audit(self, key_id: str | None, endpoint: str, areas: Sequence[str],
               model_version: str | None, status: int, detail: str | None = None) -> None:
         """Append one row to the audit log (one per request), chained to the row before it."""
-        row = {"at": now(), "key_id": _cut(key_id, TEXT_CHARS),
-               "endpoint": _cut(endpoint, TEXT_CHARS),
-               "areas": json.dumps(bounded_areas(areas), ensure_ascii=False),
-               "model_version": _cut(model_version, TEXT_CHARS), "status": int(status),
-               "detail": _cut(detail, DETAIL_CHARS)}
+        self.audit_many([(key_id, endpoint, areas, model_version, status, detail)])
+
+    def audit_many(self, rows: Sequence[tuple]) -> None:
+        """Append rows of (key_id, endpoint, areas, model_version, status, detail) in order, in
+        one transaction: a group commit, all or none, chained like single rows."""
+        if not rows:
+            return
+        at = now()
+        records = [{"at": at, "key_id": _cut(key_id, TEXT_CHARS),
+                    "endpoint": _cut(endpoint, TEXT_CHARS),
+                    "areas": json.dumps(bounded_areas(areas), ensure_ascii=False),
+                    "model_version": _cut(model_version, TEXT_CHARS), "status": int(status),
+                    "detail": _cut(detail, DETAIL_CHARS)}
+                   for key_id, endpoint, areas, model_version, status, detail in rows]
         with self._writing() as conn:
             chain.lock(conn, audit_log)
             previous, _ = chain.head(conn, audit_log)
-            conn.execute(insert(audit_log).values(**chain.link(audit_log, [row], previous)[0]))
+            for record in chain.link(audit_log, records, previous):  # in order: ids follow
+                conn.execute(insert(audit_log).values(**record))
 
     def audit_rows(self, limit: int | None = None) -> pd.DataFrame:
         """The audit log oldest first (the last `limit` rows if given), areas decoded to lists."""
