@@ -18,9 +18,9 @@ STAGES = ("features", "training", "serving", "reporting")
 PUBLIC = {
     "riskgrid": {"Experiment", "InputError", "Settings", "load_experiment"},
     "features": {"LOCAL", "STREAMS", "CleanTables", "Engine", "FeatureTables", "FeaturesReport",
-                 "IngestReport", "Layout", "Panel", "build_features", "build_panel", "ingest",
-                 "outcomes_known_at", "read_clean", "read_features", "read_fingerprint",
-                 "write_city"},
+                 "IngestReport", "Layout", "Panel", "Volumes", "build_features", "build_panel",
+                 "data_alarms", "ingest", "outcomes_known_at", "read_clean", "read_features",
+                 "read_fingerprint", "read_volumes", "write_city"},
     "training": {"BACKTEST_FILE", "CHAMPION", "OUTCOME", "BacktestResult", "Inputs", "RiskModel",
                  "TrendConfig", "backtest", "check_store", "contributions", "count_metrics",
                  "fail_fast", "flag_streams", "flag_threshold", "forecast_trend",
