@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.io import CleanTables, read_clean, read_quarantine
+from features.io import CleanTables, read_clean, read_features, read_quarantine
 from riskgrid import vocabulary as C
-from riskgrid.calendar import period_start
+from riskgrid.calendar import period_range, period_start
 from riskgrid.experiment import DataQualityConfig
 
 ALL = "all"  # the channel key of a source's every channel together
@@ -72,9 +72,12 @@ class Volumes:
     ancestors: dict[str, frozenset[str]]  # unit -> the units above it (not itself)
 
 
-def read_volumes(folder: Path, periods: pd.DatetimeIndex, period: str) -> Volumes:
+def read_volumes(folder: Path, period: str) -> Volumes:
     """:func:`source_volumes` of an experiment's output folder (DATA_DIR/NAME): its clean
-    tables (only the columns counted) and its quarantine."""
+    tables (only the columns counted) and its quarantine, over the feature panel's periods."""
+    meta = read_features(folder, tables=()).meta
+    periods = period_range(pd.Timestamp(meta["first_period"]), pd.Timestamp(meta["last_period"]),
+                           period)
     wanted = {source: [c for c in columns if c] + [C.AREA_ID]
               for source, columns in SOURCES.items()}
     wanted["areas"] = [C.LEVEL_ID[lv] for lv in UNIT_LEVELS]
