@@ -334,7 +334,7 @@ def _stream_alarms(streams: pd.DataFrame, moved: Mapping[str, pd.Series], judge:
     low, high = judge.bounds(streams)
     silent, so_far = judge.silences(streams, low, scale, config.min_expected)
     low, high = low * scale, high * scale
-    drop = (streams > 0) & (streams < config.drop_below * low) & (low >= config.min_expected)
+    drop = (streams < config.drop_below * low) & (low >= config.min_expected)
     jump = (streams > config.jump_above * high) & (high >= config.min_expected)
     rows = []
     for kind, flags, expected in (("late", silent, low), ("drop", drop, low),
@@ -363,19 +363,27 @@ def _coarser(a: dict, b: dict) -> bool:
         b["channel"], b["area_id"])
 
 
+def _same(a: dict, b: dict) -> bool:
+    return all(a.get(k) == b.get(k) for k in ("source", "channel", "area_id"))
+
+
 def _overlap(a: dict, b: dict) -> bool:
     return a["since"] <= b["until"] and b["since"] <= a["until"]
 
 
 def _explained(rows: list[dict]) -> list[dict]:
-    """Leave out what another alarm says better: silences inside a wider silence, drops that a
-    narrower silence or drop explains (or a wider silence holds), jumps a narrower jump
-    explains."""
+    """Leave out what another alarm says better: on one series, a silence inside a longer drop
+    and a drop that is all silence; silences inside a wider silence, drops that a narrower
+    silence or drop explains (or a wider silence holds), jumps a narrower jump explains."""
     def kept(row: dict) -> bool:
         for other in rows:
             if other is row or not _overlap(row, other):
                 continue
             wider, narrower = _coarser(other, row), _coarser(row, other)
+            if _same(row, other) and {row["kind"], other["kind"]} == {"late", "drop"}:
+                if other["periods"] > row["periods"] or (
+                        row["kind"] == "drop" and other["periods"] == row["periods"]):
+                    return False
             if row["kind"] == "late" and other["kind"] == "late" and wider:
                 return False
             if row["kind"] == "drop" and ((narrower and other["kind"] in ("late", "drop"))
