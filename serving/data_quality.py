@@ -95,9 +95,9 @@ def sentences(alarm: Mapping, names: Mapping[str, str], period: str, window: int
     place_en = "the city" if area == C.CITY else names.get(area, area)
     place_zh = "全市" if area == C.CITY else names.get(area, area)
     channel = alarm["channel"]
-    what_en = " ".join(p for p in (CHANNEL_EN.get(channel, channel or ""), source_en) if p)
+    heard = f" from {CHANNEL_EN.get(channel, channel)}" if channel else ""
+    what_en = f"{source_en[:1].upper()}{source_en[1:]}{heard} in {place_en}"
     what_zh = f"{place_zh}的{C.CHANNELS.get(channel, channel or '')}{source_zh}"
-    what_en = f"{what_en[:1].upper()}{what_en[1:]} in {place_en}"
     n, since = int(alarm["periods"]), alarm["since"]
     spell = f"{n} {unit_en}{'' if n == 1 else 's'}"
     usual, seen = _about(alarm["usual"]), _about(alarm["observed"])

@@ -451,7 +451,7 @@ def override_card(overrides: list[dict], outcomes: pd.DataFrame,
                      "model_level": model, "direction": direction,
                      "reason_code": o["reason_code"], "who": o["who"], "came_true": hit,
                      "closer": closer})
-    return pd.DataFrame(rows, columns=list(OVERRIDE_COLUMNS))
+    return pd.DataFrame(rows, columns=list(OVERRIDE_COLUMNS), dtype=object)
 
 
 def override_summary(card: pd.DataFrame) -> list[dict]:
