@@ -485,7 +485,7 @@ def _no_data(units: pd.DataFrame, moved: pd.Series, ancestors: Mapping[str, froz
 
 def _frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(ALARM_COLUMNS))
-    frame["area_id"] = frame["area_id"].fillna(C.CITY)
+    frame["area_id"] = frame["area_id"].astype(object).where(frame["area_id"].notna(), C.CITY)
     for column in ("source", "channel", "column", "category", "value"):
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     order = {k: i for i, k in enumerate(KINDS)}
