@@ -24,14 +24,18 @@ from cli.app import (
 @app.command()
 def synth(ctx: typer.Context,
           out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
-          seed: Annotated[int, typer.Option(help="Random seed.")] = 7) -> None:
+          seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+          faults: Annotated[bool, typer.Option(
+              "--faults", help="Plant data faults for the data alarms: a district's hotline "
+              "silent for 6 weeks, a street with no data for 4 weeks, a category renamed "
+              "(listed in truth/faults.csv).")] = False) -> None:
     """Generate the synthetic city: incidents, petitions, areas and the ground truth."""
     from features import write_city
 
     settings = settings_of(ctx)
     target = out or settings.data_dir / "synthetic_city"
     with console.status("generating the synthetic city"):
-        written = write_city(target, seed=seed)
+        written = write_city(target, seed=seed, faults=faults)
     for name, path in written.items():
         console.print(f"{name:<12} {path}")
 

@@ -13,10 +13,12 @@ from features.io import (
 from features.layout import Layout
 from features.panel import Panel, build_panel, outcomes_known_at
 from features.pipeline import FeaturesReport, build_features
+from features.quality import Volumes, data_alarms, read_volumes
 from features.synthetic_city import write_city
 
 __all__ = [
     "LOCAL", "STREAMS", "CleanTables", "Engine", "FeatureTables", "FeaturesReport",
-    "IngestReport", "Layout", "Panel", "build_features", "build_panel", "ingest",
-    "outcomes_known_at", "read_clean", "read_features", "read_fingerprint", "write_city",
+    "IngestReport", "Layout", "Panel", "Volumes", "build_features", "build_panel", "data_alarms",
+    "ingest", "outcomes_known_at", "read_clean", "read_features", "read_fingerprint",
+    "read_volumes", "write_city",
 ]

@@ -205,6 +205,13 @@ def read_clean(folder: Path, events: bool = True,
                        petitions=tables.get("petitions", pd.DataFrame()))
 
 
+def read_quarantine(folder: Path) -> dict[str, pd.DataFrame]:
+    """The quarantined rows of each source of an experiment's output folder (DATA_DIR/NAME),
+    as text, with their reasons (an empty dict when nothing was quarantined)."""
+    found = sorted((folder / "clean" / "quarantine").glob("*.csv"))
+    return {path.stem: pd.read_csv(path, dtype=str, keep_default_na=False) for path in found}
+
+
 def read_features(folder: Path, tables: tuple[str, ...] = ("panel", "counts"),
                   panel_columns: Sequence[str] | None = None) -> FeatureTables:
     """The feature snapshot of an experiment's output folder (DATA_DIR/NAME).

@@ -19,7 +19,8 @@ from scipy.stats import poisson
 from reporting.counts import is_count, suppress
 from reporting.geography import outlines
 from reporting.headline import headline, unit_summary
-from reporting.quality import freshness, ingest_notes, model_notes, next_period
+from reporting.overrides import marked_units, override_section, shown
+from reporting.quality import alarm_notes, freshness, ingest_notes, model_notes, next_period
 from reporting.ranking import LEVEL_RANK, area_context, changes, families, ranked
 from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
@@ -65,6 +66,8 @@ class MeetingPack:
     model: dict
     features: dict[str, dict[str, str]]  # feature -> {"en": ..., "zh": ...}
     places: dict[str, str]  # any area or unit id -> its name
+    overrides: dict  # the meeting's own levels (reporting.overrides)
+    alarms: list[dict]  # data alarms as of the as-of period (serving.DataQuality)
 
 
 def default_out(settings: Settings, experiment: Experiment, pack: MeetingPack,
@@ -121,13 +124,18 @@ def build_pack(experiment: Experiment, settings: Settings, *, level: str = "dist
     context = area_context(data.areas)
     target = _stream(scorer.model.target, trends.streams)
     interval = experiment.serving.interval
-    units = unit_summary(context, level, now, h, issued, data.counts, target, interval,
-                         config.min_count, scorer.units(now, level, h))
-    grid_levels = dict(zip(now.area_ids, now.horizons[h]["risk_level"].astype(str)))
+    store = store or open_store(settings.store_url())
+    held, places = store.overrides(experiment.name), _places(context)
+    forecast = ledger.shift(when, h, experiment.features.period)
+    view = shown(now, h, held, forecast)  # the grids as shown: at the meeting's own levels
+    units = marked_units(unit_summary(context, level, view, h, issued, data.counts, target,
+                                      interval, config.min_count, scorer.units(now, level, h)),
+                         held, forecast)
+    grid_levels = dict(zip(view.area_ids, view.horizons[h]["risk_level"].astype(str)))
     lag = experiment.features.lag_for_season()
     last_year = periods[position - lag] if position >= lag else None
     names = scorer.model.horizons[h].features
-    store = store or open_store(settings.store_url())
+    alarms = alarm_notes(experiment, settings, places, when)
     ledger.record_backtest_file(store, experiment, settings)  # once: the first past vintages
     pack = MeetingPack(
         meta=_meta(experiment, loaded.version, when, before, level, h, interval, config,
@@ -138,16 +146,18 @@ def build_pack(experiment: Experiment, settings: Settings, *, level: str = "dist
         units=units, outlines=outlines(context, level, grid_levels), grid_levels=grid_levels,
         trends=_trends(trends, data.counts, units, level, now, scorer, context, target,
                        interval, config, experiment.features.period),
-        ranked=ranked(now, h, names, data.catalogue, data.panel, context, config),
+        ranked=ranked(view, h, names, data.catalogue, data.panel, context, config),
         changes=changes(now, earlier, h, names, data.catalogue, context, config),
         warnings=_warnings(issued, data.catalogue, config),
         scorecard={**_scorecard(store, experiment, data, when, h),
                    **_levels(scorer, store, experiment, data, when, h)},
         freshness=freshness(experiment.output_dir(settings) / "clean", data.counts, when,
-                            experiment.features.period),
+                            experiment.features.period, alarms),
         ingest=ingest_notes(experiment.output_dir(settings) / "clean"),
         model=model_notes(loaded, data.fingerprint),
-        features=_feature_labels(data.catalogue), places=_places(context))
+        features=_feature_labels(data.catalogue), places=places, alarms=alarms,
+        overrides=override_section(held, scorer, now, experiment, data, when, forecast,
+                                   places))
     if record:
         scores = pd.concat([now.horizons[k] for k in scorer.horizons], ignore_index=True)
         ledger.record_vintage(store, scores, source="report", experiment=experiment.name,

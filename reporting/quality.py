@@ -1,4 +1,4 @@
-"""Data freshness and quality notes, and the model's version and backtest skill."""
+"""Data freshness, quality notes and data alarms, and the model's version and backtest skill."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import pandas as pd
 from features import read_clean
 from riskgrid import vocabulary as C
 from riskgrid.calendar import period_start
-from serving import LoadedModel
+from riskgrid.experiment import Experiment
+from riskgrid.settings import Settings
+from serving import DataQuality, LoadedModel
 
 # Clean table of each kind of source -> (time of the event, time it was reported; None if
 # the table has no report time) and the stream of the counts table it feeds.
 SOURCE_TIMES = {"incidents": (C.OCCURRED_AT, C.REPORTED_AT, "all"),
                 "petitions": (C.FILED_AT, None, "petitions")}
-LOW_VOLUME = 0.5  # a period with less than half its usual records may be an incomplete export
 _USUAL_PERIODS = 13
 _REASON_COLUMN = re.compile(r"^column (\w+)")
 
@@ -34,12 +35,13 @@ def _periods_between(first: pd.Timestamp, last: pd.Timestamp, period: str) -> in
     return int((last - first).days // (7 if period == "week" else 1))
 
 
-def freshness(clean: Path, counts: pd.DataFrame, as_of: pd.Timestamp, period: str
-              ) -> list[dict]:
+def freshness(clean: Path, counts: pd.DataFrame, as_of: pd.Timestamp, period: str,
+              alarms: list[dict] = ()) -> list[dict]:
     """Per source table: its newest record up to the as-of period, how late it is, its volume.
 
     A source is late by N periods when its newest record falls N periods before the as-of
-    period; its volume is low when the as-of period holds less than half its usual records.
+    period; its volume is low when one of the data ``alarms`` (serving.DataQuality) says the
+    whole source dropped or went silent in the as-of period.
     """
     end = next_period(as_of, period)
     city = counts[counts["level"] == C.CITY].set_index(C.PERIOD).sort_index()
@@ -70,8 +72,16 @@ def freshness(clean: Path, counts: pd.DataFrame, as_of: pd.Timestamp, period: st
             "late_periods": None if last_period is None else
             max(0, _periods_between(last_period, as_of, period)),
             "records": now, "usual": usual,
-            "low_volume": bool(now is not None and usual and now < LOW_VOLUME * usual)})
+            "low_volume": any(a["source"] == source and a["channel"] is None
+                              and a["area_id"] == C.CITY and a["kind"] in ("late", "drop")
+                              and a["until"] == str(as_of.date()) for a in alarms)})
     return out
+
+
+def alarm_notes(experiment: Experiment, settings: Settings, places: dict[str, str],
+                as_of: pd.Timestamp) -> list[dict]:
+    """The data alarms listed as of ``as_of``, each with its sentence in both languages."""
+    return DataQuality.load(experiment, settings, places).at(as_of)
 
 
 def ingest_notes(clean: Path) -> dict:

@@ -1,11 +1,13 @@
-"""Serving stage: the scoring service's parts (scores, warnings, ledger, store, trends).
+"""Serving stage: the scoring service's parts (scores, warnings, ledger, store, trends, level
+overrides and data alarms).
 
 The BentoML service itself is ``serving.service:RiskGrid``; it is not imported here, so the
 command line and the meeting pack do not load the HTTP stack.
 """
 
-from serving import ledger
+from serving import ledger, overrides
 from serving.champion import LoadedModel, load_champion
+from serving.data_quality import DataQuality
 from serving.issuing import warnings_for
 from serving.ledger import (
     level_tally,
@@ -21,9 +23,9 @@ from serving.trends import TrendService
 from serving.warnings import KINDS, LEVELS
 
 __all__ = [
-    "KINDS", "LEVELS", "LoadedModel", "Scorer", "ServingData", "Snapshot", "Store",
-    "StoreUnavailable", "TrendService", "ledger", "level_tally", "load_champion",
-    "load_serving_data", "open_store", "read_outcomes", "record_backtest_file", "record_batch",
-    "resolve_period", "scorecard", "scorecard_trend", "store_revision", "upgrade_store",
-    "warnings_for",
+    "KINDS", "LEVELS", "DataQuality", "LoadedModel", "Scorer", "ServingData", "Snapshot",
+    "Store", "StoreUnavailable", "TrendService", "ledger", "level_tally", "load_champion",
+    "load_serving_data", "open_store", "overrides", "read_outcomes", "record_backtest_file",
+    "record_batch", "resolve_period", "scorecard", "scorecard_trend", "store_revision",
+    "upgrade_store", "warnings_for",
 ]

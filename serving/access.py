@@ -14,8 +14,9 @@ from serving.store import ROLES
 ENDPOINT_ROLE = {
     "score": "viewer", "explain": "viewer", "forecast": "viewer", "warnings": "viewer",
     "model_info": "viewer", "areas": "viewer", "periods": "viewer", "ledger_scores": "viewer",
+    "data_quality": "viewer",
     "score_features": "analyst",
-    "warning_action": "analyst",
+    "warning_action": "analyst", "override": "analyst",
 }
 
 

@@ -404,3 +404,61 @@ def level_tally(forecasts: pd.DataFrame, outcomes: pd.DataFrame, as_of: pd.Times
     tally = tally.sort_values(["source", "level"], key=lambda s: s.map(order)
                               if s.name == "level" else s, ignore_index=True)
     return tally.astype({"forecasts": "int64", "came_true": "int64"})[list(TALLY_COLUMNS)]
+
+
+# --- what the meeting's overrides delivered --------------------------------------------------
+
+LEVEL_RANK = {"none": 0, **{lv: len(C.WARNING_LEVELS) - i for i, lv in
+                            enumerate(C.WARNING_LEVELS)}}
+OVERRIDE_COLUMNS = ("area_id", "period", "level", "model_level", "direction", "reason_code",
+                    "who", "came_true", "closer")
+
+
+def override_card(overrides: list[dict], outcomes: pd.DataFrame,
+                  areas: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every override in force whose forecast period has been observed, scored apart from the
+    model: did the area's risk flag come on (for a unit: on any of its grids), and who was
+    closer. A raised level is closer when the flag came on, a lowered one when it did not;
+    the model was closer otherwise. Overrides whose model level is unknown have no ``closer``.
+
+    Args:
+        overrides: the store's overrides in force (Store.overrides).
+        outcomes: area_id, period, count and flag of the grids (panel_outcomes).
+        areas: the clean areas (grid and parent ids), to judge overrides of units.
+    """
+    observed = _observed(outcomes)
+    flag = dict(zip(zip(observed[C.AREA_ID], observed[C.PERIOD]), observed[FLAG] > 0))
+    grids: dict[str, list[str]] = {}
+    for level in ("community", "street", "district"):
+        if areas is not None and C.LEVEL_ID[level] in areas:
+            for unit, rows in areas.groupby(areas[C.LEVEL_ID[level]].astype(str)):
+                grids.setdefault(unit, rows[C.AREA_ID].astype(str).tolist())
+    if areas is not None:
+        grids.setdefault(C.CITY, areas[C.AREA_ID].astype(str).tolist())
+    rows = []
+    for o in overrides:
+        seen = [flag[(g, o["period"])] for g in grids.get(o["area_id"], [o["area_id"]])
+                if (g, o["period"]) in flag]
+        if not seen:
+            continue
+        model = o.get("model_level")
+        change = None if model is None else LEVEL_RANK[o["level"]] - LEVEL_RANK[model]
+        direction = None if not change else "raised" if change > 0 else "lowered"
+        hit = bool(any(seen))
+        closer = None if direction is None else (
+            "meeting" if hit == (direction == "raised") else "model")
+        rows.append({"area_id": o["area_id"], "period": o["period"], "level": o["level"],
+                     "model_level": model, "direction": direction,
+                     "reason_code": o["reason_code"], "who": o["who"], "came_true": hit,
+                     "closer": closer})
+    return pd.DataFrame(rows, columns=list(OVERRIDE_COLUMNS), dtype=object)
+
+
+def override_summary(card: pd.DataFrame) -> list[dict]:
+    """Per direction (raised, lowered): overrides, how many came true, and how often the
+    meeting or the model was closer."""
+    return [{"direction": d, "overrides": len(rows), "came_true": int(rows["came_true"].sum()),
+             "meeting_closer": int((rows["closer"] == "meeting").sum()),
+             "model_closer": int((rows["closer"] == "model").sum())}
+            for d in ("raised", "lowered") for rows in [card[card["direction"] == d]]
+            if len(rows)]

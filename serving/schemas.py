@@ -18,6 +18,28 @@ class Driver(BaseModel):
                                 "exp(contribution) - 1 is its relative effect on the forecast.")
 
 
+class OverrideMark(BaseModel):
+    level: str = Field(description="The level the meeting set: red, orange, yellow, blue or "
+                       "none.")
+    reason_code: str
+    reason_en: str | None
+    reason_zh: str | None
+    note: str
+    who: str
+    at: str = Field(description="When it was set (ISO, UTC).")
+
+
+class AlarmFlag(BaseModel):
+    kind: str = Field(description="late, drop, jump, recoding, category_gone, category_new or "
+                      "no_data (docs/data_quality.md); /data_quality has the sentence.")
+    source: str | None
+    channel: str | None
+    area_id: str = Field(description="The area the alarm is about ('city' for a whole "
+                         "source); it lies in the scored area or the scored area lies in it.")
+    since: str
+    until: str
+
+
 class Score(BaseModel):
     area_id: str = Field(description="A grid, or a community, street, district or the city "
                          "scored from its grids.")
@@ -34,6 +56,14 @@ class Score(BaseModel):
     percentile: float
     drivers: list[Driver] = Field(description="A unit's: the features whose contributions "
                                   "summed over its grids are largest (value: mean over them).")
+    model_level: str | None = Field(None, description="The model's own level; risk_level "
+                                    "differs from it where a meeting set the level itself.")
+    override: OverrideMark | None = Field(None, description="The override in force for the "
+                                          "area and the forecast period, if any.")
+    data_alarms: list[AlarmFlag] = Field(default_factory=list, description="Data alarms this "
+                                         "forecast rests on: a silent or broken source of the "
+                                         "area or of a unit it lies in, or an area inside it "
+                                         "with no data.")
 
 
 class ScoreResponse(BaseModel):
@@ -172,6 +202,64 @@ class WarningActionResponse(BaseModel):
     as_of: str
     warning: WarningItem
     history: list[dict[str, Any]]
+
+
+class OverrideEvent(BaseModel):
+    event_id: int
+    experiment: str
+    area_id: str
+    period: str = Field(description="The forecast period (its first day) the level is for.")
+    action: str = Field(description="set or clear")
+    level: str | None
+    model_level: str | None = Field(description="The model's level when it was set.")
+    model_version: str | None
+    reason_code: str | None
+    reason_en: str | None
+    reason_zh: str | None
+    note: str | None
+    who: str
+    at: str
+
+
+class OverrideResponse(BaseModel):
+    model_version: str
+    as_of: str
+    override: OverrideEvent
+    history: list[OverrideEvent] = Field(description="Every override set or cleared for the "
+                                         "area and period, oldest first.")
+
+
+class DataAlarm(BaseModel):
+    kind: str = Field(description="late, drop, jump, recoding, category_gone, category_new or "
+                      "no_data")
+    source: str | None = Field(description="incidents or petitions (none for no_data: every "
+                               "source)")
+    channel: str | None = Field(description="The channel, or none for every channel.")
+    column: str | None = Field(description="category, topic or channel, for the category "
+                               "kinds.")
+    category: str | None = Field(description="The category (or channel) code that went silent "
+                                 "or appeared.")
+    value: str | None = Field(description="The unknown value rows came with (recoding, "
+                              "category_new).")
+    area_id: str
+    level: str
+    since: str = Field(description="First period affected.")
+    until: str = Field(description="Last period affected so far.")
+    detected: str = Field(description="Period from which the alarm holds.")
+    periods: int
+    observed: float = Field(description="Records per period while it lasted.")
+    usual: float = Field(description="Records per period its history expected.")
+    records: float = Field(description="Records in the affected periods.")
+    sentence_en: str
+    sentence_zh: str
+
+
+class DataQualityResponse(BaseModel):
+    model_version: str
+    as_of: str
+    area_id: str
+    alarms: list[DataAlarm] = Field(description="Data alarms (not risk warnings) that concern "
+                                    "the area, listed until recent_periods after they end.")
 
 
 class ModelInfo(BaseModel):

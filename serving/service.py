@@ -25,14 +25,17 @@ from riskgrid import vocabulary as C
 from serving.access import AccessDenied, Shapes, hierarchy, require_role
 from serving import direct
 from serving.champion import champion_version, fetch_champion, load_champion
+from serving.data_quality import DataQuality
 from serving.gate import RETRY_AFTER_SECONDS, UNAVAILABLE, AuditGate, RequestRecord, store_at
 from serving.history import ledger_periods, ledger_scores, ledger_vintage
 from serving.issuing import issue_for
 from serving.ledger import record_batch
+from serving.overrides import served_override, with_overrides
 from serving.schemas import (
     AreaId,
     AreaIds,
     AreasResponse,
+    DataQualityResponse,
     Day,
     Drivers,
     ExplainResponse,
@@ -43,6 +46,7 @@ from serving.schemas import (
     LedgerScoresResponse,
     ModelInfo,
     Note,
+    OverrideResponse,
     PeriodsResponse,
     ScoreResponse,
     WarningActionResponse,
@@ -92,6 +96,7 @@ class RiskGrid:
         self.shapes = Shapes(self.data.areas, self.hierarchy)
         self.scorer = self._scorer(load_champion(self.settings, self.experiment.name))
         self.trends = TrendService(self.data.counts, self.experiment)
+        self.quality = DataQuality.load(self.experiment, self.settings, self.shapes.names)
         self._stop = threading.Event()
         self._issue_warnings(self.scorer)
         threading.Thread(target=self._watch_registry, name="registry-watch", daemon=True).start()
@@ -192,8 +197,9 @@ class RiskGrid:
             self._check_scope(record, ids)
             when = scorer.as_of(as_of)
             n = None if drivers is None else max(1, min(drivers, 50))
+            scores = self.quality.flag(scorer.score(ids, horizons or self._lead, when, n), when)
             return {"model_version": scorer.loaded.version, "as_of": str(when.date()),
-                    "scores": scorer.score(ids, horizons or self._lead, when, n)}
+                    "scores": with_overrides(self.store, self.experiment, scores, when)}
 
         return self._call(ctx, "score", ScoreResponse, work)
 
@@ -370,6 +376,35 @@ class RiskGrid:
                     "history": history}
 
         return self._call(ctx, "warning_action", WarningActionResponse, work)
+
+    @bentoml.api
+    def override(self, ctx: bentoml.Context, area_id: AreaId, period: Day, note: Note,
+                 level: Word | None = None, reason_code: Word | None = None,
+                 clear: bool = False) -> OverrideResponse:
+        """Set an area's level for a forecast period with a reason code and a note, or clear it."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            record.areas = [area_id]
+            self._known(area_id)
+            self._check_scope(record, [area_id])
+            return {"model_version": scorer.loaded.version, "as_of": str(scorer.latest.date()),
+                    **served_override(self.store, self.experiment, scorer, record.key, area_id,
+                                      period, level, reason_code, note, clear)}
+
+        return self._call(ctx, "override", OverrideResponse, work)
+
+    @bentoml.api
+    def data_quality(self, ctx: bentoml.Context, area_id: AreaId | None = None,
+                     as_of: Day | None = None) -> DataQualityResponse:
+        """Data alarms that concern an area (default: the key's scope) as of a period."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            area = record.areas = [area_id or record.key.scope]
+            self._known(area[0])
+            self._check_scope(record, area)
+            return {"model_version": scorer.loaded.version, "area_id": area[0],
+                    "as_of": str(scorer.as_of(as_of).date()),
+                    "alarms": self.quality.about(area[0], scorer.as_of(as_of))}
+
+        return self._call(ctx, "data_quality", DataQualityResponse, work)
 
     # --- helpers ---------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from features.synthetic_city.areas import build_areas
 from features.synthetic_city.config import CityConfig
 from features.synthetic_city.dirt import add_dirt
 from features.synthetic_city.dynamics import rate_dynamics
+from features.synthetic_city.faults import plant
 from features.synthetic_city.incidents import incident_records, simulate_disputes, static_events
 from features.synthetic_city.petitioners import draw_petitioners
 from features.synthetic_city.petitions import simulate_petitions
@@ -25,7 +26,8 @@ class SyntheticCity:
 
     ``incidents`` and ``petitions`` carry the export's Chinese headers and text values (dirt
     included); ``export_dirt`` lists the rows planted as dirt (file, row, id, kind) and
-    ``episodes`` the grievance episodes (grid, start, end, topic, whether they culminated).
+    ``episodes`` the grievance episodes (grid, start, end, topic, whether they culminated);
+    ``faults`` the data faults planted in the exports (empty unless the config asks for some).
     """
 
     config: CityConfig
@@ -36,6 +38,7 @@ class SyntheticCity:
     drivers: list[dict]
     export_dirt: pd.DataFrame = field(default_factory=pd.DataFrame)
     episodes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    faults: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def synthesize_city(config: CityConfig | None = None) -> SyntheticCity:
@@ -56,11 +59,15 @@ def synthesize_city(config: CityConfig | None = None) -> SyntheticCity:
     incidents = incident_export(records, areas, config, rng["export"])
     people = draw_petitioners(petitions["person_grid"], grid, rng["people"])
     petition_frame = petition_export(petitions["records"], people, areas, config, rng["export"])
+    faults = pd.DataFrame()
+    if config.faults:
+        incidents, petition_frame, faults = plant(incidents, petition_frame, areas,
+                                                  config.faults)
     incidents, petition_frame, dirt = add_dirt(incidents, petition_frame, config, rng["dirt"])
     truth = weekly_truth(static, disputes, petitions, areas, config)
     episodes = episode_table(petitions["episodes"], areas, config)
     return SyntheticCity(config, areas, incidents, petition_frame, truth,
-                         drivers(config, dynamics["events"]), dirt, episodes)
+                         drivers(config, dynamics["events"]), dirt, episodes, faults)
 
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from features.synthetic_city.faults import Outage, Recoding
+
 
 @dataclass(frozen=True)
 class CityConfig:
@@ -64,6 +66,8 @@ class CityConfig:
     group_backlog_effect: float = 0.003
     group_surge_effect: float = 0.02
     wage_group_share: float = 0.2
+    # 14. data faults (opt-in, none by default): outages and recodings of the exports
+    faults: tuple[Outage | Recoding, ...] = ()
 
     @property
     def n_grids(self) -> int:

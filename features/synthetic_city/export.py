@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,21 +11,29 @@ import pandas as pd
 
 from features.synthetic_city.city import synthesize_city
 from features.synthetic_city.config import CityConfig
+from features.synthetic_city.faults import planted_faults
 from riskgrid import vocabulary as C
 
 
-def write_city(out: Path, seed: int = 7, config: CityConfig | None = None) -> dict[str, Path]:
+def write_city(out: Path, seed: int = 7, config: CityConfig | None = None,
+               faults: bool = False) -> dict[str, Path]:
     """Generate the city and write its files under ``out``.
 
     Args:
         out: output folder (created if needed).
         seed: random seed of the default city; ignored when ``config`` is given.
         config: a custom city (size, span, mechanism strengths).
+        faults: plant the data faults of :func:`planted_faults` (listed in truth/faults.csv).
 
     Returns:
-        Name -> path: areas, incidents, petitions, intensity, drivers, dirt, episodes.
+        Name -> path: areas, incidents, petitions, intensity, drivers, dirt, episodes (and
+        faults, when planted).
     """
-    city = synthesize_city(config or CityConfig(seed=seed))
+    config = config or CityConfig(seed=seed)
+    if faults:
+        config = replace(config, faults=planted_faults(config.end, config.n_districts,
+                                                       config.streets_per_district))
+    city = synthesize_city(config)
     out = Path(out)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     paths = {"areas": out / "areas.csv", "incidents": out / "incidents.csv",
@@ -42,6 +51,9 @@ def write_city(out: Path, seed: int = 7, config: CityConfig | None = None) -> di
     paths["drivers"].write_bytes(text.encode("utf-8"))
     for name, frame in (("dirt", city.export_dirt), ("episodes", city.episodes)):
         frame.to_csv(paths[name], index=False, encoding="utf-8", lineterminator="\n")
+    if not city.faults.empty:
+        paths["faults"] = out / "truth/faults.csv"
+        city.faults.to_csv(paths["faults"], index=False, encoding="utf-8", lineterminator="\n")
     return paths
 
 

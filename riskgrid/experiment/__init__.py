@@ -10,16 +10,17 @@ from pydantic import Field, ValidationError, model_validator
 
 from riskgrid.errors import InputError
 from riskgrid.experiment.data import AreasConfig, FeaturesConfig, SourceConfig, _Strict
+from riskgrid.experiment.quality import DataQualityConfig
 from riskgrid.experiment.report import REPORT_LEVELS, ReportConfig, check_level
 from riskgrid.experiment.serving import ServingConfig
 from riskgrid.experiment.training import TrainingConfig
-from riskgrid.experiment.warnings import Level, WarningsConfig
+from riskgrid.experiment.warnings import Level, OverrideReason, WarningsConfig
 from riskgrid.settings import Settings
 
 __all__ = [
-    "REPORT_LEVELS", "AreasConfig", "Experiment", "FeaturesConfig", "Level", "ReportConfig",
-    "ServingConfig", "SourceConfig", "TrainingConfig", "WarningsConfig", "check_level",
-    "load_experiment",
+    "REPORT_LEVELS", "AreasConfig", "DataQualityConfig", "Experiment", "FeaturesConfig", "Level",
+    "OverrideReason", "ReportConfig", "ServingConfig", "SourceConfig", "TrainingConfig",
+    "WarningsConfig", "check_level", "load_experiment",
 ]
 
 
@@ -40,6 +41,7 @@ class Experiment(_Strict):
     serving: ServingConfig = ServingConfig()
     warnings: WarningsConfig = WarningsConfig()
     report: ReportConfig = ReportConfig()
+    data_quality: DataQualityConfig = DataQualityConfig()
 
     # Set by load_experiment, not by the file.
     base_dir: Path = Field(Path("."), exclude=True)

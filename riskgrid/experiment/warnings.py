@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 from typing import Literal
 
@@ -10,6 +11,38 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from riskgrid.vocabulary import SINCE_CAP
 
 Level = Literal["red", "orange", "yellow", "blue"]
+REASON_CODE = re.compile(r"^[a-z0-9_]{1,32}$")
+
+
+class OverrideReason(BaseModel):
+    """One reason a meeting may give for setting an area's level itself, in both languages."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    en: str = Field(min_length=1, max_length=200)
+    zh: str = Field(min_length=1, max_length=200)
+    direction: Literal["up", "down", "either"] = Field(
+        "either", description="up: only to raise the model's level; down: only to lower it.")
+
+
+# What a meeting most often knows that the data do not show yet, and why it lowers a level.
+DEFAULT_OVERRIDE_REASONS = {
+    "new_dispute": OverrideReason(en="A new dispute or grievance the data do not show yet",
+                                  zh="出现新的矛盾纠纷，数据中尚未反映", direction="up"),
+    "demolition_notice": OverrideReason(en="A demolition, land requisition or relocation notice",
+                                        zh="发布拆迁、征地或搬迁公告", direction="up"),
+    "sensitive_period": OverrideReason(en="A sensitive date or a large event is coming",
+                                       zh="敏感节点或大型活动临近", direction="up"),
+    "petition_signs": OverrideReason(en="Signs that people are organising a collective petition",
+                                     zh="有群众串联集体上访的苗头", direction="up"),
+    "dispute_settled": OverrideReason(en="The dispute behind the forecast has been settled",
+                                      zh="相关矛盾纠纷已化解", direction="down"),
+    "measures_in_place": OverrideReason(en="Measures are already in place, with someone in charge",
+                                        zh="已落实管控措施，并有专人负责", direction="down"),
+    "data_error": OverrideReason(en="The data behind the forecast are wrong",
+                                 zh="预测依据的数据有误"),
+    "other": OverrideReason(en="Another reason, given in the note", zh="其他原因（见备注）"),
+}
 
 
 class WarningsConfig(BaseModel):
@@ -58,6 +91,10 @@ class WarningsConfig(BaseModel):
     backlog_escalate_ratio: float = Field(
         2.0, gt=1, description="A backlog that grew by this factor over the rise is one level "
         "higher (blue becomes yellow).")
+    override_reasons: dict[str, OverrideReason] = Field(
+        default_factory=lambda: dict(DEFAULT_OVERRIDE_REASONS), description="The reason codes "
+        "a meeting may give when it sets an area's level itself (code -> en, zh, direction); "
+        "a list given here replaces the defaults (docs/warnings.md).")
 
     @field_validator("horizons")
     @classmethod
@@ -72,6 +109,17 @@ class WarningsConfig(BaseModel):
         bad = {k: v for k, v in values.items() if not 0 < v <= 1}
         if bad:
             raise ValueError(f"each promise is a share above 0 and at most 1, not {bad}")
+        return values
+
+    @field_validator("override_reasons")
+    @classmethod
+    def _codes(cls, values: dict[str, OverrideReason]) -> dict[str, OverrideReason]:
+        if not values:
+            raise ValueError("must name at least one reason code, such as other")
+        bad = [code for code in values if not REASON_CODE.match(code)]
+        if bad:
+            raise ValueError(f"reason code {bad[0]!r} must be 1-32 lower-case letters, digits "
+                             "or underscores")
         return values
 
     @model_validator(mode="after")

@@ -27,6 +27,7 @@ const state = {
   units: {},        // community, street and district id -> {name, level, parents, geometry}
   scores: {},       // area_id -> score at horizon 1 (live, or the ledger's for a past period)
   warnings: [],     // from /warnings, updated in place by /warning_action
+  alarms: [],       // data alarms from /data_quality for the period shown
   history: {},      // warning_id -> last lifecycle event
   periods: [],      // ledger periods from /periods
   latest: null,     // the latest period (scored live)
@@ -115,7 +116,7 @@ function clearError() {
 async function connect() {
   clearError();
   if (!state.key) { showError(t("key_needed")); return; }
-  Object.assign(state, { areas: [], units: {}, scores: {}, warnings: [], periods: [], latest: null,
+  Object.assign(state, { areas: [], units: {}, scores: {}, warnings: [], alarms: [], periods: [], latest: null,
     asOf: null, vintage: null, selected: null, explain: null, forecast: null, header: null,
     mapError: "", page: 0 });
   state.filters.unit = "";
@@ -135,7 +136,24 @@ async function connect() {
   }
   await Promise.all([units, periods]);
   renderAll();
-  await loadWarnings();
+  await Promise.all([loadWarnings(), loadAlarms()]);
+}
+
+async function loadAlarms() {
+  try {
+    state.alarms = (await api("data_quality", state.asOf ? { as_of: state.asOf } : {})).alarms;
+  } catch (err) {
+    state.alarms = [];
+    showError(err);
+  }
+  renderAlarms();
+}
+
+function renderAlarms() {
+  const list = $("data-alarms");
+  list.hidden = !state.alarms.length;
+  list.replaceChildren(el("li", { class: "muted" }, t("data_alarms")), ...state.alarms.map((a) =>
+    el("li", { "data-kind": a.kind }, state.lang === "zh" ? a.sentence_zh : a.sentence_en)));
 }
 
 async function loadUnits() {
@@ -194,7 +212,7 @@ async function changePeriod(value) {
     showError(err);
   }
   renderAll();
-  await loadWarnings();
+  await Promise.all([loadWarnings(), loadAlarms()]);
 }
 
 async function select(areaId) {
@@ -288,6 +306,7 @@ function levelOf(areaId) {
 
 function renderAll() {
   renderText();
+  renderAlarms();
   renderControls();
   renderHeader();
   renderMap();
@@ -355,7 +374,10 @@ function renderRanking() {
       onclick: () => select(area.area_id) },
     el("td", { class: "num" }, String(s.rank)),
     el("td", {}, area.name, area.name !== area.area_id ? el("span", { class: "muted small" }, ` ${area.area_id}`) : null),
-    el("td", {}, el("span", { class: `chip level-${s.risk_level}` }, t("levels")[s.risk_level] || s.risk_level)),
+    el("td", {}, el("span", { class: `chip level-${s.risk_level}` }, t("levels")[s.risk_level] || s.risk_level),
+      s.override ? el("span", { class: "set", title: t("overridden")(s.override) }, t("set_by_meeting")) : null,
+      s.override ? el("span", { class: "muted small" }, ` ${t("model_level")(t("levels")[s.model_level] || s.model_level)}`) : null,
+      (s.data_alarms || []).length ? el("span", { class: "data-flag", title: t("data_flag_title") }, t("data_flag")) : null),
     el("td", { class: "num" }, pct(s.risk_probability)),
     el("td", { class: "num" }, `${fmt(s.expected_count)} (${fmt(s.interval[0])}–${fmt(s.interval[1])})`));
   });
@@ -519,7 +541,7 @@ function forget() {
   sessionStorage.removeItem(KEY_STORE);
   state.key = "";
   $("key").value = "";
-  Object.assign(state, { areas: [], units: {}, scores: {}, warnings: [], periods: [], latest: null,
+  Object.assign(state, { areas: [], units: {}, scores: {}, warnings: [], alarms: [], periods: [], latest: null,
     asOf: null, vintage: null, selected: null, header: null, mapError: "" });
   renderAll();
 }

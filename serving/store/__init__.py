@@ -1,7 +1,8 @@
-"""The service's persistent store: API keys, the audit log, warnings and the forecast ledger.
+"""The service's persistent store: API keys, the audit log, warnings, the forecast ledger and
+the level overrides.
 
 One :class:`Store` per process, made by :func:`open_store`; its parts live in their own modules
-(keys, audit, warnings, forecasts) over one database (connection) and one schema.
+(keys, audit, warnings, forecasts, overrides) over one database (connection) and one schema.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from serving.store.connection import StoreUnavailable, open_engine, reachable
 from serving.store.forecasts import Forecasts
 from serving.store.history import History
 from serving.store.keys import KeyRecord, Keys
+from serving.store.overrides import OVERRIDE_LEVELS, Overrides
 from serving.store.schema import KINDS, LEVELS, REASON_CODES, ROLES, SOURCES, STATUSES, metadata
 from serving.store.warnings import ACTIONS, TRANSITIONS, Warnings
 
 __all__ = [
-    "ACTIONS", "KINDS", "LEVELS", "REASON_CODES", "ROLES", "SOURCES", "STATUSES", "TRANSITIONS",
-    "KeyRecord", "Store", "StoreUnavailable", "metadata", "open_engine", "open_store",
-    "store_revision", "upgrade_store",
+    "ACTIONS", "KINDS", "LEVELS", "OVERRIDE_LEVELS", "REASON_CODES", "ROLES", "SOURCES",
+    "STATUSES", "TRANSITIONS", "KeyRecord", "Store", "StoreUnavailable", "metadata",
+    "open_engine", "open_store", "store_revision", "upgrade_store",
 ]
 
 
-class Store(Keys, Audit, Warnings, Forecasts, History):
+class Store(Keys, Audit, Warnings, Forecasts, Overrides, History):
     """Thread-safe access to the store; build one with `open_store`."""
 
 

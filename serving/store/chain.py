@@ -1,5 +1,6 @@
-"""Hash chains over the store's history: each audit row, forecast vintage and warning lifecycle
-step carries the hash of the one before it, so a changed, removed or reordered row is found.
+"""Hash chains over the store's history: each audit row, forecast vintage, warning lifecycle
+step and level override carries the hash of the one before it, so a changed, removed or
+reordered row is found.
 
 The database refuses UPDATE, DELETE and REPLACE on these tables (triggers, and on PostgreSQL
 the service's grants: docs/stores.md); the chain makes what a database owner can still do
@@ -28,13 +29,15 @@ from serving.store.schema import (
     audit_log,
     forecast_vintages,
     forecasts_table,
+    override_events,
     warning_events,
 )
 
 GENESIS = "0" * 64
 # table -> the column that orders its rows (the chain runs in this order)
-ORDER = {audit_log.name: "id", forecast_vintages.name: "seq", warning_events.name: "event_id"}
-CHAINED = (audit_log, forecast_vintages, warning_events)
+ORDER = {audit_log.name: "id", forecast_vintages.name: "seq", warning_events.name: "event_id",
+         override_events.name: "event_id"}
+CHAINED = (audit_log, forecast_vintages, warning_events, override_events)
 _FORECAST_FIELDS = ("area_id", "horizon", "target_period", "expected_count", "low", "high",
                     "risk_probability", "risk_level")
 _LINK_COLUMNS = frozenset({"prev_hash", "row_hash", "seq"})

@@ -13,7 +13,8 @@ from riskgrid.errors import InputError
 from serving.store import chain
 from serving.store.connection import Database
 
-APPEND_ONLY = ("audit_log", "forecast_vintages", "forecasts", "warning_events")
+APPEND_ONLY = ("audit_log", "forecast_vintages", "forecasts", "warning_events",
+               "override_events")
 # Tables the service changes in place: key revocation, a warning's current status.
 MUTABLE = ("api_keys", "warnings")
 _ROLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -54,8 +55,8 @@ def grant_statements(role: str) -> list[str]:
         f'GRANT SELECT, INSERT ON {", ".join(APPEND_ONLY)} TO "{role}"',
         f'GRANT SELECT, INSERT, UPDATE ON {", ".join(MUTABLE)} TO "{role}"',
         f'GRANT SELECT ON alembic_version TO "{role}"',
-        f'GRANT USAGE, SELECT ON SEQUENCE audit_log_id_seq, warning_events_event_id_seq '
-        f'TO "{role}"',
+        f'GRANT USAGE, SELECT ON SEQUENCE audit_log_id_seq, warning_events_event_id_seq, '
+        f'override_events_event_id_seq TO "{role}"',
     ]
 
 

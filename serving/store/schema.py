@@ -154,8 +154,33 @@ warning_events = Table(
     Index("ux_warning_events_prev_hash", "prev_hash", unique=True),
 )
 
+# --- overrides: a meeting's own level for an area and period (docs/warnings.md) -------------
+OVERRIDE_ACTIONS = ("set", "clear")
+
+override_events = Table(
+    "override_events", metadata,
+    Column("event_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("experiment", Text, nullable=False),
+    Column("area_id", Text, nullable=False),
+    Column("period", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("level", Text),
+    Column("model_level", Text),
+    Column("model_version", Text),
+    Column("reason_code", Text),
+    Column("note", Text),
+    Column("who", Text, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("prev_hash", Text),
+    Column("row_hash", Text),
+    Index("ix_override_events_experiment_area_period", "experiment", "area_id", "period"),
+    Index("ux_override_events_prev_hash", "prev_hash", unique=True),
+)
+
 # The schema above is what the migrations (serving/store/migrations) build, and a test holds them
 # to it: change a table here, add a revision there (docs/stores.md). The migrations also make
-# audit_log, forecast_vintages, forecasts and warning_events append-only in the database itself
-# (triggers refuse UPDATE, DELETE and, on SQLite, INSERT OR REPLACE), and prev_hash/row_hash
-# chain their rows (serving/store/chain.py), so what a database owner still can do is seen.
+# audit_log, forecast_vintages, forecasts, warning_events and override_events append-only in the
+# database itself (triggers refuse UPDATE, DELETE and, on SQLite, INSERT OR REPLACE), and
+# prev_hash/row_hash chain their rows (serving/store/chain.py), so what a database owner still
+# can do is seen.

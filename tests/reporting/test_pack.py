@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 from reporting import build_pack, render_html, write_report
 from reporting.charts import map_svg
@@ -31,7 +32,8 @@ from training import BACKTEST_FILE
 from training.targets import input_catalogue
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-SECTIONS = ("headline", "map", "trends", "ranked", "changes", "warnings", "scorecard", "quality")
+SECTIONS = ("headline", "map", "trends", "ranked", "changes", "warnings", "overrides",
+            "scorecard", "quality")
 CHROMIUM = Path("/usr/bin/chromium")
 NO_CHROMIUM = "Debian's chromium is not installed at /usr/bin/chromium (make system installs it)"
 
@@ -417,3 +419,53 @@ def test_every_heading_carries_the_as_of_and_comparison_dates_in_plain_words(pac
     for jargon in ("Brier评分", "泊松偏差", "预测步长", "对数贡献"):
         assert jargon not in zh and jargon not in str(words["zh"])
     assert "集体上访" in str(words["zh"]) and "重复信访" in str(words["zh"])
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
+def test_the_pack_shows_the_meetings_levels_and_the_data_alarms(pack, city, tmp_path):
+    import pypdfium2 as pdfium
+
+    settings, _, experiment = city
+    store = open_store(f"sqlite:///{settings.data_dir / 'meeting-overrides.db'}")
+    top = pack.ranked[0]  # forecasts for 2024-01-01, the week after the as-of week
+    level, reason = ("none", "dispute_settled") if top["level"] != "none" else ("red", "other")
+    store.set_override("tiny", top["area_id"], "2024-01-01", level, reason, "调解已完成", "李明")
+    store.set_override("tiny", "S1", "2024-01-01", "red", "demolition_notice", "拆迁公告",
+                       "李明")
+    store.set_override("tiny", "A0", "2023-12-25", "red", "new_dispute", "上周的判断", "王芳",
+                       model_level="none")  # as set before that week: now it can be judged
+    quarantine = experiment.output_dir(settings) / "clean" / "quarantine" / "petitions.csv"
+    weeks = pd.date_range("2023-11-27", "2023-12-29", freq="D")[::2]
+    pd.DataFrame({"row": range(len(weeks)), "reason": "column topic: value '讨薪' is not in the "
+                  "mapping's [recode.topic] table; add it there",
+                  "filed_at": weeks.strftime("%Y-%m-%dT10:00:00")}).to_csv(quarantine,
+                                                                         index=False)
+    try:
+        shown = build_pack(experiment, settings, level="street", store=store, record=False)
+    finally:
+        quarantine.unlink()
+    row = next(r for r in shown.ranked if r["area_id"] == top["area_id"])
+    assert row["level"] == level and shown.overrides["marks"][top["area_id"]]["model_level"] \
+        == top["level"]
+    assert next(u for u in shown.units if u["unit_id"] == "S1")["level"] == "red"
+    assert [(o["area_id"], o["reason_zh"]) for o in shown.overrides["rows"]] == [
+        ("S1", "发布拆迁、征地或搬迁公告"), (top["area_id"], experiment.warnings.override_reasons[
+            reason].zh)][::1 if top["area_id"] > "S1" else -1]
+    (judged,) = shown.overrides["summary"]  # A0's week is observed: scored apart
+    assert judged["direction"] == "raised" and judged["overrides"] == 1
+    (alarm,) = shown.alarms
+    assert (alarm["kind"], alarm["source"], alarm["value"]) == ("category_new", "petitions", "讨薪")
+    english = render_html(shown, "en")
+    words = catalogue()["en"]["overrides"]
+    assert words["mark"] in english and "model: " in english
+    assert str(escape(alarm["sentence_en"])) in english
+    assert str(escape(words["raised"].format(n=1, hits=judged["came_true"],
+                                             meeting=judged["meeting_closer"],
+                                             model=judged["model_closer"]))) in english
+    html, pdf = write_report(shown, "zh", tmp_path / "shown")
+    document = pdfium.PdfDocument(pdf)
+    text = "".join(page.get_textpage().get_text_range() for page in document).replace("\r\n", "")
+    document.close()
+    for said in ("会议调整的预警等级（研判期2023-12-25起", "发布拆迁、征地或搬迁公告", "调解已完成",
+                 "会议调整的等级后来是否应验", "数据异常提示", "讨薪"):
+        assert said in text, said

@@ -52,6 +52,7 @@ red = 0.3
 alert_budget = 0.34
 """
 SCOPES = ("city", "D0", "S0", "S1", "C0", "A0")
+SILENT, SILENT_SINCE = "S1", "2023-12-11"  # the street whose records stop coming (data alarm)
 
 
 @dataclass
@@ -145,9 +146,24 @@ def trained_city(tmp_path_factory) -> TrainedCity:
     return TrainedCity(root, settings, experiment)
 
 
+def silence(settings: Settings, street: str, since: str) -> None:
+    """No record of ``street``'s grids reached the clean tables from ``since`` on (an export
+    that lost them): the service's data alarms see it; the features, built before, do not."""
+    import pandas as pd
+
+    clean = settings.data_dir / "tiny" / "clean"
+    areas = pd.read_parquet(clean / "areas.parquet")
+    grids = set(areas.loc[areas["street_id"] == street, "area_id"])
+    for table, time_column in (("incidents", "reported_at"), ("petitions", "filed_at")):
+        rows = pd.read_parquet(clean / f"{table}.parquet")
+        lost = rows["area_id"].isin(grids) & (rows[time_column] >= pd.Timestamp(since))
+        rows[~lost].to_parquet(clean / f"{table}.parquet", index=False)
+
+
 @pytest.fixture(scope="session")
 def server(trained_city: TrainedCity) -> Server:
     root, settings, experiment = trained_city.root, trained_city.settings, trained_city.experiment
+    silence(settings, SILENT, SILENT_SINCE)
     store = open_store(settings.store_url())
     keys = {scope: store.create_key("viewer", scope, f"test {scope}")[1] for scope in SCOPES}
     keys["analyst"] = store.create_key("analyst", "city", "test analyst")[1]

@@ -343,3 +343,35 @@ def test_dashboard_searches_filters_goes_back_in_time_and_exports(server, open_d
     past = SCREENSHOT.with_name("dashboard-past-period.png")
     page.screenshot(path=str(past), full_page=True)
     assert past.stat().st_size > 10_000
+
+
+def test_dashboard_marks_the_meetings_levels_and_lists_the_data_alarms(server, dashboard):
+    page = dashboard.page
+    model = server.post("score", {"area_ids": ["A4"]}).json()["scores"][0]["risk_level"]
+    level, reason = ("none", "dispute_settled") if model != "none" else ("red", "new_dispute")
+    set_it = server.post("override", {"area_id": "A4", "period": "2024-01-01", "level": level,
+                                      "reason_code": reason, "note": "dashboard check"},
+                         key="analyst")
+    assert set_it.status_code == 200, set_it.text
+    try:
+        dashboard.connect(server.keys["S1"])  # the street whose records stopped coming
+        page.wait_for_function("document.querySelectorAll('#ranking tbody tr').length === 2")
+        page.wait_for_function("!document.getElementById('data-alarms').hidden")
+        alarms = page.inner_text("#data-alarms")
+        (alarm,) = server.post("data_quality", {}, key="S1").json()["alarms"]
+        assert "not risk" in alarms and alarm["sentence_en"] in alarms
+        row = page.locator("#ranking tbody tr[data-area=A4]")
+        levels = {"red": "red (I)", "none": "none", "orange": "orange (II)",
+                  "yellow": "yellow (III)", "blue": "blue (IV)"}  # text.js
+        text = row.inner_text()
+        assert "set by the meeting" in text and f"model: {levels[model]}" in text
+        assert "dashboard check" in row.locator(".set").get_attribute("title")
+        assert "data alarm" in text and "data alarm" in page.locator(
+            "#ranking tbody tr[data-area=A5]").inner_text()
+        assert "set by the meeting" not in page.locator(
+            "#ranking tbody tr[data-area=A5]").inner_text()
+        colour = page.get_attribute("#map [data-area=A4] path", "class")
+        assert f"level-{level}" in colour  # the map shows the level the meeting set
+    finally:
+        server.post("override", {"area_id": "A4", "period": "2024-01-01", "clear": True,
+                                 "note": "done"}, key="analyst")

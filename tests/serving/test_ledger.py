@@ -18,6 +18,8 @@ from riskgrid.settings import Settings
 from serving.ledger import (
     hit_rate,
     level_tally,
+    override_card,
+    override_summary,
     panel_outcomes,
     record_backtest,
     record_vintage,
@@ -208,6 +210,33 @@ def test_level_tally_counts_each_levels_forecasts_and_how_many_came_true(store: 
     empty = level_tally(store.forecasts(experiment="tiny"), outcomes(HAPPENED),
                         pd.Timestamp(TARGET), horizon=2, periods=13)
     assert empty.empty
+
+
+def test_overrides_are_scored_apart_from_the_model_and_say_who_was_closer(store: Store):
+    week = {"G1": 1.0, "G2": 0.0, "G3": 1.0, "G4": 0.0}  # whether the flag came on on TARGET
+    outcomes = pd.DataFrame({"area_id": list(week), "period": pd.Timestamp(TARGET),
+                             "count": [3.0, 0.0, 2.0, 0.0], "flag": list(week.values())})
+    areas = pd.DataFrame({"area_id": ["G1", "G2", "G3", "G4"],
+                          "street_id": ["S1", "S1", "S2", "S2"]})
+    for area, level, model, reason in [
+            ("G1", "red", "yellow", "new_dispute"),  # raised, came true: the meeting closer
+            ("G2", "orange", "blue", "sensitive_period"),  # raised, stayed quiet: the model
+            ("G3", "none", "orange", "dispute_settled"),  # lowered, came true: the model
+            ("G4", "none", "yellow", "measures_in_place"),  # lowered, quiet: the meeting
+            ("S1", "red", None, "petition_signs")]:  # a street, the model's level unknown
+        store.set_override("tiny", area, TARGET, level, reason, "why", "Li", model_level=model)
+    store.set_override("tiny", "G1", "2024-01-15", "red", "new_dispute", "later", "Li",
+                       model_level="blue")  # not observed yet: not scored
+    card = override_card(store.overrides("tiny"), outcomes, areas).set_index("area_id")
+    assert list(card.index) == ["G1", "G2", "G3", "G4", "S1"]
+    assert list(card["direction"]) == ["raised", "raised", "lowered", "lowered", None]
+    assert list(card["came_true"]) == [True, False, True, False, True]  # S1: G1's flag
+    assert list(card["closer"]) == ["meeting", "model", "model", "meeting", None]
+    assert override_summary(card.reset_index()) == [
+        {"direction": "raised", "overrides": 2, "came_true": 1, "meeting_closer": 1,
+         "model_closer": 1},
+        {"direction": "lowered", "overrides": 2, "came_true": 1, "meeting_closer": 1,
+         "model_closer": 1}]
 
 
 def test_hit_rate_gives_ties_to_the_forecast_and_ignores_quiet_areas():

@@ -14,7 +14,16 @@ import pytest
 from features.io import read_table
 from riskgrid import vocabulary as C
 from serving.champion import load_champion
-from tests.serving.conftest import SANE, SCOPES, start, stop, train_and_promote, write_experiment
+from tests.serving.conftest import (
+    SANE,
+    SCOPES,
+    SILENT,
+    SILENT_SINCE,
+    start,
+    stop,
+    train_and_promote,
+    write_experiment,
+)
 
 pytestmark = pytest.mark.server
 GRIDS = [f"A{i}" for i in range(6)]
@@ -22,6 +31,10 @@ GRIDS = [f"A{i}" for i in range(6)]
 COVERS = {"city": set(GRIDS), "D0": set(GRIDS), "S0": {"A0", "A1", "A2", "A3"},
           "S1": {"A4", "A5"}, "C0": {"A0", "A1"}, "A0": {"A0"}}
 LEVEL_NAMES = {"red", "orange", "yellow", "blue", "none"}
+# area -> the units it lies in, itself included
+ABOVE = {"city": {"city"}, "D0": {"city", "D0"}, "S0": {"city", "D0", "S0"},
+         "S1": {"city", "D0", "S1"}, "A0": {"city", "D0", "S0", "C0", "A0"},
+         "A5": {"city", "D0", "S1", "C2", "A5"}}
 # grid -> the units above it, by level
 UNITS_OF = {g: {"community": {f"C{i // 2}"}, "street": {f"S{i // 4}"}, "district": {"D0"}}
             for i, g in enumerate(GRIDS)}
@@ -41,7 +54,8 @@ def test_score_answers_the_documented_shape_with_the_champions_numbers(server):
     expected = load_champion(server.settings, "tiny").model.predict(latest)
     for s in body["scores"]:
         assert set(s) == {"area_id", "horizon", "expected_count", "interval",
-                          "risk_probability", "risk_level", "rank", "percentile", "drivers"}
+                          "risk_probability", "risk_level", "rank", "percentile", "drivers",
+                          "model_level", "override", "data_alarms"}
         row = expected[(expected[C.AREA_ID] == s["area_id"]) & (expected.horizon == s["horizon"])]
         assert s["expected_count"] == pytest.approx(row.expected_count.item(), rel=1e-6)
         assert s["risk_probability"] == pytest.approx(row.risk_probability.item(), rel=1e-6)
@@ -176,6 +190,95 @@ def test_scope_matrix(server, scope):
     # the city's streets: the scope is checked on the parent asked for, so only a city key
     r = server.post("score", {"level": "street", "parent_id": "city"}, key=scope)
     assert r.status_code == (200 if scope == "city" else 403)
+    # data alarms of an area: inside the scope only; the silent street's alarm concerns the
+    # units it lies in and the areas inside it, never its neighbours
+    for area in ("city", "D0", "S0", "S1", "A0", "A5"):
+        r = server.post("data_quality", {"area_id": area}, key=scope)
+        inside = scope in ABOVE[area]
+        assert r.status_code == (200 if inside else 403), (scope, area, r.text)
+        if inside:
+            concerned = area in ("city", "D0", "S1", "A5")
+            assert [a["area_id"] for a in r.json()["alarms"]] == ([SILENT] if concerned else [])
+    # overrides: analysts only, and only inside their scope
+    _, analyst = server.store.create_key("analyst", scope, f"override test {scope}")
+    for area in ("A0", "A5", "S1"):
+        body = {"area_id": area, "period": "2024-01-08", "level": "red",
+                "reason_code": "data_error", "note": "scope check"}
+        allowed = scope in ABOVE[area]
+        assert server.post("override", body, key=scope).status_code == 403  # a viewer
+        r = server.post("override", body, key=analyst)
+        assert r.status_code in ((200, 422) if allowed else (403,)), (scope, area, r.text)
+        if r.status_code == 200:  # leave nothing behind for the other tests
+            cleared = server.post("override", {"area_id": area, "period": "2024-01-08",
+                                               "clear": True, "note": "undo"}, key=analyst)
+            assert cleared.status_code == 200, cleared.text
+
+
+def test_an_override_shows_on_score_beside_the_model_level_and_clearing_keeps_it(server):
+    def score() -> list[dict]:
+        r = server.post("score", {"area_ids": ["A2", "S0"], "horizons": [1, 2]})
+        assert r.status_code == 200, r.text
+        return r.json()["scores"]
+
+    before = score()  # A2 and S0 for 2024-01-01 (h1), then for 2024-01-08 (h2)
+    assert all(s["override"] is None and s["model_level"] == s["risk_level"] for s in before)
+    model = before[0]["risk_level"]
+    level, reason = ("none", "dispute_settled") if model != "none" else ("red", "new_dispute")
+    body = {"area_id": "A2", "period": "2024-01-03", "level": level, "reason_code": reason,
+            "note": "the site manager paid the wages today"}
+    assert server.post("override", body).status_code == 403  # a viewer key may not
+    r = server.post("override", body, key="analyst")
+    assert r.status_code == 200, r.text
+    made = r.json()["override"]
+    assert (made["period"], made["level"], made["model_level"], made["action"]) == (
+        "2024-01-01", level, model, "set")
+    assert made["who"].startswith("key:") and "test analyst" in made["who"]
+    a2, s0, a2_later, s0_later = score()
+    assert (a2["risk_level"], a2["model_level"]) == (level, model)
+    assert {k: a2["override"][k] for k in ("level", "reason_code", "note", "who")} == {
+        "level": level, "reason_code": reason, "note": body["note"], "who": made["who"]}
+    assert a2["override"]["reason_zh"] == (
+        "相关矛盾纠纷已化解" if reason == "dispute_settled" else "出现新的矛盾纠纷，数据中尚未反映")
+    assert a2_later["override"] is None and a2_later["risk_level"] == a2_later["model_level"]
+    assert s0 == before[1] and s0_later == before[3]  # a street's forecast is its own
+    for bad, said in [({"level": "purple"}, "not a level"), ({"reason_code": "hunch"}, "hunch"),
+                      ({"period": "2023-12-20"}, "2024-01-01 to 2024-01-08"),
+                      ({"reason_code": "new_dispute" if level == "none" else
+                        "dispute_settled"}, "choose a reason that fits")]:
+        r = server.post("override", body | bad, key="analyst")
+        assert r.status_code == 422 and said in r.json()["error"], (bad, r.text)
+
+    r = server.post("override", {"area_id": "A2", "period": "2024-01-01", "clear": True,
+                                 "note": "the meeting went back to the model"}, key="analyst")
+    assert r.status_code == 200, r.text
+    assert [e["action"] for e in r.json()["history"]][-2:] == ["set", "clear"]
+    assert score()[0] == before[0]  # the model's level again
+    history = server.store.override_history("tiny", "A2", "2024-01-01")
+    assert [e["action"] for e in history][-2:] == ["set", "clear"]
+    assert server.store.verify_history().intact
+    again = server.post("override", {"area_id": "A2", "period": "2024-01-01", "clear": True,
+                                     "note": "twice"}, key="analyst")
+    assert again.status_code == 422 and "no override" in again.json()["error"]
+
+
+def test_data_alarms_are_listed_in_plain_words_and_flag_the_forecasts_resting_on_them(server):
+    r = server.post("data_quality", {})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["as_of"], body["area_id"]) == ("2023-12-25", "city")
+    (alarm,) = body["alarms"]
+    assert (alarm["kind"], alarm["area_id"], alarm["level"], alarm["since"]) == (
+        "no_data", SILENT, "street", SILENT_SINCE)
+    assert alarm["periods"] == 3 and alarm["observed"] == 0 and alarm["usual"] > 10
+    assert alarm["sentence_en"].startswith(f"{SILENT}: no records from any source for 3 weeks")
+    assert "缺数据，不是没有事" in alarm["sentence_zh"]
+    scores = server.post("score", {"area_ids": ["A5", "A0", "S1", "D0"]}).json()["scores"]
+    assert [len(s["data_alarms"]) for s in scores] == [1, 0, 1, 1]
+    assert scores[0]["data_alarms"][0] == {
+        "kind": "no_data", "source": None, "channel": None, "area_id": SILENT,
+        "since": SILENT_SINCE, "until": "2023-12-25"}
+    earlier = server.post("data_quality", {"as_of": "2023-11-27"}).json()
+    assert earlier["as_of"] == "2023-11-27" and earlier["alarms"] == []  # before it happened
 
 
 def test_units_are_scored_from_their_grids(server):
@@ -251,7 +354,7 @@ def test_bad_input_gets_a_4xx_with_a_message(server):
 
 # Each endpoint that takes an as_of, with the rest of a valid body.
 AS_OF_BODIES = {"score": {"area_ids": ["A0"]}, "explain": {"area_id": "A0"},
-                "forecast": {"unit_id": "city"}, "warnings": {}}
+                "forecast": {"unit_id": "city"}, "warnings": {}, "data_quality": {}}
 AWKWARD_DAYS = ("2025-12-22T00:00:00Z", "1677-09-21", "2262-04-12", "2" * 300_000,
                 "2023-12-18T00:00:00+08:00", "0000-00-00", "9999-99-99")
 

@@ -27,6 +27,9 @@ REPLACE = {
     "warning_events": "INSERT OR REPLACE INTO warning_events (event_id, warning_id, action, "
                       "from_status, to_status, who, at) SELECT event_id, warning_id, 'ack', "
                       "'issued', 'closed', 'x', at FROM warning_events LIMIT 1",
+    "override_events": "INSERT OR REPLACE INTO override_events (event_id, experiment, area_id, "
+                       "period, action, level, who, at) SELECT event_id, experiment, area_id, "
+                       "period, 'set', 'red', 'x', at FROM override_events LIMIT 1",
 }
 
 
@@ -46,6 +49,9 @@ def history(store: Store) -> None:
     (found,) = store.query_warnings()
     store.warning_action(found["warning_id"], "ack", "officer Wang")
     store.warning_action(found["warning_id"], "handle", "officer Wang", note="visited")
+    store.set_override("tiny", "G1", "2024-03-11", "red", "new_dispute", "a quarrel", "Li")
+    store.set_override("tiny", "G2", "2024-03-11", "none", "dispute_settled", "settled", "Li")
+    store.clear_override("tiny", "G1", "2024-03-11", "Zhao", "the meeting changed its mind")
 
 
 def unguarded(raw: Engine, statement: str, table: str) -> None:
@@ -70,7 +76,7 @@ def test_an_untouched_history_verifies(store: Store):
     history(store)
     report = store.verify_history()
     assert report.intact, report
-    assert [c.rows for c in report.chains] == [4, 3, 2]
+    assert [c.rows for c in report.chains] == [4, 3, 2, 3]
     heads = {c.table: c.head for c in report.chains}
     store.audit(None, "score", [], None, 401)  # the chain grows; the old head stays in it
     later = store.verify_history(frozenset({heads["audit_log"]}))
@@ -88,6 +94,10 @@ def test_an_untouched_history_verifies(store: Store):
      "(seq 2) was changed"),
     ("warning_events", "UPDATE warning_events SET who = 'someone else'",
      "warning_events row event_id 1 was changed"),
+    ("override_events", "UPDATE override_events SET level = 'blue' WHERE event_id = 1",
+     "override_events row event_id 1 was changed"),
+    ("override_events", "DELETE FROM override_events WHERE event_id = 1",
+     "override_events row event_id 2 does not follow the row before it"),
 ])
 def test_a_rewritten_row_is_named_as_the_first_broken_link(store: Store, raw: Engine, table,
                                                            statement, named):

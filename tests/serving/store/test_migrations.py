@@ -198,7 +198,7 @@ def test_an_upgrade_from_0001_keeps_every_row_and_the_store_still_works(url: str
     assert "ix_forecast_vintages_experiment_source_model" not in indexes
     store = open_store(url)
     try:
-        assert revision(raw) == migrations.head() == "0003"
+        assert revision(raw) == migrations.head() == "0004"
         indexes = {i["name"] for i in inspect(raw).get_indexes("forecast_vintages")}
         assert "ix_forecast_vintages_experiment_source_model" in indexes
         assert_kept(store, before, raw)
@@ -281,7 +281,7 @@ def test_db_commands_upgrade_and_show_the_revision(tmp_path, monkeypatch):
     assert "riskgrid.db is at revision 0001" in done.stdout
     done = riskgrid("db", "current", data_dir=data)
     assert done.returncode == 0, done.stderr
-    assert "at revision 0001; behind: riskgrid db upgrade brings it to 0003" in done.stdout
+    assert "at revision 0001; behind: riskgrid db upgrade brings it to 0004" in done.stdout
     monkeypatch.setenv("RISKGRID_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     done = riskgrid("db", "current", data_dir=data)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
