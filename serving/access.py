@@ -14,6 +14,7 @@ from serving.store import ROLES
 ENDPOINT_ROLE = {
     "score": "viewer", "explain": "viewer", "forecast": "viewer", "warnings": "viewer",
     "model_info": "viewer", "areas": "viewer", "periods": "viewer", "ledger_scores": "viewer",
+    "safety_index": "viewer",
     "score_features": "analyst",
     "warning_action": "analyst",
 }

@@ -11,15 +11,16 @@ from pydantic import Field, ValidationError, model_validator
 from riskgrid.errors import InputError
 from riskgrid.experiment.data import AreasConfig, FeaturesConfig, SourceConfig, _Strict
 from riskgrid.experiment.report import REPORT_LEVELS, ReportConfig, check_level
+from riskgrid.experiment.safety import SAFETY_INDICATORS, EquityConfig, SafetyConfig
 from riskgrid.experiment.serving import ServingConfig
 from riskgrid.experiment.training import TrainingConfig
 from riskgrid.experiment.warnings import Level, WarningsConfig
 from riskgrid.settings import Settings
 
 __all__ = [
-    "REPORT_LEVELS", "AreasConfig", "Experiment", "FeaturesConfig", "Level", "ReportConfig",
-    "ServingConfig", "SourceConfig", "TrainingConfig", "WarningsConfig", "check_level",
-    "load_experiment",
+    "REPORT_LEVELS", "SAFETY_INDICATORS", "AreasConfig", "EquityConfig", "Experiment",
+    "FeaturesConfig", "Level", "ReportConfig", "SafetyConfig", "ServingConfig", "SourceConfig",
+    "TrainingConfig", "WarningsConfig", "check_level", "load_experiment",
 ]
 
 
@@ -40,6 +41,8 @@ class Experiment(_Strict):
     serving: ServingConfig = ServingConfig()
     warnings: WarningsConfig = WarningsConfig()
     report: ReportConfig = ReportConfig()
+    safety_index: SafetyConfig = SafetyConfig()
+    equity: EquityConfig = EquityConfig()
 
     # Set by load_experiment, not by the file.
     base_dir: Path = Field(Path("."), exclude=True)

@@ -31,7 +31,8 @@ from training import BACKTEST_FILE
 from training.targets import input_catalogue
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-SECTIONS = ("headline", "map", "trends", "ranked", "changes", "warnings", "scorecard", "quality")
+SECTIONS = ("headline", "map", "safety", "trends", "ranked", "changes", "warnings", "equity",
+            "scorecard", "quality")
 CHROMIUM = Path("/usr/bin/chromium")
 NO_CHROMIUM = "Debian's chromium is not installed at /usr/bin/chromium (make system installs it)"
 
