@@ -251,7 +251,8 @@ class SafetyIndex:
                     added = unit * mix
                 else:
                     added = usual
-            oldest = series[:, t - window + 1] if t - window + 1 >= 0 else np.full_like(unit, np.nan)
+            first = t - window + 1  # the period that leaves the window
+            oldest = series[:, first] if first >= 0 else np.full_like(unit, np.nan)
             dropped = np.isfinite(oldest)
             n_next = known - dropped + 1
             total_next = np.nan_to_num(total) - np.where(dropped, oldest, 0.0) + added
