@@ -12,7 +12,8 @@ import importlib
 from cli.app import app, main
 
 # Each room registers its commands on import, in the order `riskgrid --help` lists them.
-for _room in ("pipeline", "service", "warnings", "overrides", "report", "tracking"):
+for _room in ("pipeline", "service", "warnings", "overrides", "report", "equity",
+              "tracking"):
     importlib.import_module(f"cli.{_room}")
 
 __all__ = ["app", "main"]

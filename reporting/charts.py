@@ -156,7 +156,8 @@ def _label(x: float, y: float, text: str, size: float) -> str:
 
 
 def map_svg(units: list[dict], outlines: dict, grid_levels: dict[str, str]) -> str:
-    """Units coloured by risk level, the grids at a warning level on top, as inline SVG.
+    """Units coloured by risk level (or by their own ``fill``), the grids at a warning level
+    on top, as inline SVG.
 
     Units without geometry (``outlines["units"]`` empty) are drawn as a grid of tiles instead.
     Units are labelled with their name, or with their number in ``units`` when there are many.
@@ -172,7 +173,7 @@ def map_svg(units: list[dict], outlines: dict, grid_levels: dict[str, str]) -> s
         shape = shapes.get(unit["unit_id"])
         if shape is None:
             continue
-        tint = COLOURS[unit["level"]]
+        tint = unit.get("fill") or COLOURS[unit["level"]]
         opacity = 1.0 if unit["level"] == "none" else 0.35
         fills.append(f'<path d="{frame.path(shape)}" fill="{tint}" fill-opacity="{opacity}" '
                      f'stroke="#333333" stroke-width="1.2" fill-rule="evenodd"/>')
@@ -198,8 +199,9 @@ def _tiles(units: list[dict]) -> str:
     for number, unit in enumerate(units, start=1):
         r, c = divmod(number - 1, columns)
         x, y = MAP_PAD + c * side, MAP_PAD + r * side
+        fill = unit.get("fill") or COLOURS[unit["level"]]
         parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{side - 4:.1f}" '
-                     f'height="{side - 4:.1f}" fill="{COLOURS[unit["level"]]}" '
+                     f'height="{side - 4:.1f}" fill="{fill}" '
                      f'stroke="#333333" stroke-width="1"/>')
         parts.append(_label(x + (side - 4) / 2, y + (side - 4) / 2,
                             unit["name"] if named else str(number), 13))

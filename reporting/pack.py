@@ -17,11 +17,13 @@ import pandas as pd
 from scipy.stats import poisson
 
 from reporting.counts import is_count, suppress
+from reporting.equity import equity_section, trend_rows
 from reporting.geography import outlines
 from reporting.headline import headline, unit_summary
 from reporting.overrides import marked_units, override_section, shown
 from reporting.quality import alarm_notes, freshness, ingest_notes, model_notes, next_period
 from reporting.ranking import LEVEL_RANK, area_context, changes, families, ranked
+from reporting.safety import safety_section
 from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
 from riskgrid.experiment import Experiment, ReportConfig, check_level
@@ -29,11 +31,13 @@ from riskgrid.settings import Settings
 from riskgrid.vocabulary import DS, IS_FORECAST, TREND_LEVELS, YHAT, YHAT_LOWER, YHAT_UPPER, Y
 from serving import (
     KINDS,
+    SafetyIndex,
     Scorer,
     ServingData,
     Snapshot,
     Store,
     TrendService,
+    equity_report,
     ledger,
     load_champion,
     load_serving_data,
@@ -68,6 +72,8 @@ class MeetingPack:
     places: dict[str, str]  # any area or unit id -> its name
     overrides: dict  # the meeting's own levels (reporting.overrides)
     alarms: list[dict]  # data alarms as of the as-of period (serving.DataQuality)
+    safety: dict  # the safety index of the units (reporting.safety)
+    equity: dict  # where the warnings go (reporting.equity)
 
 
 def default_out(settings: Settings, experiment: Experiment, pack: MeetingPack,
@@ -137,6 +143,11 @@ def build_pack(experiment: Experiment, settings: Settings, *, level: str = "dist
     names = scorer.model.horizons[h].features
     alarms = alarm_notes(experiment, settings, places, when)
     ledger.record_backtest_file(store, experiment, settings)  # once: the first past vintages
+    fairness = equity_section(equity_report(experiment, settings, store, scorer, when), level,
+                              before)
+    card = {**_scorecard(store, experiment, data, when, h),
+            **_levels(scorer, store, experiment, data, when, h)}
+    card["trend"] = card["trend"] + trend_rows(fairness, h)
     pack = MeetingPack(
         meta=_meta(experiment, loaded.version, when, before, level, h, interval, config,
                    scorer.horizons, target),
@@ -149,15 +160,16 @@ def build_pack(experiment: Experiment, settings: Settings, *, level: str = "dist
         ranked=ranked(view, h, names, data.catalogue, data.panel, context, config),
         changes=changes(now, earlier, h, names, data.catalogue, context, config),
         warnings=_warnings(issued, data.catalogue, config),
-        scorecard={**_scorecard(store, experiment, data, when, h),
-                   **_levels(scorer, store, experiment, data, when, h)},
+        scorecard=card,
         freshness=freshness(experiment.output_dir(settings) / "clean", data.counts, when,
                             experiment.features.period, alarms),
         ingest=ingest_notes(experiment.output_dir(settings) / "clean"),
         model=model_notes(loaded, data.fingerprint),
         features=_feature_labels(data.catalogue), places=places, alarms=alarms,
         overrides=override_section(held, scorer, now, experiment, data, when, forecast,
-                                   places))
+                                   places),
+        safety=safety_section(SafetyIndex.of(data.panel, data.areas, experiment), scorer, when,
+                              before, level), equity=fairness)
     if record:
         scores = pd.concat([now.horizons[k] for k in scorer.horizons], ignore_index=True)
         ledger.record_vintage(store, scores, source="report", experiment=experiment.name,

@@ -15,6 +15,7 @@ from features import STREAMS
 from reporting import charts
 from reporting.labels import labels
 from reporting.pack import MeetingPack
+from reporting.safety import map_units
 from riskgrid.errors import InputError
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "/usr/bin/chromium")
@@ -117,6 +118,16 @@ class Words:
             return self.t["dated"].format(title=title, as_of=meta["as_of"], since=meta["since"])
         return self.t["dated_alone"].format(title=title, as_of=meta["as_of"])
 
+    def points(self, value: float | None, signed: bool = False) -> str:
+        """An index value, or a change of it, in points (one decimal)."""
+        if value is None:
+            return self.t["unknown"]
+        return f"{value:+.1f}" if signed else f"{value:.1f}"
+
+    def figure(self, indicator: str, value: float | None) -> str:
+        """A safety-index figure: the share of late closings in per cent, others as numbers."""
+        return self.pct(value, False) if indicator == "closed_late" else self.num(value)
+
     def capital(self, text: str) -> str:
         return text[:1].upper() + text[1:] if self.lang == "en" else text
 
@@ -138,7 +149,10 @@ def _charts(pack: MeetingPack) -> dict:
     calibration = (charts.calibration_chart(card["calibration"], SMALL_CHART)
                    if card["calibration"] else None)
     return {"trends": trends, "history": history, "calibration": calibration,
-            "map": Markup(charts.map_svg(pack.units, pack.outlines, pack.grid_levels))}
+            "map": Markup(charts.map_svg(pack.units, pack.outlines, pack.grid_levels)),
+            "safety_map": Markup(charts.map_svg(map_units(pack.safety, pack.places),
+                                                {"units": pack.outlines["units"], "grids": {}},
+                                                {}))}
 
 
 def render_html(pack: MeetingPack, lang: str) -> str:

@@ -8,6 +8,7 @@ command line and the meeting pack do not load the HTTP stack.
 from serving import ledger, overrides
 from serving.champion import LoadedModel, load_champion
 from serving.data_quality import DataQuality
+from serving.equity import equity_report
 from serving.issuing import warnings_for
 from serving.ledger import (
     level_tally,
@@ -17,15 +18,16 @@ from serving.ledger import (
     scorecard,
     scorecard_trend,
 )
+from serving.safety import SafetyIndex
 from serving.scoring import Scorer, ServingData, Snapshot, load_serving_data, resolve_period
 from serving.store import Store, StoreUnavailable, open_store, store_revision, upgrade_store
 from serving.trends import TrendService
 from serving.warnings import KINDS, LEVELS
 
 __all__ = [
-    "KINDS", "LEVELS", "DataQuality", "LoadedModel", "Scorer", "ServingData", "Snapshot",
-    "Store", "StoreUnavailable", "TrendService", "ledger", "level_tally", "load_champion",
-    "load_serving_data", "open_store", "overrides", "read_outcomes", "record_backtest_file",
-    "record_batch", "resolve_period", "scorecard", "scorecard_trend", "store_revision",
-    "upgrade_store", "warnings_for",
+    "KINDS", "LEVELS", "DataQuality", "LoadedModel", "SafetyIndex", "Scorer", "ServingData",
+    "Snapshot", "Store", "StoreUnavailable", "TrendService", "equity_report", "ledger",
+    "level_tally", "load_champion", "load_serving_data", "open_store", "overrides",
+    "read_outcomes", "record_backtest_file", "record_batch", "resolve_period", "scorecard",
+    "scorecard_trend", "store_revision", "upgrade_store", "warnings_for",
 ]

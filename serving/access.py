@@ -15,6 +15,7 @@ ENDPOINT_ROLE = {
     "score": "viewer", "explain": "viewer", "forecast": "viewer", "warnings": "viewer",
     "model_info": "viewer", "areas": "viewer", "periods": "viewer", "ledger_scores": "viewer",
     "data_quality": "viewer",
+    "safety_index": "viewer",
     "score_features": "analyst",
     "warning_action": "analyst", "override": "analyst",
 }

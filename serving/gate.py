@@ -30,7 +30,7 @@ from serving.store import KeyRecord, Store, StoreUnavailable, open_store
 
 PROTECTED = frozenset({"score", "explain", "score_features", "forecast", "warnings",
                        "model_info", "areas", "warning_action", "periods",
-                       "ledger_scores", "override", "data_quality"})
+                       "ledger_scores", "override", "data_quality", "safety_index"})
 # Paths that need no key and are not audited: they hold no data of any area.
 PUBLIC = frozenset({"", "livez", "healthz", "readyz", "docs", "docs.json"})
 PUBLIC_PREFIXES = ("static_content/", "dashboard")

@@ -72,6 +72,45 @@ class ScoreResponse(BaseModel):
     scores: list[Score]
 
 
+class SafetyComponent(BaseModel):
+    name: str
+    label_en: str
+    label_zh: str
+    value: float | None = Field(description="The component's score, 0-100: 100 with no such "
+                                "events, 50 at the level's typical figure, 33 at twice it.")
+    weight: float = Field(description="Its share of this unit's index: the configured weights "
+                          "renormalised over the components the unit has (0: not known here).")
+    figure: float | None = Field(description="The figure scored: per 10,000 residents (over "
+                                 "the window, or open at the period's end), a share, or the "
+                                 "mean rating 1-5.")
+    typical: float | None = Field(description="The level's typical figure (the median over "
+                                  "its units and periods), which scores 50.")
+
+
+class SafetyValue(BaseModel):
+    area_id: str
+    level: str
+    value: float | None = Field(description="The safety index, 0-100, 100 the safest: the "
+                                "weighted mean of the component scores.")
+    rank: int | None = Field(description="1 = the safest among the units of its level.")
+    units: int = Field(description="Units of its level that the rank is among.")
+    change: float | None = Field(description="Index points against the previous period.")
+    change_year: float | None = Field(description="Index points against the same period a "
+                                      "year before.")
+    forecast: float | None = Field(description="Next period's index, from the model's "
+                                   "expected counts (docs/safety_index.md).")
+    components: list[SafetyComponent]
+
+
+class SafetyResponse(BaseModel):
+    model_version: str
+    as_of: str
+    window: int = Field(description="Periods of events each index counts.")
+    left_out: list[str] = Field(description="Indicators the city's data lacks, left out (the "
+                                "other weights renormalised).")
+    index: list[SafetyValue]
+
+
 class Change(Driver):
     previous_value: float | None
 

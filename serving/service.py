@@ -48,6 +48,7 @@ from serving.schemas import (
     Note,
     OverrideResponse,
     PeriodsResponse,
+    SafetyResponse,
     ScoreResponse,
     WarningActionResponse,
     WarningId,
@@ -55,6 +56,7 @@ from serving.schemas import (
     WhatIfResponse,
     Word,
 )
+from serving.safety import SafetyIndex
 from serving.scoring import Scorer, load_serving_data
 from serving.store import Store, StoreUnavailable
 from serving.trends import TrendService
@@ -97,6 +99,7 @@ class RiskGrid:
         self.scorer = self._scorer(load_champion(self.settings, self.experiment.name))
         self.trends = TrendService(self.data.counts, self.experiment)
         self.quality = DataQuality.load(self.experiment, self.settings, self.shapes.names)
+        self.safety = SafetyIndex.of(self.data.panel, self.data.areas, self.experiment)
         self._stop = threading.Event()
         self._issue_warnings(self.scorer)
         threading.Thread(target=self._watch_registry, name="registry-watch", daemon=True).start()
@@ -202,6 +205,23 @@ class RiskGrid:
                     "scores": with_overrides(self.store, self.experiment, scores, when)}
 
         return self._call(ctx, "score", ScoreResponse, work)
+
+    @bentoml.api
+    def safety_index(self, ctx: bentoml.Context, area_ids: AreaIds = None,
+                     level: Word | None = None, parent_id: AreaId | None = None,
+                     as_of: Day | None = None) -> SafetyResponse:
+        """The safety index (平安指数: 0-100, 100 the safest) of units of any level, with its
+        components, its changes and next period's forecast (docs/safety_index.md)."""
+        def work(scorer: Scorer, record: RequestRecord) -> dict:
+            record.areas = list(area_ids or ([parent_id] if parent_id else []))
+            ids = self._areas(record, area_ids, level, parent_id)
+            record.areas = ids
+            self._check_scope(record, ids)
+            when = scorer.as_of(as_of)
+            return {"model_version": scorer.loaded.version, "as_of": str(when.date()),
+                    **self.safety.answer(scorer, ids, when)}
+
+        return self._call(ctx, "safety_index", SafetyResponse, work)
 
     @bentoml.api
     def explain(self, ctx: bentoml.Context, area_id: AreaId, horizon: Horizon | None = None,

@@ -12,15 +12,17 @@ from riskgrid.errors import InputError
 from riskgrid.experiment.data import AreasConfig, FeaturesConfig, SourceConfig, _Strict
 from riskgrid.experiment.quality import DataQualityConfig
 from riskgrid.experiment.report import REPORT_LEVELS, ReportConfig, check_level
+from riskgrid.experiment.safety import SAFETY_INDICATORS, EquityConfig, SafetyConfig
 from riskgrid.experiment.serving import ServingConfig
 from riskgrid.experiment.training import TrainingConfig
 from riskgrid.experiment.warnings import Level, OverrideReason, WarningsConfig
 from riskgrid.settings import Settings
 
 __all__ = [
-    "REPORT_LEVELS", "AreasConfig", "DataQualityConfig", "Experiment", "FeaturesConfig", "Level",
-    "OverrideReason", "ReportConfig", "ServingConfig", "SourceConfig", "TrainingConfig",
-    "WarningsConfig", "check_level", "load_experiment",
+    "REPORT_LEVELS", "SAFETY_INDICATORS", "AreasConfig", "DataQualityConfig", "EquityConfig",
+    "Experiment", "FeaturesConfig", "Level", "OverrideReason", "ReportConfig", "SafetyConfig",
+    "ServingConfig", "SourceConfig", "TrainingConfig", "WarningsConfig", "check_level",
+    "load_experiment",
 ]
 
 
@@ -42,6 +44,8 @@ class Experiment(_Strict):
     warnings: WarningsConfig = WarningsConfig()
     report: ReportConfig = ReportConfig()
     data_quality: DataQualityConfig = DataQualityConfig()
+    safety_index: SafetyConfig = SafetyConfig()
+    equity: EquityConfig = EquityConfig()
 
     # Set by load_experiment, not by the file.
     base_dir: Path = Field(Path("."), exclude=True)

@@ -26,6 +26,7 @@ const state = {
   areas: [],        // grids from /areas
   units: {},        // community, street and district id -> {name, level, parents, geometry}
   scores: {},       // area_id -> score at horizon 1 (live, or the ledger's for a past period)
+  safety: {},       // area_id -> its safety index (/safety_index) for the period shown
   warnings: [],     // from /warnings, updated in place by /warning_action
   alarms: [],       // data alarms from /data_quality for the period shown
   history: {},      // warning_id -> last lifecycle event
@@ -116,7 +117,7 @@ function clearError() {
 async function connect() {
   clearError();
   if (!state.key) { showError(t("key_needed")); return; }
-  Object.assign(state, { areas: [], units: {}, scores: {}, warnings: [], alarms: [], periods: [], latest: null,
+  Object.assign(state, { areas: [], units: {}, scores: {}, safety: {}, warnings: [], alarms: [], periods: [], latest: null,
     asOf: null, vintage: null, selected: null, explain: null, forecast: null, header: null,
     mapError: "", page: 0 });
   state.filters.unit = "";
@@ -184,6 +185,10 @@ async function loadScores() {
   state.vintage = past ? answer.vintage : null;
   state.header = { model_version: answer.model_version, as_of: answer.as_of };
   state.scores = Object.fromEntries(answer.scores.map((s) => [s.area_id, s]));
+  // The safety index is of the data, not of a forecast: any period has one. Without it the
+  // column stays empty and the rest of the page works.
+  const index = await api("safety_index", { area_ids: ids, as_of: answer.as_of }).catch(() => null);
+  state.safety = index ? Object.fromEntries(index.index.map((r) => [r.area_id, r])) : {};
 }
 
 async function loadWarnings() {
@@ -379,12 +384,19 @@ function renderRanking() {
       s.override ? el("span", { class: "muted small" }, ` ${t("model_level")(t("levels")[s.model_level] || s.model_level)}`) : null,
       (s.data_alarms || []).length ? el("span", { class: "data-flag", title: t("data_flag_title") }, t("data_flag")) : null),
     el("td", { class: "num" }, pct(s.risk_probability)),
-    el("td", { class: "num" }, `${fmt(s.expected_count)} (${fmt(s.interval[0])}–${fmt(s.interval[1])})`));
+    el("td", { class: "num" }, `${fmt(s.expected_count)} (${fmt(s.interval[0])}–${fmt(s.interval[1])})`),
+    safetyCell(state.safety[area.area_id]));
   });
   $("ranking").tBodies[0].replaceChildren(...rows);
   $("pager-text").textContent = t("rows")(all.length ? start + 1 : 0, start + rows.length, all.length);
   $("prev-page").disabled = state.page === 0;
   $("next-page").disabled = state.page >= pages - 1;
+}
+
+function safetyCell(r) {
+  const value = r && r.value !== null ? r.value.toFixed(1) : "–";
+  const title = r && r.change !== null ? t("safety_change")(r.change.toFixed(1), r.rank, r.units) : null;
+  return el("td", { class: "num safety", title }, value);
 }
 
 function renderSelection() {
@@ -541,7 +553,7 @@ function forget() {
   sessionStorage.removeItem(KEY_STORE);
   state.key = "";
   $("key").value = "";
-  Object.assign(state, { areas: [], units: {}, scores: {}, warnings: [], alarms: [], periods: [], latest: null,
+  Object.assign(state, { areas: [], units: {}, scores: {}, safety: {}, warnings: [], alarms: [], periods: [], latest: null,
     asOf: null, vintage: null, selected: null, header: null, mapError: "" });
   renderAll();
 }

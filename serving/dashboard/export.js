@@ -29,14 +29,15 @@ function periodShown() {
 
 function rankingCsv() {
   const header = ["rank", "area_id", "name", "community", "street", "district", "risk_level",
-    "risk_probability", "expected_count", "low", "high", "as_of", "source", "model_version"];
+    "risk_probability", "expected_count", "low", "high", "as_of", "source", "model_version",
+    "safety_index"];
   const source = state.vintage ? state.vintage.source : "api";
   const version = state.vintage ? state.vintage.model_version : (state.header || {}).model_version;
   const rows = rankedGrids().map((area) => {
     const s = state.scores[area.area_id];
     return [s.rank, area.area_id, area.name, area.parents.community, area.parents.street,
       area.parents.district, s.risk_level, s.risk_probability, s.expected_count, s.interval[0],
-      s.interval[1], periodShown(), source, version];
+      s.interval[1], periodShown(), source, version, (state.safety[area.area_id] || {}).value];
   });
   return csv(header, rows);
 }

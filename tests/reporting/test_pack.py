@@ -32,7 +32,8 @@ from training import BACKTEST_FILE
 from training.targets import input_catalogue
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-SECTIONS = ("headline", "map", "trends", "ranked", "changes", "warnings", "overrides",
+SECTIONS = ("headline", "map", "safety", "trends", "ranked", "changes", "warnings",
+            "overrides", "equity",
             "scorecard", "quality")
 CHROMIUM = Path("/usr/bin/chromium")
 NO_CHROMIUM = "Debian's chromium is not installed at /usr/bin/chromium (make system installs it)"
@@ -87,6 +88,42 @@ def test_the_html_has_every_section_in_both_languages_and_needs_no_network(pack)
     assert "风险研判会议材料" in render_html(pack, "zh")
     english = render_html(pack, "en")
     assert "Risk-assessment meeting pack" in english and "风险研判会议材料" not in english
+
+
+def test_the_pack_ranks_units_by_safety_index_and_says_where_the_warnings_go(pack, city):
+    from serving import SafetyIndex, load_serving_data
+
+    settings, _, experiment = city
+    data = load_serving_data(experiment, settings)
+    index = SafetyIndex.of(data.panel, data.areas, experiment)
+    as_of, since = pd.Timestamp(pack.meta["as_of"]), pd.Timestamp(pack.meta["since"])
+    now = index.table("street", as_of).set_index(C.AREA_ID)["value"]
+    then = index.table("street", since).set_index(C.AREA_ID)["value"]
+    safety = pack.safety
+    assert [r["unit_id"] for r in safety["rows"]] == list(now.sort_values(
+        ascending=False).index)  # the safest first, the same numbers as /safety_index
+    for r in safety["rows"]:
+        assert r["value"] == pytest.approx(now[r["unit_id"]]) and 0 <= r["value"] <= 100
+        assert r["since"] == pytest.approx(now[r["unit_id"]] - then[r["unit_id"]])
+        assert 0 <= r["forecast"] <= 100 and 1 <= len(r["weakest"]) <= 2
+    assert safety["left_out"] == [] and len(safety["components"]) == 11
+    equity = pack.equity
+    warned = sum(level != "none" for level in pack.grid_levels.values())
+    assert equity["city"]["flagged"] == warned == sum(r["flagged"] for r in equity["rows"])
+    assert {r["unit_id"] for r in equity["rows"]} == {"S0", "S1"}
+    assert not equity["channels_known"]  # every incident of the tiny city came by hotline
+    assert {"repeat_share", "flagged_officer_share"} <= {r["metric"] for r in
+                                                         pack.scorecard["trend"]}
+    words = catalogue()
+    for lang in LANGS:
+        html = render_html(pack, lang)
+        assert 'id="safety-ranked"' in html and 'id="equity-units"' in html
+        assert html.count('class="map') >= 2  # the risk map and the safety-index map
+        assert words[lang]["equity"]["no_channels"].split("{")[0] in html
+    english = render_html(pack, "en")
+    assert ("Safety index (as of the period starting 2023-12-25; compared with the period "
+            "starting 2023-12-18)") in english
+    assert words["en"]["safety"]["indicators"]["collective"] in english
 
 
 def test_every_label_exists_in_both_languages():
@@ -283,8 +320,14 @@ def test_the_pdf_prints_every_page_with_chinese_text(pack, tmp_path):
     assert len(shares) >= 2 and shares[0] > 0.03 and min(shares) > 0.003
     document = pdfium.PdfDocument(pdf)
     text = document[0].get_textpage().get_text_range()
+    every = "".join(page.get_textpage().get_text_range() for page in document)
     document.close()
     assert "风险研判会议材料" in text and "主要指标" in text
+    # the safety index and the equity sections, each headed with the as-of and compared weeks
+    flat = re.sub(r"\s+", "", every)
+    for title in ("平安指数", "预警分布是否均衡"):
+        assert f"{title}（研判期2023-12-25起，对比2023-12-18起的一期）" in flat, title
+    assert "排名(1为最平安)" in flat and "上期也在预警" in flat
 
 
 def riskgrid(*args: str, settings: Settings) -> subprocess.CompletedProcess:

@@ -125,6 +125,10 @@ def test_dashboard_maps_ranks_explains_and_acts_on_warnings(server, dashboard):
         s["area_id"] for s in by_rank]
     top = by_rank[0]
     assert f"{round(top['risk_probability'] * 100)}%" in rows.first.inner_text()
+    # each grid's safety index beside its risk, as /safety_index gives it
+    index = server.post("safety_index", {"area_ids": sorted(S0_GRIDS)}, key="S0").json()
+    value = next(i["value"] for i in index["index"] if i["area_id"] == top["area_id"])
+    assert rows.first.locator("td.safety").inner_text() == f"{value:.1f}"
     header = page.inner_text("#model")
     assert scores["model_version"] in header and scores["as_of"] in header
     colour = page.get_attribute(f"#map [data-area={top['area_id']}] path", "class")
@@ -320,6 +324,9 @@ def test_dashboard_searches_filters_goes_back_in_time_and_exports(server, open_d
     assert [float(r["risk_probability"]) for r in rows] == [0.7, 0.5, 0.3, 0.1]
     assert {r["as_of"] for r in rows} == {PAST} and {r["source"] for r in rows} == {"batch"}
     assert {r["model_version"] for r in rows} == {"old"}
+    then = server.post("safety_index", {"area_ids": ["A3", "A1", "A2", "A0"], "as_of": PAST},
+                       key="S0").json()["index"]
+    assert [float(r["safety_index"]) for r in rows] == pytest.approx([i["value"] for i in then])
     page.click("#ranking tbody tr[data-area=A1]")  # its model is gone: no reasons to give
     page.wait_for_function("document.querySelector('#drivers-note').textContent.includes('台账')")
     assert page.locator("#drivers .driver").count() == 0

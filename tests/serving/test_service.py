@@ -35,6 +35,10 @@ LEVEL_NAMES = {"red", "orange", "yellow", "blue", "none"}
 ABOVE = {"city": {"city"}, "D0": {"city", "D0"}, "S0": {"city", "D0", "S0"},
          "S1": {"city", "D0", "S1"}, "A0": {"city", "D0", "S0", "C0", "A0"},
          "A5": {"city", "D0", "S1", "C2", "A5"}}
+# every unit and grid -> the grids it covers
+GRIDS_OF = {**{g: {g} for g in GRIDS}, "C0": {"A0", "A1"}, "C1": {"A2", "A3"},
+            "C2": {"A4", "A5"}, "S0": COVERS["S0"], "S1": COVERS["S1"], "D0": set(GRIDS),
+            "city": set(GRIDS)}
 # grid -> the units above it, by level
 UNITS_OF = {g: {"community": {f"C{i // 2}"}, "street": {f"S{i // 4}"}, "district": {"D0"}}
             for i, g in enumerate(GRIDS)}
@@ -213,6 +217,18 @@ def test_scope_matrix(server, scope):
                                                "clear": True, "note": "undo"}, key=analyst)
             assert cleared.status_code == 200, cleared.text
 
+    # the safety index: the same scopes, by id of any level and by level under a parent
+    for unit, grids in GRIDS_OF.items():
+        r = server.post("safety_index", {"area_ids": [unit]}, key=scope)
+        inside = scope == "city" or (unit != "city" and grids <= COVERS[scope])
+        assert r.status_code == (200 if inside else 403), (scope, unit, r.text)
+    r = server.post("safety_index", {"level": "community", "parent_id": scope}, key=scope)
+    assert r.status_code == 200, (scope, r.text)
+    assert {i["area_id"] for i in r.json()["index"]} == {
+        u for u, grids in GRIDS_OF.items() if u.startswith("C") and grids <= COVERS[scope]}
+    r = server.post("safety_index", {"level": "street", "parent_id": "city"}, key=scope)
+    assert r.status_code == (200 if scope == "city" else 403)
+
 
 def test_an_override_shows_on_score_beside_the_model_level_and_clearing_keeps_it(server):
     def score() -> list[dict]:
@@ -311,6 +327,56 @@ def test_units_are_scored_from_their_grids(server):
     assert bad.status_code == 422 and "level must be one of" in bad.json()["error"]
 
 
+def test_safety_index_answers_the_documented_shape_for_units_of_any_level(server):
+    from riskgrid.experiment import load_experiment
+    from serving.safety import SafetyIndex
+
+    r = server.post("safety_index", {"level": "street", "parent_id": "city"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"model_version", "as_of", "window", "left_out", "index"}
+    assert body["as_of"] == "2023-12-25" and body["window"] == 13 and body["left_out"] == []
+    streets = body["index"]
+    assert [i["area_id"] for i in streets] == ["S0", "S1"]
+    for item in streets:
+        assert set(item) == {"area_id", "level", "value", "rank", "units", "change",
+                             "change_year", "forecast", "components"}
+        assert 0 <= item["value"] <= 100 and 0 <= item["forecast"] <= 100
+        assert item["level"] == "street" and item["units"] == 2
+        assert item["change_year"] is None  # a year of data: no same week a year before
+        assert len(item["components"]) == 11
+        for c in item["components"]:
+            assert set(c) == {"name", "label_en", "label_zh", "value", "weight", "figure",
+                              "typical"}
+            assert c["label_en"].isascii() and not c["label_zh"].isascii()
+        assert sum(c["weight"] for c in item["components"]) == pytest.approx(1.0)
+        known = [c for c in item["components"] if c["weight"] > 0]
+        assert item["value"] == pytest.approx(sum(c["value"] * c["weight"] for c in known))
+    assert sorted(streets, key=lambda i: -i["value"]) == sorted(streets,
+                                                               key=lambda i: i["rank"])
+    # the change is against the previous week's index, which the API gives for that week
+    before = server.post("safety_index", {"area_ids": ["S0"], "as_of": "2023-12-18"}).json()
+    assert before["as_of"] == "2023-12-18"
+    assert streets[0]["change"] == pytest.approx(streets[0]["value"] -
+                                                 before["index"][0]["value"])
+    # next week's index from the champion's expected counts of every grid (/score)
+    grids = [s for part in (GRIDS[:3], GRIDS[3:]) for s in server.post(
+        "score", {"area_ids": part, "horizons": [1]}).json()["scores"]]
+    expected = pd.Series({s["area_id"]: s["expected_count"] for s in grids})
+    data = server.settings.data_dir / "tiny"
+    index = SafetyIndex.of(read_table(data / "features", "panel"),
+                           read_table(data / "clean", "areas"), load_experiment(server.experiment))
+    ahead = index.forecast("street", pd.Timestamp("2023-12-25"), expected, "all")
+    assert [i["forecast"] for i in streets] == pytest.approx(list(ahead))
+    mixed = server.post("safety_index", {"area_ids": ["A0", "C1", "D0", "city"]}).json()
+    assert [(i["area_id"], i["level"]) for i in mixed["index"]] == [
+        ("A0", "grid"), ("C1", "community"), ("D0", "district"), ("city", "city")]
+    assert mixed["index"][2]["value"] == pytest.approx(mixed["index"][3]["value"])
+    for body, status in (({"level": "province", "parent_id": "city"}, 422), ({}, 422),
+                         ({"area_ids": ["nowhere"]}, 422), ({"area_ids": GRIDS}, 413)):
+        assert server.post("safety_index", body).status_code == status, body
+
+
 def test_keys_missing_wrong_or_revoked_get_401(server):
     assert server.post("score", {"area_ids": ["A0"]}, key=None).status_code == 401
     assert server.post("score", {"area_ids": ["A0"]}, key="rg_nope_123").status_code == 401
@@ -354,7 +420,8 @@ def test_bad_input_gets_a_4xx_with_a_message(server):
 
 # Each endpoint that takes an as_of, with the rest of a valid body.
 AS_OF_BODIES = {"score": {"area_ids": ["A0"]}, "explain": {"area_id": "A0"},
-                "forecast": {"unit_id": "city"}, "warnings": {}, "data_quality": {}}
+                "forecast": {"unit_id": "city"}, "warnings": {}, "data_quality": {},
+                "safety_index": {"area_ids": ["S0"]}}
 AWKWARD_DAYS = ("2025-12-22T00:00:00Z", "1677-09-21", "2262-04-12", "2" * 300_000,
                 "2023-12-18T00:00:00+08:00", "0000-00-00", "9999-99-99")
 
@@ -391,9 +458,10 @@ def test_bodies_that_are_not_json_or_too_large_are_refused_before_parsing(server
 
 
 def test_refusals_name_what_was_asked_never_the_ids_under_it(server):
-    r = server.post("score", {"level": "grid", "parent_id": "S1"}, key="A0")
-    assert r.status_code == 403
-    assert "S1" in r.json()["error"] and "A4" not in r.text and "A5" not in r.text
+    for endpoint in ("score", "safety_index"):
+        r = server.post(endpoint, {"level": "grid", "parent_id": "S1"}, key="A0")
+        assert r.status_code == 403
+        assert "S1" in r.json()["error"] and "A4" not in r.text and "A5" not in r.text
 
 
 def test_model_info_of_an_area_key_says_nothing_of_the_city(server):
