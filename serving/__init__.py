@@ -1,24 +1,11 @@
 """Serving stage: the scoring service's parts (scores, warnings, ledger, store, trends).
 
 The BentoML service itself is ``serving.service:RiskGrid``; it is not imported here, so the
-command line and the meeting pack do not load the HTTP stack.
+command line and the meeting pack do not load the HTTP stack. Each name loads its part when
+first used: the store's commands do not load the models' libraries.
 """
 
-from serving import ledger
-from serving.champion import LoadedModel, load_champion
-from serving.issuing import warnings_for
-from serving.ledger import (
-    level_tally,
-    read_outcomes,
-    record_backtest_file,
-    record_batch,
-    scorecard,
-    scorecard_trend,
-)
-from serving.scoring import Scorer, ServingData, Snapshot, load_serving_data, resolve_period
-from serving.store import Store, StoreUnavailable, open_store, store_revision, upgrade_store
-from serving.trends import TrendService
-from serving.warnings import KINDS, LEVELS
+from riskgrid.faces import lazy_face as _lazy_face
 
 __all__ = [
     "KINDS", "LEVELS", "LoadedModel", "Scorer", "ServingData", "Snapshot", "Store",
@@ -27,3 +14,15 @@ __all__ = [
     "resolve_period", "scorecard", "scorecard_trend", "store_revision", "upgrade_store",
     "warnings_for",
 ]
+__getattr__, __dir__ = _lazy_face(__name__, {
+    "serving.champion": ("LoadedModel", "load_champion"),
+    "serving.issuing": ("warnings_for",),
+    "serving.ledger": ("ledger", "level_tally", "read_outcomes", "record_backtest_file",
+                       "record_batch", "scorecard", "scorecard_trend"),
+    "serving.scoring": ("Scorer", "ServingData", "Snapshot", "load_serving_data",
+                        "resolve_period"),
+    "serving.store": ("Store", "StoreUnavailable", "open_store", "store_revision",
+                      "upgrade_store"),
+    "serving.trends": ("TrendService",),
+    "serving.warnings": ("KINDS", "LEVELS"),
+})
