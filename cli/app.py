@@ -1,20 +1,28 @@
 """The command line's frame: the Typer app, its consoles, the options every command shares, and
-the settings, read once per run and handed to each command."""
+the settings, read once per run and handed to each command.
+
+It imports only Typer and rich: help and usage errors answer before pydantic, pandas or any
+stage is loaded (bench/cli_start.py measures it).
+"""
 
 from __future__ import annotations
 
 import json
 import math
 import sys
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from riskgrid import Experiment, InputError, Settings
-from riskgrid import load_experiment as _load_experiment
+from riskgrid.errors import InputError
 
+if TYPE_CHECKING:
+    from riskgrid import Experiment, Settings
+
+STARTED = time.monotonic()  # when the command started: progress counts from here
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Risk forecasting and early warning for grid-based social governance.")
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -26,20 +34,21 @@ JsonOpt = Annotated[
     Path | None, typer.Option("--json", help="Also write the summary as JSON here.")]
 
 
-@app.callback()
-def _run(ctx: typer.Context) -> None:
-    """Risk forecasting and early warning for grid-based social governance."""
-    ctx.obj = Settings()  # the one Settings of this run (RISKGRID_* variables)
-
-
 def settings_of(ctx: typer.Context) -> Settings:
-    """The run's settings, read once when the command line started."""
-    return ctx.find_root().obj
+    """The run's settings (RISKGRID_* variables), read once, when a command first needs them."""
+    root = ctx.find_root()
+    if root.obj is None:
+        from riskgrid import Settings
+
+        root.obj = Settings()  # the one Settings of this run
+    return root.obj
 
 
 def load_experiment(path: Path) -> Experiment:
     """The whole experiment file, every section validated."""
-    return _load_experiment(path)
+    from riskgrid import load_experiment as load
+
+    return load(path)
 
 
 def write_json(path: Path | None, payload: dict) -> None:

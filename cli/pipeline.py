@@ -21,7 +21,7 @@ from cli.app import (
 )
 
 
-@app.command()
+@app.command(epilog="Example: riskgrid synth --out data/synthetic_city --seed 7")
 def synth(ctx: typer.Context,
           out: Annotated[Path | None, typer.Option(help="Output folder.")] = None,
           seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
@@ -30,26 +30,30 @@ def synth(ctx: typer.Context,
               "silent for 6 weeks, a street with no data for 4 weeks, a category renamed "
               "(listed in truth/faults.csv).")] = False) -> None:
     """Generate the synthetic city: incidents, petitions, areas and the ground truth."""
+    from cli.progress import progress
     from features import write_city
 
     settings = settings_of(ctx)
     target = out or settings.data_dir / "synthetic_city"
-    with console.status("generating the synthetic city"):
+    with progress("synth") as step:
+        step("generating the synthetic city")
         written = write_city(target, seed=seed, faults=faults)
     for name, path in written.items():
         console.print(f"{name:<12} {path}")
 
 
-@app.command("ingest")
+@app.command("ingest", epilog="Example: riskgrid ingest experiments/synthetic_city.toml --json "
+             "data/synthetic_city/ingest_summary.json")
 def ingest_command(ctx: typer.Context,
                    experiment: ExperimentArg, json_path: JsonOpt = None) -> None:
     """Read the experiment's sources into clean tables; print the row accounting."""
+    from cli.progress import progress
     from features import ingest
 
     settings = settings_of(ctx)
     exp = load_experiment(experiment)
-    with console.status("ingesting") as status:
-        report = ingest(exp, settings, progress=lambda msg: status.update(msg))
+    with progress("ingest") as step:
+        report = ingest(exp, settings, progress=step)
     summary = report.as_json()
     table = Table(title=f"ingest {exp.name}")
     keys = ("rows_in", "accepted", "quarantined", "duplicates", "merged")
@@ -65,15 +69,16 @@ def ingest_command(ctx: typer.Context,
     write_json(json_path, summary)
 
 
-@app.command()
+@app.command(epilog="Example: riskgrid features experiments/synthetic_city.toml")
 def features(ctx: typer.Context, experiment: ExperimentArg) -> None:
     """Build the feature panel and the feature catalogue from the clean tables."""
+    from cli.progress import progress
     from features import build_features
 
     settings = settings_of(ctx)
     exp = load_experiment(experiment)
-    with console.status("building features"):
-        result = build_features(exp, settings)
+    with progress("features") as step:
+        result = build_features(exp, settings, progress=step)
     console.print(f"panel: {result.rows:,} rows x {result.columns} features, periods "
                   f"{result.periods[0]} to {result.periods[1]} -> {result.path}")
     for line in result.left_out:
@@ -109,18 +114,20 @@ def flag_warning(predictions, training) -> str | None:
     return None
 
 
-@app.command("backtest")
+@app.command("backtest", epilog="Example: riskgrid backtest experiments/synthetic_city.toml "
+             "--json data/synthetic_city/backtest.json")
 def backtest_command(ctx: typer.Context,
                      experiment: ExperimentArg, json_path: JsonOpt = None) -> None:
     """Rolling-origin backtest of the model and every baseline; print and write the metrics."""
+    from cli.progress import progress
     from features import Engine
     from training import backtest, load_inputs
 
     settings = settings_of(ctx)
     exp = load_experiment(experiment)
-    with console.status("backtesting") as status:
-        result = backtest(exp, load_inputs(exp, settings), lambda m: status.update(m),
-                          Engine.from_settings(settings))
+    with progress("backtest") as step:
+        step("reading the feature panel")
+        result = backtest(exp, load_inputs(exp, settings), step, Engine.from_settings(settings))
     for h in result.horizons:
         console.print(_comparison(result, h))
     summary = result.as_json()
@@ -139,9 +146,10 @@ def backtest_command(ctx: typer.Context,
     write_json(json_path, summary)
 
 
-@app.command()
+@app.command(epilog="Example: riskgrid train experiments/synthetic_city.toml")
 def train(ctx: typer.Context, experiment: ExperimentArg) -> None:
     """Backtest, fit on all data, log to MLflow and register the model as challenger."""
+    from cli.progress import progress
     from training import check_store, save_backtest_predictions, store_failures
     from training import train as train_model
 
@@ -149,9 +157,8 @@ def train(ctx: typer.Context, experiment: ExperimentArg) -> None:
     exp = load_experiment(experiment)
     with store_failures(settings, "riskgrid train", "the champion is unchanged"):
         check_store(settings, exp.name)  # an unreachable store fails now, not after the backtest
-        with console.status("training") as status:
-            report = train_model(exp, settings, experiment.read_text(encoding="utf-8"),
-                                 lambda m: status.update(m))
+        with progress("train") as step:
+            report = train_model(exp, settings, experiment.read_text(encoding="utf-8"), step)
     console.print(_comparison(report.result, min(report.result.horizons)))
     warning = flag_warning(report.result.predictions, exp.training)
     if warning:
@@ -162,7 +169,8 @@ def train(ctx: typer.Context, experiment: ExperimentArg) -> None:
     console.print(f"backtest forecasts (out of sample, for the scorecard): {saved}")
 
 
-@app.command()
+@app.command(epilog='Example: riskgrid promote experiments/synthetic_city.toml --reason '
+             '"monthly review" --who li.ming')
 def promote(ctx: typer.Context, experiment: ExperimentArg,
             reason: Annotated[str, typer.Option(help="Why, for the record.")] = "scheduled review",
             who: Annotated[str | None, typer.Option(help="Who decides (default: user).")] = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
@@ -21,9 +21,12 @@ from cli.app import (
     write_json,
 )
 from riskgrid import InputError
+from riskgrid import vocabulary as C
+
+Role = Literal[C.ROLES]
 
 
-@app.command()
+@app.command(epilog="Example: riskgrid serve experiments/synthetic_city.toml --port 3000")
 def serve(ctx: typer.Context,
           experiment: Annotated[Path, typer.Argument(help="Experiment file.")] = Path(
               "experiments/synthetic_city.toml"),
@@ -46,9 +49,10 @@ keys_app = typer.Typer(no_args_is_help=True, help="API keys of the service.")
 app.add_typer(keys_app, name="keys")
 
 
-@keys_app.command("create")
+@keys_app.command("create", epilog='Example: riskgrid keys create --role viewer --scope D01 '
+                  '--label "D01 duty desk"')
 def keys_create(ctx: typer.Context,
-                role: Annotated[str, typer.Option(help="viewer, analyst or admin.")],
+                role: Annotated[Role, typer.Option(help="What the key may do.")],
                 scope: Annotated[str, typer.Option(help="Area id the key sees ('city': all).")],
                 label: Annotated[str | None, typer.Option(help="Whose key it is.")] = None,
                 experiment: Annotated[Path | None, typer.Option(
@@ -82,7 +86,7 @@ def _check_scope(scope: str, experiment: Path, settings) -> None:
                          "ids, or 'city' (pass --experiment for another experiment).")
 
 
-@keys_app.command("list")
+@keys_app.command("list", epilog="Example: riskgrid keys list")
 def keys_list(ctx: typer.Context) -> None:
     """Every key: id, role, scope, label, created, revoked."""
     from serving import open_store
@@ -96,7 +100,7 @@ def keys_list(ctx: typer.Context) -> None:
     console.print(table)
 
 
-@keys_app.command("revoke")
+@keys_app.command("revoke", epilog="Example: riskgrid keys revoke 3f9a1c2e")
 def keys_revoke(ctx: typer.Context,
                 key_id: Annotated[str, typer.Argument(help="The key's id (keys list).")]) -> None:
     """Revoke a key: requests with it get 401 from now on."""
@@ -127,7 +131,7 @@ def _store_call(ctx: typer.Context, action, *args):
                          "server is up.") from None
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", epilog="Example: riskgrid db upgrade --revision 0002")
 def db_upgrade(ctx: typer.Context, revision: Annotated[str, typer.Option(
         help="Revision to upgrade to (serving/store/migrations/versions).")] = "head") -> None:
     """Upgrade the store's schema (the service does this to head when it starts)."""
@@ -137,7 +141,8 @@ def db_upgrade(ctx: typer.Context, revision: Annotated[str, typer.Option(
     console.print(f"{where} is at revision {now}", highlight=False)
 
 
-@db_app.command("current")
+@db_app.command("current", epilog="Example: RISKGRID_DATABASE_URL=postgresql+psycopg://"
+                "riskgrid@db/riskgrid riskgrid db current")
 def db_current(ctx: typer.Context) -> None:
     """The store's schema revision and the newest one this code knows."""
     from serving import store_revision
@@ -148,7 +153,7 @@ def db_current(ctx: typer.Context) -> None:
                   highlight=False)
 
 
-@db_app.command("grant")
+@db_app.command("grant", epilog="Example: riskgrid db grant riskgrid_service")
 def db_grant(ctx: typer.Context, role: Annotated[str, typer.Argument(
         help="The PostgreSQL role the service connects as.")]) -> None:
     """PostgreSQL: let the service's role append to history but never change it (run as the
@@ -166,7 +171,7 @@ audit_app = typer.Typer(no_args_is_help=True, help="The audit log and the store'
 app.add_typer(audit_app, name="audit")
 
 
-@audit_app.command("verify")
+@audit_app.command("verify", epilog="Example: riskgrid audit verify --head 4f1ad425...")
 def audit_verify(ctx: typer.Context, head: Annotated[list[str] | None, typer.Option(
         "--head", help="A head hash printed by an earlier verify: check it is still in the "
         "chain (repeatable).")] = None) -> None:
@@ -194,7 +199,7 @@ def audit_verify(ctx: typer.Context, head: Annotated[list[str] | None, typer.Opt
     console.print(f"{where}: every chain is intact and every guard in place", highlight=False)
 
 
-@app.command()
+@app.command(epilog="Example: riskgrid score experiments/synthetic_city.toml --as-of 2025-06-30")
 def score(ctx: typer.Context, experiment: ExperimentArg,
           as_of: Annotated[str | None, typer.Option(
               "--as-of", help="As-of period, YYYY-MM-DD (default: the latest).")] = None,
@@ -217,7 +222,8 @@ def score(ctx: typer.Context, experiment: ExperimentArg,
                            "forecasts": grids * len(scorer.horizons)})
 
 
-@app.command("scorecard")
+@app.command("scorecard", epilog="Example: riskgrid scorecard experiments/synthetic_city.toml "
+             "--json data/synthetic_city/scorecard.json")
 def scorecard_command(ctx: typer.Context,
                       experiment: ExperimentArg, json_path: JsonOpt = None) -> None:
     """Score every past forecast vintage against what happened: newest first, then the trend."""

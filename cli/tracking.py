@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.app import app, console, settings_of
-from riskgrid import InputError, Settings
+from riskgrid import InputError
+
+if TYPE_CHECKING:
+    from riskgrid import Settings
 
 
 def ui_command(settings: Settings, host: str, port: int) -> list[str]:
@@ -29,7 +32,7 @@ def ui_command(settings: Settings, host: str, port: int) -> list[str]:
             "--workers", "1"]
 
 
-@app.command("mlflow")
+@app.command("mlflow", epilog="Example: riskgrid mlflow --port 5001")
 def mlflow_ui(ctx: typer.Context,
               host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
               port: Annotated[int, typer.Option(help="Port of the UI.")] = 5000) -> None:

@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
 
 from cli.app import JsonOpt, app, console, settings_of, write_json
 from riskgrid import InputError
+from riskgrid import vocabulary as C
 
 warnings_app = typer.Typer(no_args_is_help=True, help="Early warnings and their lifecycle.")
 app.add_typer(warnings_app, name="warnings")
 WarningIdArg = Annotated[str, typer.Argument(help="The warning's id (riskgrid warnings list).")]
 WhoOpt = Annotated[str | None, typer.Option(help="Who acts (default: your user name).")]
 NoteOpt = Annotated[str | None, typer.Option(help="Note for the record (no personal data).")]
+Status = Literal[C.WARNING_STATUSES]
+Level = Literal[C.WARNING_LEVELS]
+Reason = Literal[C.REASON_CODES]
 
 
-@warnings_app.command("list")
-def warnings_list(ctx: typer.Context, 
-        status: Annotated[str | None, typer.Option(
-            help="issued, acknowledged, handled, closed or dismissed.")] = None,
-        level: Annotated[str | None, typer.Option(help="red, orange, yellow or blue.")] = None,
+@warnings_app.command("list", epilog="Example: riskgrid warnings list --status issued --level red")
+def warnings_list(ctx: typer.Context,
+        status: Annotated[Status | None, typer.Option(help="Only warnings in this status.")
+                          ] = None,
+        level: Annotated[Level | None, typer.Option(help="Only warnings of this level.")] = None,
         json_path: JsonOpt = None) -> None:
     """Stored warnings, oldest as-of first, with their lifecycle status."""
     from serving import open_store
@@ -60,39 +64,41 @@ def _act(ctx: typer.Context,
                   f"{step['who']} at {step['at'].isoformat(timespec='seconds')}")
 
 
-@warnings_app.command("ack")
+@warnings_app.command("ack", epilog='Example: riskgrid warnings ack 5e1f0c9a7b3d2e41 --who '
+                      'li.ming --note "street office informed"')
 def warnings_ack(ctx: typer.Context,
                  warning_id: WarningIdArg, who: WhoOpt = None, note: NoteOpt = None) -> None:
     """Acknowledge an issued warning: someone has seen it and owns it."""
     _act(ctx, warning_id, "ack", who, note=note)
 
 
-@warnings_app.command("handle")
+@warnings_app.command("handle", epilog="Example: riskgrid warnings handle 5e1f0c9a7b3d2e41 "
+                      "--who li.ming")
 def warnings_handle(ctx: typer.Context,
                     warning_id: WarningIdArg, who: WhoOpt = None, note: NoteOpt = None) -> None:
     """Mark an acknowledged warning handled: the response has been carried out."""
     _act(ctx, warning_id, "handle", who, note=note)
 
 
-@warnings_app.command("close")
+@warnings_app.command("close", epilog="Example: riskgrid warnings close 5e1f0c9a7b3d2e41 "
+                      "--who li.ming")
 def warnings_close(ctx: typer.Context,
                    warning_id: WarningIdArg, who: WhoOpt = None, note: NoteOpt = None) -> None:
     """Close a handled warning: the risk is over."""
     _act(ctx, warning_id, "close", who, note=note)
 
 
-@warnings_app.command("dismiss")
-def warnings_dismiss(ctx: typer.Context, 
+@warnings_app.command("dismiss", epilog="Example: riskgrid warnings dismiss 5e1f0c9a7b3d2e41 "
+                      "--reason false_alarm --who li.ming")
+def warnings_dismiss(ctx: typer.Context,
         warning_id: WarningIdArg,
-        reason: Annotated[str | None, typer.Option(help="Required: false_alarm, duplicate, "
-                                                   "out_of_scope, already_handled or "
-                                                   "data_error.")] = None,
+        reason: Annotated[Reason | None, typer.Option(help="Why (required).")] = None,
         who: WhoOpt = None, note: NoteOpt = None) -> None:
     """Dismiss a warning that is not closed yet, with a reason code."""
     _act(ctx, warning_id, "dismiss", who, reason=reason, note=note)
 
 
-@warnings_app.command("history")
+@warnings_app.command("history", epilog="Example: riskgrid warnings history 5e1f0c9a7b3d2e41")
 def warnings_history(ctx: typer.Context, warning_id: WarningIdArg) -> None:
     """Every step of one warning: action, statuses, who, when, reason and note."""
     from serving import open_store

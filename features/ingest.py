@@ -211,14 +211,17 @@ def ingest(experiment: Experiment, settings: Settings, progress=None) -> IngestR
 
     Writes DATA_DIR/NAME/clean/{incidents,petitions,areas}.parquet, quarantine/SOURCE.csv,
     summary.json and declared.json (covariates, families and spans the files declared).
-    Raises InputError (naming the file) for problems that stop the whole run.
+    Raises InputError (naming the file) for problems that stop the whole run. ``progress``,
+    if given, is called with each stage (and ``(i, n)`` for source i of n).
     """
     sources = read_sources(experiment, settings, progress)
     loaded = load_areas(experiment, settings, sources)
     results: dict[str, SourceResult] = {"areas": loaded.result}
     areas = loaded.areas
     kinds: dict[str, dict[str, SourceResult]] = {"incidents": {}, "petitions": {}}
-    for name, (path, mapping, raw) in sources.items():
+    for i, (name, (path, mapping, raw)) in enumerate(sources.items(), 1):
+        if progress:
+            progress(f"cleaning {name} ({len(raw):,} rows)", (i, len(sources)))
         kind = experiment.sources[name].kind
         try:
             result = clean_events(raw, mapping, kind, name, areas, loaded.index, settings)
@@ -245,6 +248,8 @@ def ingest(experiment: Experiment, settings: Settings, progress=None) -> IngestR
                     for name, r in results.items() if len(r.quarantine)})
     writers["summary.json"] = json_writer({"sources": counts, "total": total(counts)})
     writers[DECLARED_FILE] = json_writer(declared.as_json())
+    if progress:
+        progress("writing the clean tables")
     link = write_snapshot(experiment.output_dir(settings) / "clean", writers)
     return IngestReport(counts=counts, clean_dir=link)
 
@@ -253,9 +258,9 @@ def read_sources(experiment: Experiment, settings: Settings,
                  progress=None) -> dict[str, tuple[Path, Mapping, pd.DataFrame]]:
     """Each source's path, mapping and raw rows."""
     out = {}
-    for name, source in experiment.sources.items():
+    for i, (name, source) in enumerate(experiment.sources.items(), 1):
         if progress:
-            progress(f"reading {name}")
+            progress(f"reading {name}", (i, len(experiment.sources)))
         path = experiment.resolve(source.path, settings)
         mapping = load_mapping(experiment.resolve(source.mapping, settings)
                                if source.mapping else None)

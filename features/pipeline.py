@@ -34,10 +34,17 @@ def fingerprint(*frames: pd.DataFrame) -> str:
     return hasher.hexdigest()[:16]
 
 
-def build_features(experiment: Experiment, settings: Settings) -> FeaturesReport:
-    """Read the clean snapshot, build the panel and write DATA_DIR/NAME/features/ atomically."""
+def build_features(experiment: Experiment, settings: Settings,
+                   progress=None) -> FeaturesReport:
+    """Read the clean snapshot, build the panel and write DATA_DIR/NAME/features/ atomically;
+    ``progress``, if given, is called with each stage."""
+    if progress:
+        progress("reading the clean tables")
     clean = read_clean(experiment.output_dir(settings))
     areas, incidents, petitions = clean.areas, clean.incidents, clean.petitions
+    if progress:
+        progress(f"building the panel ({len(areas):,} areas, {len(incidents):,} incidents, "
+                 f"{len(petitions):,} petitions)")
     panel = build_panel(areas, incidents, petitions, experiment.features,
                         Engine.from_settings(settings),
                         Declared.read(experiment.output_dir(settings) / "clean"))
@@ -49,6 +56,8 @@ def build_features(experiment: Experiment, settings: Settings) -> FeaturesReport
             "areas": len(areas), "features": len(panel.catalogue),
             "input_fingerprint": fingerprint(areas, incidents, petitions),
             "left_out": panel.left_out}
+    if progress:
+        progress("writing the feature snapshot")
     link = write_snapshot(experiment.output_dir(settings) / "features", {
         "panel.parquet": parquet_writer(panel.frame),
         "counts.parquet": parquet_writer(counts),

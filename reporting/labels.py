@@ -6,9 +6,10 @@ import tomllib
 from functools import cache
 from importlib.resources import files
 
+from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
 
-LANGS = ("zh", "en")
+LANGS = C.REPORT_LANGS
 
 
 @cache

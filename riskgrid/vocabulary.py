@@ -84,6 +84,14 @@ WARNING_LEVELS = ("red", "orange", "yellow", "blue")
 # The seeds' four kinds of risk; the order is also the tie-break of serving.warnings.kind_of
 # (the one to act on first).
 RISK_KINDS = ("sudden_group", "sinking_backlog", "spreading", "cyclical_sector")
+# A warning's lifecycle (docs/ledger.md), and why one may be dismissed.
+WARNING_STATUSES = ("issued", "acknowledged", "handled", "closed", "dismissed")
+REASON_CODES = ("false_alarm", "duplicate", "out_of_scope", "already_handled", "data_error")
+
+# --- the service and the meeting pack ------------------------------------------------------
+ROLES = ("viewer", "analyst", "admin")  # what an API key may do, least first
+REPORT_LEVELS = ("district", "street", "community")  # units of the map and trend charts
+REPORT_LANGS = ("zh", "en")  # languages of the meeting pack (reporting/labels.toml)
 
 # --- taxonomy ------------------------------------------------------------------------------
 # The seeds' three streams of incidents. A category is "family.sub_category".

@@ -2,27 +2,11 @@
 overrides and data alarms).
 
 The BentoML service itself is ``serving.service:RiskGrid``; it is not imported here, so the
-command line and the meeting pack do not load the HTTP stack.
+command line and the meeting pack do not load the HTTP stack. Each name loads its part when
+first used: the store's commands do not load the models' libraries.
 """
 
-from serving import ledger, overrides
-from serving.champion import LoadedModel, load_champion
-from serving.data_quality import DataQuality
-from serving.equity import equity_report
-from serving.issuing import warnings_for
-from serving.ledger import (
-    level_tally,
-    read_outcomes,
-    record_backtest_file,
-    record_batch,
-    scorecard,
-    scorecard_trend,
-)
-from serving.safety import SafetyIndex
-from serving.scoring import Scorer, ServingData, Snapshot, load_serving_data, resolve_period
-from serving.store import Store, StoreUnavailable, open_store, store_revision, upgrade_store
-from serving.trends import TrendService
-from serving.warnings import KINDS, LEVELS
+from riskgrid.faces import lazy_face as _lazy_face
 
 __all__ = [
     "KINDS", "LEVELS", "DataQuality", "LoadedModel", "SafetyIndex", "Scorer", "ServingData",
@@ -31,3 +15,19 @@ __all__ = [
     "read_outcomes", "record_backtest_file", "record_batch", "resolve_period", "scorecard",
     "scorecard_trend", "store_revision", "upgrade_store", "warnings_for",
 ]
+__getattr__, __dir__ = _lazy_face(__name__, {
+    "serving.champion": ("LoadedModel", "load_champion"),
+    "serving.data_quality": ("DataQuality",),
+    "serving.equity": ("equity_report",),
+    "serving.issuing": ("warnings_for",),
+    "serving.ledger": ("ledger", "level_tally", "read_outcomes", "record_backtest_file",
+                       "record_batch", "scorecard", "scorecard_trend"),
+    "serving.overrides": ("overrides",),
+    "serving.safety": ("SafetyIndex",),
+    "serving.scoring": ("Scorer", "ServingData", "Snapshot", "load_serving_data",
+                        "resolve_period"),
+    "serving.store": ("Store", "StoreUnavailable", "open_store", "store_revision",
+                      "upgrade_store"),
+    "serving.trends": ("TrendService",),
+    "serving.warnings": ("KINDS", "LEVELS"),
+})

@@ -66,10 +66,18 @@ def imports(path: Path) -> list[tuple[str, list[str]]]:
 def test_public_api_is_what_the_package_exposes(layer):
     package = importlib.import_module(layer)
     assert set(package.__all__) == PUBLIC[layer]
+    # A lazy face (riskgrid.faces) binds a name when it is first used: use them all first.
+    for name in package.__all__:
+        assert getattr(package, name) is not None, f"{layer}.{name} does not resolve"
     exposed = {name for name, value in vars(package).items()
                if not name.startswith("_") and name != "annotations"
                and not (isinstance(value, types.ModuleType) and name not in package.__all__)}
     assert exposed == set(package.__all__), "the face exposes names outside __all__"
+    if "__getattr__" in vars(package):
+        assert set(dir(package)) == set(package.__all__), "dir() of a lazy face is its __all__"
+        with pytest.raises(AttributeError):
+            package.not_a_public_name  # noqa: B018 - the face offers nothing else
+
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(ROOT)))

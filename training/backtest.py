@@ -99,6 +99,8 @@ def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFra
             as they were known at the origin (late reports left out); without them, on the
             final labels, which lets reports made after the origin leak into training.
         fit: fits each booster (in this process, or on a Dask cluster).
+        progress: called as ``progress(message, (i, n))`` before step i of the n folds x
+            horizons.
     """
     periods = pd.DatetimeIndex(np.sort(panel[C.PERIOD].unique()))
     folds = make_folds(periods, config)
@@ -111,6 +113,7 @@ def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFra
     layout = Layout(area_ids=panel[C.AREA_ID].unique(), periods=periods,
                     period=features_config.period)
     rows = []
+    steps = len(folds) * len(features_config.horizons)
     for fold in folds:
         # Periods a source does not cover stay missing (NaN) in the labels known at the origin.
         known = panel if records is None else panel.assign(**{
@@ -120,7 +123,7 @@ def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFra
         threshold = flag_threshold(known, config, before=fold.start)
         for h in features_config.horizons:
             if progress:
-                progress(f"fold {fold.number}/{len(folds)}, horizon {h}")
+                progress(f"fold {fold.number}/{len(folds)}, horizon {h}", (len(rows) + 1, steps))
             rows.append(_fold_horizon(panel, known, areas, smoother, features, features_config,
                                       config, fold, h, threshold, names, fit))
     predictions = pd.concat(rows, ignore_index=True)

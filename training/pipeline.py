@@ -183,12 +183,16 @@ def train(experiment: Experiment, settings: Settings, config_text: str,
           progress=None) -> TrainReport:
     """Backtest, fit on all data, explain, log to MLflow and register a challenger."""
 
+    if progress:
+        progress("reading the feature panel")
     inputs = load_inputs(experiment, settings)
     engine = Engine.from_settings(settings)
     result = backtest(experiment, inputs, progress, engine)
     if progress:
         progress("fitting the final models")
     model = fit_final(experiment, inputs, engine)
+    if progress:
+        progress("explaining the models (TreeSHAP)")
     importance, values, X = shap_importance(model, inputs)
     backtest_fp = fingerprint(experiment, inputs, result)
     plots_dir = experiment.output_dir(settings) / "plots"
@@ -205,6 +209,8 @@ def train(experiment: Experiment, settings: Settings, config_text: str,
         plots={"calibration": calibration_plot(result, plots_dir / "calibration.png"),
                "shap": shap_plot(values, X, plots_dir / "shap_summary.png")})
     example = inputs.panel[inputs.panel[C.PERIOD] == inputs.panel[C.PERIOD].max()].head(20)
+    if progress:
+        progress("logging to MLflow and registering the model")
     registered = log_training(settings, experiment.name, record, model, example)
     return TrainReport(result=result, registered_version=registered.version,
                        model_name=registered.name, backtest_fingerprint=backtest_fp)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
 
-REPORT_LEVELS = ("district", "street", "community")  # units of the map and the trend charts
+REPORT_LEVELS = C.REPORT_LEVELS
 
 
 class ReportConfig(BaseModel):

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import insert, select
 
 from serving.store import chain
 from serving.store.connection import Database, now
 from serving.store.schema import audit_log
+
+if TYPE_CHECKING:  # pandas loads where a table is returned, not with the store
+    import pandas as pd
 
 # What one row keeps at most, whatever a request carried: a row stays under ~100 kB.
 MAX_AREAS, AREA_CHARS, TEXT_CHARS, DETAIL_CHARS = 1000, 100, 200, 500
@@ -57,6 +60,8 @@ class Audit(Database):
 
     def audit_rows(self, limit: int | None = None) -> pd.DataFrame:
         """The audit log oldest first (the last `limit` rows if given), areas decoded to lists."""
+        import pandas as pd
+
         query = select(audit_log).order_by(audit_log.c.id.desc() if limit else audit_log.c.id)
         if limit:
             query = query.limit(limit)

@@ -8,9 +8,8 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Connection, Engine, Table, create_engine, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -18,6 +17,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import StaticPool
 
 from riskgrid.errors import InputError
+
+if TYPE_CHECKING:  # pandas loads where a table is returned, not with the store
+    import pandas as pd
 
 _SQLITE_BUSY_MS = 30_000
 IN_CHUNK = 900  # below SQLite's bound-parameter limit on old builds
@@ -118,6 +120,8 @@ class Database:
 
 
 def to_frame(result: Any, columns: Sequence[str]) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame.from_records(result.all(), columns=list(columns))
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import insert, select
 
 from serving.store import chain
 from serving.store.connection import Database, check_choice, chunks, now, to_frame
 from serving.store.schema import SOURCES, forecast_vintages, forecasts_table
+
+if TYPE_CHECKING:  # pandas loads where a table is returned, not with the store
+    import pandas as pd
 
 _VINTAGE_FIELDS = ("source", "experiment", "as_of", "model_version", "fingerprint")
 
@@ -72,6 +74,8 @@ class Forecasts(Database):
                   vintage_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Every stored forecast (one row per vintage, area and horizon) with its vintage's
         source, experiment, as_of, model_version, fingerprint and issued_at."""
+        import pandas as pd
+
         v = forecast_vintages.c
         columns = [*forecasts_table.columns,
                    *(v[name] for name in (*_VINTAGE_FIELDS, "issued_at"))]

@@ -21,7 +21,7 @@ from sqlalchemy.types import TypeDecorator
 
 from riskgrid import vocabulary as C
 
-ROLES = ("viewer", "analyst", "admin")
+ROLES = C.ROLES
 LEVELS = C.WARNING_LEVELS
 KINDS = C.RISK_KINDS
 ISSUED = "issued"
@@ -100,8 +100,8 @@ warnings_table = Table(
 
 # --- forecast ledger and warning lifecycle (docs/ledger.md) ---------------------------------
 SOURCES = ("api", "batch", "report", "backtest")
-STATUSES = (ISSUED, "acknowledged", "handled", "closed", "dismissed")
-REASON_CODES = ("false_alarm", "duplicate", "out_of_scope", "already_handled", "data_error")
+STATUSES = C.WARNING_STATUSES
+REASON_CODES = C.REASON_CODES
 
 forecast_vintages = Table(
     "forecast_vintages", metadata,

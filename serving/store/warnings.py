@@ -7,9 +7,8 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import insert, select, update
 
 from riskgrid.errors import InputError
@@ -33,6 +32,9 @@ from serving.store.schema import (
     warning_events,
     warnings_table,
 )
+
+if TYPE_CHECKING:  # pandas loads where a table is returned, not with the store
+    import pandas as pd
 
 # action -> (statuses it may start from, status it leads to)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -164,6 +166,8 @@ class Warnings(Database):
 
     def lifecycle_events(self, warning_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Lifecycle steps of many warnings (all when None), oldest first."""
+        import pandas as pd
+
         parts = []
         with self._reading() as conn:
             for chunk in chunks(warning_ids):

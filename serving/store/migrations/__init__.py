@@ -9,26 +9,33 @@ add a revision.
 
 from __future__ import annotations
 
+import ast
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from riskgrid.errors import InputError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 HEAD = "head"
 FOLDER = Path(__file__).resolve().parent
+VERSION_TABLE = "alembic_version"  # Alembic's default: the store's revision, one row
 # Any fixed 64-bit number: PostgreSQL advisory locks are per database, keyed by it.
 _PG_LOCK = 0x72_69_73_6B_67_72_69_64  # "riskgrid"
+
+# Opening a store that is at the newest revision, the usual case, needs no Alembic: head() and
+# current() read the revision files and the version table themselves. Alembic, which takes
+# longer to import than the rest of a store command, loads only when there is DDL to run.
 
 
 def config(connection: Connection | None = None) -> Config:
     """Alembic's configuration for the store, without an alembic.ini."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(FOLDER))
     cfg.attributes["connection"] = connection
@@ -37,17 +44,28 @@ def config(connection: Connection | None = None) -> Config:
 
 @cache
 def head() -> str:
-    """The newest revision of the store's schema."""
-    found = ScriptDirectory.from_config(config()).get_current_head()
-    if found is None:  # pragma: no cover - the package ships its revisions
-        raise RuntimeError(f"no migrations found in {FOLDER / 'versions'}")
-    return found
+    """The newest revision of the store's schema: the one no other revision revises."""
+    revises = {}
+    for path in (FOLDER / "versions").glob("*.py"):
+        found = {target.id: node.value.value for node in ast.parse(path.read_text()).body
+                 if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                 for target in node.targets if isinstance(target, ast.Name)}
+        if "revision" in found:
+            revises[found["revision"]] = found.get("down_revision")
+    heads = set(revises) - set(revises.values())
+    if len(heads) != 1:  # pragma: no cover - the package ships one line of revisions
+        raise RuntimeError(f"the migrations in {FOLDER / 'versions'} have the heads "
+                           f"{sorted(heads)}, not one")
+    return heads.pop()
 
 
 def current(engine: Engine) -> str | None:
     """The store's revision; None for an empty store or one made before migrations."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table(VERSION_TABLE):
+            return None
+        return connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")
+                                  ).scalar_one_or_none()
 
 
 def upgrade(engine: Engine, revision: str = HEAD) -> str | None:
@@ -57,6 +75,10 @@ def upgrade(engine: Engine, revision: str = HEAD) -> str | None:
     """
     if revision in (HEAD, head()) and current(engine) == head():
         return head()
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.util import CommandError
+
     with engine.begin() as connection:
         _lock(connection)
         try:

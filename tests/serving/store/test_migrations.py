@@ -191,6 +191,16 @@ def test_migrations_build_exactly_the_tables_of_store_py(url: str, raw: Engine):
     assert revision(raw) == migrations.head()
 
 
+def test_the_newest_and_current_revisions_are_alembics(url: str, raw: Engine):
+    """head() and current() read the files and the table without Alembic: they must agree."""
+    from alembic.script import ScriptDirectory
+
+    assert migrations.head() == ScriptDirectory.from_config(migrations.config()).get_current_head()
+    assert migrations.current(raw) is None
+    upgrade_store(url, "0002")
+    assert migrations.current(raw) == revision(raw) == "0002"
+
+
 def test_an_upgrade_from_0001_keeps_every_row_and_the_store_still_works(url: str, raw: Engine):
     assert upgrade_store(url, "0001") == "0001"
     before = fill(raw)
@@ -245,7 +255,7 @@ def test_opening_an_upgraded_store_again_changes_nothing(url: str, raw: Engine, 
     def refuse(*args, **kwargs):
         raise AssertionError("a store at the newest revision was migrated again")
 
-    monkeypatch.setattr(migrations.command, "upgrade", refuse)
+    monkeypatch.setattr("alembic.command.upgrade", refuse)
     store = open_store(url)
     store.close()
     assert upgrade_store(url) == migrations.head()
