@@ -175,8 +175,8 @@ app.add_typer(audit_app, name="audit")
 def audit_verify(ctx: typer.Context, head: Annotated[list[str] | None, typer.Option(
         "--head", help="A head hash printed by an earlier verify: check it is still in the "
         "chain (repeatable).")] = None) -> None:
-    """Check the hash chains of the audit log, the forecast ledger and the warning lifecycle,
-    and the append-only guards; exit 1 naming the first broken link."""
+    """Check the hash chains of the audit log, the forecast ledger, the warning lifecycle and the
+    level overrides, and the append-only guards; exit 1 naming the first broken link."""
     from serving import open_store
 
     anchors = frozenset(h.strip().lower() for h in head or [])
@@ -227,7 +227,9 @@ def score(ctx: typer.Context, experiment: ExperimentArg,
 def scorecard_command(ctx: typer.Context,
                       experiment: ExperimentArg, json_path: JsonOpt = None) -> None:
     """Score every past forecast vintage against what happened: newest first, then the trend."""
+    from features import read_clean
     from serving import (
+        ledger,
         level_tally,
         open_store,
         read_outcomes,
@@ -247,6 +249,11 @@ def scorecard_command(ctx: typer.Context,
         tally = level_tally(store.forecasts(experiment=exp.name), outcomes,
                             outcomes["period"].max(), exp.lead_horizon,
                             exp.warnings.track_periods, exp.features.period)
+        try:
+            areas = read_clean(exp.output_dir(settings), events=False).areas
+        except InputError:
+            areas = None  # overrides of units are judged once the areas are ingested
+        judged = ledger.override_card(store.overrides(exp.name), outcomes, areas)
     if card.empty:
         console.print(f"no forecast of {exp.name} has an observed target period yet; riskgrid "
                       "score (or riskgrid train's backtest) records forecasts")
@@ -258,10 +265,16 @@ def scorecard_command(ctx: typer.Context,
         console.print(f"of {r.forecasts:,} {r.level} forecasts from the {r.source} for "
                       f"{r.first_target} to {r.last_target} ({exp.lead_horizon} ahead), "
                       f"{r.came_true:,} came true")
+    summary = ledger.override_summary(judged)
+    for r in summary:
+        console.print(f"levels the meeting {r['direction']}, for periods now past: "
+                      f"{r['overrides']:,}, of which {r['came_true']:,} came true (closer: the "
+                      f"meeting {r['meeting_closer']:,}, the model {r['model_closer']:,})")
     write_json(json_path, {"experiment": exp.name, "alert_budget": exp.warnings.alert_budget,
                            "vintages": int(card["vintage_id"].nunique()),
                            "rows": _records(card), "trend": _records(trend),
-                           "levels": _records(tally)})
+                           "levels": _records(tally),
+                           "overrides": {"rows": _records(judged), "summary": summary}})
 
 
 def _records(frame) -> list[dict]:

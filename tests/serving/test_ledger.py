@@ -320,6 +320,8 @@ def test_scorecard_command_records_the_backtest_file_and_prints_the_card(tmp_pat
     (features / "catalogue.json").write_text("[]")
     store = open_store(Settings(data_dir=data).store_url())
     record(store, scores(EXAMPLE))
+    store.set_override("tiny", "A", "2024-01-15", "red", "new_dispute", "a quarrel", "Li",
+                       model_level="blue")  # A had no collective petition that week
     store.close()
     backtest = data / "tiny" / "backtest"
     backtest.mkdir()
@@ -352,6 +354,12 @@ def test_scorecard_command_records_the_backtest_file_and_prints_the_card(tmp_pat
     assert tally == {("batch", "blue"): (4, 2), ("backtest", "red"): (1, 1),
                      ("backtest", "blue"): (2, 0)}
     assert "of 1 red forecasts from the backtest" in " ".join(done.stdout.split())
+    assert card["overrides"]["summary"] == [{"direction": "raised", "overrides": 1,
+                                             "came_true": 0, "meeting_closer": 0,
+                                             "model_closer": 1}]
+    assert card["overrides"]["rows"][0]["closer"] == "model"
+    assert "levels the meeting raised, for periods now past: 1, of which 0 came true" in \
+        " ".join(done.stdout.split())
 
 
 def test_scorecard_before_any_features_says_what_to_run(tmp_path):
