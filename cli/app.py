@@ -80,8 +80,14 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # usage errors carry their own message and exit code
         # typer bundles its own click, so match the exception by what it offers
-        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None),
-                                                                  int):
+        code, ctx = getattr(exc, "exit_code", None), getattr(exc, "ctx", None)
+        if not (callable(getattr(exc, "show", None)) and isinstance(code, int)):
+            raise
+        message = exc.format_message().replace("Value error, ", "")  # pydantic's prefix
+        if ctx is None or not message:  # not a usage error, or a group's help asked for
             exc.show()
-            sys.exit(exc.exit_code)
-        raise
+        else:  # a usage error: one line too, with where the usage is
+            end = "" if message.endswith((".", "?", "!")) else "."
+            err_console.print(f"error: {message}{end} Try '{ctx.command_path} --help' for help.",
+                              highlight=False, markup=False)
+        sys.exit(code)
