@@ -22,9 +22,10 @@ CITY := experiments/synthetic_city.toml
 DEMO_STEPS := 8
 
 # $(call logged,WHAT,COMMAND): run COMMAND with its output in $(SETUP_LOG).
-logged = { echo "== $$(date '+%F %T') $(1)"; $(2); } >>$(SETUP_LOG) 2>&1 || { \
+logged = from=$$(( $$(cat $(SETUP_LOG) 2>/dev/null | wc -l) + 1 )); \
+  { echo "== $$(date '+%F %T') $(1)"; $(2); } >>$(SETUP_LOG) 2>&1 || { \
   echo "$(1) failed; its output is in $(SETUP_LOG), which ends:" >&2; \
-  tail -n 30 $(SETUP_LOG) >&2; exit 1; }
+  tail -n +$$from $(SETUP_LOG) | tail -n 30 >&2; exit 1; }
 # $(call step,N,WHAT,COMMAND): one step of `make demo`, "[N/8] WHAT ..." and then its time.
 step = echo "[$(1)/$(DEMO_STEPS)] $(2) ..."; began=$$(date +%s); $(3) || { \
   echo "[$(1)/$(DEMO_STEPS)] $(2) failed" >&2; exit 1; }; took=$$(( $$(date +%s) - began )); \
