@@ -66,6 +66,7 @@ def benches(endurance_minutes: float | None, rate: str) -> list[Bench]:
               needs_model=True, timeout_min=20),
         Bench("prophet_fits", "prophet_fits.py", ["--series", "30"], ["--series", "4"],
               timeout_min=20),
+        Bench("cli_start", "cli_start.py", [], ["--repeat", "3"], timeout_min=10),
         Bench("endurance", "endurance.py",
               [EXPERIMENT, *endurance, str(endurance_minutes or 10)],
               [EXPERIMENT, *endurance, str(endurance_minutes or 0.5), "--warmup-seconds", "10"],
@@ -303,6 +304,21 @@ def prophet_rows(r: dict) -> list[dict]:
     ]
 
 
+def cli_start_rows(r: dict) -> list[dict]:
+    base, limit, most = r["baseline"], r["target_s"], r["target_ratio"]
+    rows = []
+    for c in r["commands"]:
+        rows.append(row("cli_start", c["label"],
+                        f"{c['best_s'] * 1000:.0f} ms (median {c['median_s'] * 1000:.0f} ms, "
+                        f"CPU {c['cpu_best_s'] * 1000:.0f} ms: {c['cpu_ratio']:.2f}x)",
+                        f"python -c \"import typer\": {base['best_s'] * 1000:.0f} ms (CPU "
+                        f"{base['cpu_best_s'] * 1000:.0f} ms)",
+                        c["ratio"], f"< {limit:g} s and <= {most:g}x" if c["targeted"] else "",
+                        c["best_s"] < limit and c["ratio"] <= most if c["targeted"] else None,
+                        ratio_note="riskgrid's time / import typer's"))
+    return rows
+
+
 def endurance_rows(r: dict) -> list[dict]:
     lat, mem = r["latency"], r["memory"]
     minutes = r["duration_s"] / 60
@@ -326,7 +342,8 @@ def endurance_rows(r: dict) -> list[dict]:
 ROWS = {"features_throughput": features_rows, "synthetic_city_signal": signal_rows,
         "training_time": training_time_rows, "training_scaling": scaling_rows,
         "serving_latency": serving_rows, "prophet_fits": prophet_rows,
-        "endurance": endurance_rows}
+        "endurance": endurance_rows,
+        "cli_start": cli_start_rows}
 
 
 def table_rows(outcomes: dict[str, dict]) -> list[dict]:

@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from riskgrid import Experiment, Settings
 
 STARTED = time.monotonic()  # when the command started: progress counts from here
+# Typer validates a flag left out (None) with pydantic, whose import is most of the time a
+# subcommand's help takes: a group's --help, when not given, is False from this default map.
+_DEFAULTS: dict = {"help": False}
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings={"default_map": _DEFAULTS},
                   help="Risk forecasting and early warning for grid-based social governance.")
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -32,6 +36,14 @@ ExperimentArg = Annotated[
     Path, typer.Argument(help="Experiment file, e.g. experiments/synthetic_city.toml")]
 JsonOpt = Annotated[
     Path | None, typer.Option("--json", help="Also write the summary as JSON here.")]
+
+
+def command_group(name: str, help: str) -> typer.Typer:
+    """The commands under ``riskgrid NAME``."""
+    group = typer.Typer(no_args_is_help=True, help=help)
+    app.add_typer(group, name=name)
+    _DEFAULTS[name] = {"help": False}
+    return group
 
 
 def settings_of(ctx: typer.Context) -> Settings:
@@ -80,8 +92,14 @@ def main() -> None:
         sys.exit(130)
     except Exception as exc:  # usage errors carry their own message and exit code
         # typer bundles its own click, so match the exception by what it offers
-        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None),
-                                                                  int):
+        code, ctx = getattr(exc, "exit_code", None), getattr(exc, "ctx", None)
+        if not (callable(getattr(exc, "show", None)) and isinstance(code, int)):
+            raise
+        message = exc.format_message().replace("Value error, ", "")  # pydantic's prefix
+        if ctx is None or not message:  # not a usage error, or a group's help asked for
             exc.show()
-            sys.exit(exc.exit_code)
-        raise
+        else:  # a usage error: one line too, with where the usage is
+            end = "" if message.endswith((".", "?", "!")) else "."
+            err_console.print(f"error: {message}{end} Try '{ctx.command_path} --help' for help.",
+                              highlight=False, markup=False)
+        sys.exit(code)

@@ -14,6 +14,7 @@ from cli.app import (
     ExperimentArg,
     JsonOpt,
     app,
+    command_group,
     console,
     err_console,
     load_experiment,
@@ -45,8 +46,7 @@ def serve(ctx: typer.Context,
                        "--port", str(port), "--arg", f"experiment={experiment.resolve()}"])
 
 
-keys_app = typer.Typer(no_args_is_help=True, help="API keys of the service.")
-app.add_typer(keys_app, name="keys")
+keys_app = command_group("keys", "API keys of the service.")
 
 
 @keys_app.command("create", epilog='Example: riskgrid keys create --role viewer --scope D01 '
@@ -111,8 +111,7 @@ def keys_revoke(ctx: typer.Context,
     console.print(f"revoked {key_id}")
 
 
-db_app = typer.Typer(no_args_is_help=True, help="The service store's schema (docs/stores.md).")
-app.add_typer(db_app, name="db")
+db_app = command_group("db", "The service store's schema (docs/stores.md).")
 
 
 def _store_call(ctx: typer.Context, action, *args):
@@ -167,8 +166,7 @@ def db_grant(ctx: typer.Context, role: Annotated[str, typer.Argument(
                   highlight=False)
 
 
-audit_app = typer.Typer(no_args_is_help=True, help="The audit log and the store's history.")
-app.add_typer(audit_app, name="audit")
+audit_app = command_group("audit", "The audit log and the store's history.")
 
 
 @audit_app.command("verify", epilog="Example: riskgrid audit verify --head 4f1ad425...")

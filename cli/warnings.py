@@ -7,12 +7,11 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from cli.app import JsonOpt, app, console, settings_of, write_json
+from cli.app import JsonOpt, command_group, console, settings_of, write_json
 from riskgrid import InputError
 from riskgrid import vocabulary as C
 
-warnings_app = typer.Typer(no_args_is_help=True, help="Early warnings and their lifecycle.")
-app.add_typer(warnings_app, name="warnings")
+warnings_app = command_group("warnings", "Early warnings and their lifecycle.")
 WarningIdArg = Annotated[str, typer.Argument(help="The warning's id (riskgrid warnings list).")]
 WhoOpt = Annotated[str | None, typer.Option(help="Who acts (default: your user name).")]
 NoteOpt = Annotated[str | None, typer.Option(help="Note for the record (no personal data).")]

@@ -80,3 +80,15 @@ def test_keys_create_list_revoke(tiny_city, tmp_path):
     bad = riskgrid("keys", "create", "--role", "emperor", "--scope", "city", data_dir=data)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "'--role'" in bad.stderr and "'viewer', 'analyst', 'admin'" in bad.stderr
+
+
+def test_usage_errors_are_one_line_naming_the_fix(tmp_path):
+    for args, fix in ((("trian",), "Did you mean 'train'?"),
+                      (("train",), "Missing argument 'experiment'"),
+                      (("report", "x.toml", "--level", "grid"),
+                       "'grid' is not one of 'district', 'street', 'community'"),
+                      (("warnings", "list", "--status", "open"), "'issued', 'acknowledged'")):
+        done = riskgrid(*args, data_dir=tmp_path / "data")
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert done.returncode == 2 and len(lines) == 1, done.stderr
+        assert fix in lines[0] and "--help" in lines[0] and "Value error" not in lines[0]
