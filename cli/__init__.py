@@ -1,8 +1,8 @@
 """The riskgrid command line: one command per pipeline step, above every stage.
 
-Each command reads the settings (once, when the command line starts) and its experiment file,
-and passes them down; the stages it needs are imported inside it, so help and usage errors
-answer at once.
+Each command reads the settings (once per run, when it first needs them) and its experiment
+file, and passes them down; the stages it needs are imported inside it, so help and usage
+errors answer at once (tests/cli/test_app_start.py, bench/cli_start.py).
 """
 
 from __future__ import annotations
