@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(
         30.0, gt=0, description="How often the service checks the registry for a new champion."
     )
+    override_refresh_seconds: float = Field(
+        2.0, ge=0, description="At most this long before /score shows a level override set by "
+        "the command line or another worker (the worker that sets one shows it at once)."
+    )
 
     mlflow_tracking_uri: str | None = Field(
         None, validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "RISKGRID_MLFLOW_TRACKING_URI"),

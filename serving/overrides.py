@@ -9,7 +9,8 @@ who set it, when and why. docs/warnings.md explains the rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 
 import pandas as pd
 
@@ -133,18 +134,43 @@ def described(event: dict, experiment: Experiment) -> dict:
             "reason_en": reason.en if reason else None, "reason_zh": reason.zh if reason else None}
 
 
-def with_overrides(store: Store, experiment: Experiment, scores: list[dict],
-                   as_of: pd.Timestamp) -> list[dict]:
-    """Each score with its ``model_level`` and, where an override holds for its area and
-    forecast period, the override's level in ``risk_level`` and the override itself."""
-    period = experiment.features.period
-    targets = {h: shift(as_of, h, period) for h in {s["horizon"] for s in scores}}
-    found = store.overrides(experiment.name, area_ids={s["area_id"] for s in scores},
-                            periods=set(targets.values())) if scores else []
-    held = {(o["area_id"], o["period"]): described(o, experiment) for o in found}
+class HeldOverrides:
+    """The overrides in force for one experiment, kept in memory so that ``/score`` does not
+    read the store on every request. They are read again after this process sets or clears
+    one (:meth:`changed`) and at most ``max_age`` seconds after the last read, which bounds how
+    long an override set elsewhere (the command line, another worker) takes to show."""
+
+    def __init__(self, experiment: Experiment, max_age: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.experiment, self.max_age, self.clock = experiment, max_age, clock
+        self._held: dict[tuple[str, str], dict] = {}
+        self._read_at: float | None = None
+
+    def held(self, store: Store) -> Mapping[tuple[str, str], dict]:
+        """Each override in force, by (area id, ISO period), as :func:`described` gives it."""
+        now = self.clock()
+        if self._read_at is None or now - self._read_at >= self.max_age:
+            found = store.overrides(self.experiment.name)
+            self._held = {(o["area_id"], o["period"]): described(o, self.experiment)
+                          for o in found}  # one assignment: readers see the old or the new
+            self._read_at = now
+        return self._held
+
+    def changed(self) -> None:
+        """This process set or cleared an override: the next request reads them again."""
+        self._read_at = None
+
+
+def with_overrides(held: Mapping[tuple[str, str], dict], scores: list[dict],
+                   as_of: pd.Timestamp, period: str) -> list[dict]:
+    """Each score with its ``model_level`` and, where an override in ``held`` (see
+    :class:`HeldOverrides`) holds for its area and forecast period, the override's level in
+    ``risk_level`` and the override itself."""
+    targets = {h: shift(as_of, h, period).date().isoformat()
+               for h in {s["horizon"] for s in scores}}
     for score in scores:
         score["model_level"] = score["risk_level"]
-        mark = held.get((score["area_id"], targets[score["horizon"]].date().isoformat()))
+        mark = held.get((score["area_id"], targets[score["horizon"]]))
         score["override"] = None if mark is None else {k: mark[k] for k in MARK_FIELDS}
         if mark is not None:
             score["risk_level"] = mark["level"]

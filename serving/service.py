@@ -30,7 +30,7 @@ from serving.gate import RETRY_AFTER_SECONDS, UNAVAILABLE, AuditGate, RequestRec
 from serving.history import ledger_periods, ledger_scores, ledger_vintage
 from serving.issuing import issue_for
 from serving.ledger import record_batch
-from serving.overrides import served_override, with_overrides
+from serving.overrides import HeldOverrides, served_override, with_overrides
 from serving.schemas import (
     AreaId,
     AreaIds,
@@ -100,6 +100,7 @@ class RiskGrid:
         self.trends = TrendService(self.data.counts, self.experiment)
         self.quality = DataQuality.load(self.experiment, self.settings, self.shapes.names)
         self.safety = SafetyIndex.of(self.data.panel, self.data.areas, self.experiment)
+        self.overrides = HeldOverrides(self.experiment, self.settings.override_refresh_seconds)
         self._stop = threading.Event()
         self._issue_warnings(self.scorer)
         threading.Thread(target=self._watch_registry, name="registry-watch", daemon=True).start()
@@ -202,7 +203,8 @@ class RiskGrid:
             n = None if drivers is None else max(1, min(drivers, 50))
             scores = self.quality.flag(scorer.score(ids, horizons or self._lead, when, n), when)
             return {"model_version": scorer.loaded.version, "as_of": str(when.date()),
-                    "scores": with_overrides(self.store, self.experiment, scores, when)}
+                    "scores": with_overrides(self.overrides.held(self.store), scores, when,
+                                             self.experiment.features.period)}
 
         return self._call(ctx, "score", ScoreResponse, work)
 
@@ -406,9 +408,11 @@ class RiskGrid:
             record.areas = [area_id]
             self._known(area_id)
             self._check_scope(record, [area_id])
+            done = served_override(self.store, self.experiment, scorer, record.key, area_id,
+                                   period, level, reason_code, note, clear)
+            self.overrides.changed()
             return {"model_version": scorer.loaded.version, "as_of": str(scorer.latest.date()),
-                    **served_override(self.store, self.experiment, scorer, record.key, area_id,
-                                      period, level, reason_code, note, clear)}
+                    **done}
 
         return self._call(ctx, "override", OverrideResponse, work)
 

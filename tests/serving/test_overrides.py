@@ -10,7 +10,13 @@ import pytest
 
 from riskgrid.errors import InputError
 from riskgrid.experiment import load_experiment
-from serving.overrides import check_override, checked_period, override_request, with_overrides
+from serving.overrides import (
+    HeldOverrides,
+    check_override,
+    checked_period,
+    override_request,
+    with_overrides,
+)
 from serving.store import open_store
 from tests.serving.conftest import SANE, write_experiment
 
@@ -64,7 +70,8 @@ def test_scores_show_the_override_with_the_model_level_beside_it_until_cleared(e
     assert done["override"]["reason_en"].startswith("A new dispute")
     scores = [{"area_id": "A1", "horizon": h, "risk_level": "yellow"} for h in (1, 2)]
     scores.append({"area_id": "A2", "horizon": 1, "risk_level": "blue"})
-    first, later, other = with_overrides(store, experiment, scores, LATEST)
+    held = HeldOverrides(experiment, max_age=0)  # read the store every time
+    first, later, other = with_overrides(held.held(store), scores, LATEST, "week")
     assert (first["risk_level"], first["model_level"]) == ("red", "yellow")
     assert first["override"]["who"] == "Li" and first["override"]["reason_code"] == "new_dispute"
     assert (later["risk_level"], later["override"]) == ("yellow", None)  # another period
@@ -74,6 +81,31 @@ def test_scores_show_the_override_with_the_model_level_beside_it_until_cleared(e
         request(level="red", reason_code=None, clear=True)
     cleared = request(level=None, reason_code=None, clear=True)
     assert [e["action"] for e in cleared["history"]] == ["set", "clear"]
-    again = with_overrides(store, experiment, [{"area_id": "A1", "horizon": 1,
-                                                "risk_level": "yellow"}], LATEST)
+    again = with_overrides(held.held(store), [{"area_id": "A1", "horizon": 1,
+                                               "risk_level": "yellow"}], LATEST, "week")
     assert (again[0]["risk_level"], again[0]["override"]) == ("yellow", None)
+
+
+def test_held_overrides_show_a_change_elsewhere_within_their_age_and_their_own_at_once(
+        experiment):
+    store, clock = open_store("sqlite://"), [100.0]
+    held = HeldOverrides(experiment, max_age=2.0, clock=lambda: clock[0])
+    assert held.held(store) == {}
+
+    def set_override(area):
+        store.set_override(experiment.name, area, "2024-01-01", "red", "new_dispute",
+                           "a site dispute", "Li")
+
+    set_override("A1")  # by the command line: this process is not told
+    clock[0] += 1.9
+    assert held.held(store) == {}  # still the copy read at 100.0
+    clock[0] += 0.1
+    assert set(held.held(store)) == {("A1", "2024-01-01")}
+    assert held.held(store)[("A1", "2024-01-01")]["reason_en"].startswith("A new dispute")
+
+    set_override("A2")  # by this process (POST /override), which says so
+    held.changed()
+    assert set(held.held(store)) == {("A1", "2024-01-01"), ("A2", "2024-01-01")}
+    store.clear_override(experiment.name, "A1", "2024-01-01", "Li", "settled")
+    held.changed()
+    assert set(held.held(store)) == {("A2", "2024-01-01")}
