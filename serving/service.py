@@ -195,10 +195,7 @@ class RiskGrid:
         Without ``horizons``, the experiment's first forecast horizon.
         """
         def work(scorer: Scorer, record: RequestRecord) -> dict:
-            record.areas = list(area_ids or ([parent_id] if parent_id else []))
-            ids = self._areas(record, area_ids, level, parent_id)
-            record.areas = ids
-            self._check_scope(record, ids)
+            ids = self._asked_areas(record, area_ids, level, parent_id)
             when = scorer.as_of(as_of)
             n = None if drivers is None else max(1, min(drivers, 50))
             scores = self.quality.flag(scorer.score(ids, horizons or self._lead, when, n), when)
@@ -215,10 +212,7 @@ class RiskGrid:
         """The safety index (平安指数: 0-100, 100 the safest) of units of any level, with its
         components, its changes and next period's forecast (docs/safety_index.md)."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
-            record.areas = list(area_ids or ([parent_id] if parent_id else []))
-            ids = self._areas(record, area_ids, level, parent_id)
-            record.areas = ids
-            self._check_scope(record, ids)
+            ids = self._asked_areas(record, area_ids, level, parent_id)
             when = scorer.as_of(as_of)
             return {"model_version": scorer.loaded.version, "as_of": str(when.date()),
                     **self.safety.answer(scorer, ids, when)}
@@ -230,9 +224,7 @@ class RiskGrid:
                 as_of: Day | None = None) -> ExplainResponse:
         """Every contribution for one area and horizon, and what changed since last period."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
-            record.areas = [area_id]
-            self._known(area_id)
-            self._check_scope(record, [area_id])
+            self._one_area(record, area_id)
             when = scorer.as_of(as_of)
             return {"model_version": scorer.loaded.version,
                     **scorer.explain(area_id, horizon or self._lead[0], when)}
@@ -263,9 +255,7 @@ class RiskGrid:
                  as_of: Day | None = None) -> ForecastResponse:
         """Prophet trend forecast with intervals for a street, a district or the city."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
-            record.areas = [unit_id]
-            self._known(unit_id)
-            self._check_scope(record, [unit_id])
+            self._one_area(record, unit_id)
             when = scorer.as_of(as_of)
             level = self.hierarchy.level_of[unit_id]
             return {"model_version": scorer.loaded.version, "as_of": str(when.date()),
@@ -333,9 +323,7 @@ class RiskGrid:
         """The areas of a level under a unit (default: the key's scope), with their shapes."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
             parent = parent_id or record.key.scope
-            record.areas = [parent]
-            self._known(parent)
-            self._check_scope(record, [parent])
+            self._one_area(record, parent)
             if level not in C.LEVELS:
                 raise InputError(f"level must be one of {list(C.LEVELS)}, not {level!r}")
             ids = self.hierarchy.units(level, parent)
@@ -364,10 +352,7 @@ class RiskGrid:
                       horizon: Horizon | None = None) -> LedgerScoresResponse:
         """A past period's forecasts as the ledger holds them (issued then, not replayed)."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
-            record.areas = list(area_ids or ([parent_id] if parent_id else []))
-            ids = self._areas(record, area_ids, level, parent_id)
-            record.areas = ids
-            self._check_scope(record, ids)
+            ids = self._asked_areas(record, area_ids, level, parent_id)
             when = str(scorer.as_of(as_of).date())
             vintage = ledger_vintage(self.store, self.experiment.name, when)
             return {"model_version": scorer.loaded.version, "as_of": when, "vintage": vintage,
@@ -405,9 +390,7 @@ class RiskGrid:
                  clear: bool = False) -> OverrideResponse:
         """Set an area's level for a forecast period with a reason code and a note, or clear it."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
-            record.areas = [area_id]
-            self._known(area_id)
-            self._check_scope(record, [area_id])
+            self._one_area(record, area_id)
             done = served_override(self.store, self.experiment, scorer, record.key, area_id,
                                    period, level, reason_code, note, clear)
             self.overrides.changed()
@@ -421,12 +404,10 @@ class RiskGrid:
                      as_of: Day | None = None) -> DataQualityResponse:
         """Data alarms that concern an area (default: the key's scope) as of a period."""
         def work(scorer: Scorer, record: RequestRecord) -> dict:
-            area = record.areas = [area_id or record.key.scope]
-            self._known(area[0])
-            self._check_scope(record, area)
-            return {"model_version": scorer.loaded.version, "area_id": area[0],
+            area = self._one_area(record, area_id or record.key.scope)
+            return {"model_version": scorer.loaded.version, "area_id": area,
                     "as_of": str(scorer.as_of(as_of).date()),
-                    "alarms": self.quality.about(area[0], scorer.as_of(as_of))}
+                    "alarms": self.quality.about(area, scorer.as_of(as_of))}
 
         return self._call(ctx, "data_quality", DataQualityResponse, work)
 
@@ -450,6 +431,23 @@ class RiskGrid:
         except StoreUnavailable:
             ctx.response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return _error(ctx, 503, UNAVAILABLE)
+
+    def _asked_areas(self, record: RequestRecord, area_ids: list[str] | None,
+                     level: str | None, parent_id: str | None) -> list[str]:
+        """The areas a request names (ids, or a level under a parent), known and inside the
+        key's scope; the audit row records what was asked, then the areas answered."""
+        record.areas = list(area_ids or ([parent_id] if parent_id else []))
+        ids = self._areas(record, area_ids, level, parent_id)
+        record.areas = ids
+        self._check_scope(record, ids)
+        return ids
+
+    def _one_area(self, record: RequestRecord, unit_id: str) -> str:
+        """One area a request names, known and inside the key's scope (and audited)."""
+        record.areas = [unit_id]
+        self._known(unit_id)
+        self._check_scope(record, [unit_id])
+        return unit_id
 
     def _areas(self, record: RequestRecord, area_ids: list[str] | None, level: str | None,
                parent_id: str | None) -> list[str]:
