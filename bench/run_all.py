@@ -11,7 +11,9 @@ features, train, promote; about 5-7 minutes).
 
 Knobs (environment):
     BENCH_QUICK=1          small sizes everywhere (a smoke run of a few minutes)
-    BENCH_ONLY=a,b         run only these (names as in the table); the table then has only them
+    BENCH_ONLY=a,b         run only these (names as in the table); the other benchmarks' rows
+                           stay as the previous results.json has them, each marked with the
+                           date and commit of the run that measured it
     ENDURANCE_MINUTES=10   length of the endurance load (quick: 0.5)
     ENDURANCE_RATE=40      its requests per second
     RISKGRID_DATA_DIR      where the synthetic city and the outputs live (default data)
@@ -361,6 +363,22 @@ def table_rows(outcomes: dict[str, dict]) -> list[dict]:
     return rows
 
 
+def with_earlier(rows: list[dict], outcomes: dict[str, dict], path: Path
+                 ) -> tuple[list[dict], dict[str, dict]]:
+    """This run's rows and outcomes, then those of the benchmarks it did not run as the
+    previous results file has them, each row marked with the run that measured it."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return rows, outcomes
+    m = earlier.get("machine", {})
+    stamp = f"{m.get('date', '?')}, commit {m.get('commit', '?')}"
+    kept = [r | {"run": r.get("run") or stamp} for r in earlier.get("rows", [])
+            if r["benchmark"] not in outcomes]
+    old = {n: o for n, o in earlier.get("benchmarks", {}).items() if n not in outcomes}
+    return rows + kept, outcomes | old
+
+
 def _number(x: float) -> str:
     """Two decimals, fewer digits for large values, three significant ones for tiny values."""
     return f"{x:.0f}" if abs(x) >= 100 else f"{x:.2f}" if abs(x) >= 0.1 else f"{x:.2g}"
@@ -371,7 +389,7 @@ def markdown(info: dict, rows: list[dict], outcomes: dict[str, dict], quick: boo
     lines = [
         "# riskgrid benchmarks", "",
         f"Run {m['date']} by `make bench`{' (BENCH_QUICK=1: small sizes)' if quick else ''}, "
-        f"commit {m['commit']}.", "",
+        f"commit {m['commit']}; rows marked with another run are from that run.", "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM; {m['os']}; "
         f"Python {m['python']}. Load average at start "
         f"{', '.join(map(str, m['load_average_at_start']))}, at end "
@@ -388,7 +406,8 @@ def markdown(info: dict, rows: list[dict], outcomes: dict[str, dict], quick: boo
         met = {True: "met", False: "**NOT met**", None: ""}[r["met"]]
         if r["measurement"].startswith("crashed"):
             met = "**crashed**"
-        lines.append(f"| {r['benchmark']} | {r['measurement']} | {r['value']} | "
+        name = f"{r['benchmark']} (run {r['run']})" if r.get("run") else r["benchmark"]
+        lines.append(f"| {name} | {r['measurement']} | {r['value']} | "
                      f"{r['baseline']} | {ratio} | {r['target']} | {met} |")
     endurance = (outcomes.get("endurance") or {}).get("result")
     if endurance and outcomes["endurance"]["status"] == "ok":
@@ -442,6 +461,8 @@ def main() -> int:
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     info["seconds"] = round(time.monotonic() - began, 1)
     rows = table_rows(outcomes)
+    if args.only:
+        rows, outcomes = with_earlier(rows, outcomes, ROOT / "bench" / "results.json")
     (ROOT / "bench" / "results.json").write_text(json.dumps(
         info | {"rows": rows, "benchmarks": outcomes}, indent=2) + "\n")
     (ROOT / "bench" / "results.md").write_text(markdown(info, rows, outcomes, args.quick))
