@@ -16,9 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
@@ -160,13 +162,48 @@ def read_table(directory: Path, name: str, columns: Sequence[str] | None = None
     """Read one table of a snapshot written by :func:`write_snapshot` (only those of
     ``columns`` it has, when given)."""
     path = directory / f"{name}.parquet"
+    if path.is_dir():
+        return read_parts(path, columns)
     if not path.is_file():
         raise InputError(f"{path}: table not found; run the step that writes it first "
                          "(riskgrid ingest, then riskgrid features).")
-    if columns is not None:
-        present = set(pq.read_schema(path).names)
-        columns = list(dict.fromkeys(c for c in columns if c in present))
-    return pd.read_parquet(path, columns=columns)
+    return pd.read_parquet(path, columns=_present(path, columns))
+
+
+def read_parts(folder: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A table kept as a folder of parts, in its one row order (area-major for the panel).
+
+    ``area-*.parquet`` parts are blocks of areas, in order: their rows are concatenated as they
+    are. ``period-*.parquet`` parts are blocks of periods, each holding every area in the same
+    order: their rows are put back area by area (stable, so periods stay in order).
+    """
+    parts = sorted(folder.glob("*.parquet"))
+    if not parts:
+        raise InputError(f"{folder}: the table's folder holds no parts; run the step that "
+                         "writes it again.")
+    kinds = {part.name.split("-", 1)[0] for part in parts}
+    if len(kinds) > 1 or not kinds <= {"area", "period"}:
+        raise InputError(f"{folder}: parts must all be named area-*.parquet or all "
+                         f"period-*.parquet, not {sorted(kinds)}; write the table again.")
+    wanted = _present(parts[0], columns)
+    if kinds == {"period"} and wanted is not None and C.AREA_ID not in wanted:
+        wanted = [C.AREA_ID, *wanted]
+    frame = pd.concat([pd.read_parquet(part, columns=wanted) for part in parts],
+                      ignore_index=True)
+    if kinds == {"period"} and len(parts) > 1:
+        order = pd.Index(pd.read_parquet(parts[0], columns=[C.AREA_ID])[C.AREA_ID].unique())
+        position = order.get_indexer(frame[C.AREA_ID])
+        frame = frame.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
+        if columns is not None and C.AREA_ID not in columns:
+            frame = frame.drop(columns=C.AREA_ID)
+    return frame
+
+
+def _present(path: Path, columns: Sequence[str] | None) -> list[str] | None:
+    if columns is None:
+        return None
+    present = set(pq.read_schema(path).names)
+    return list(dict.fromkeys(c for c in columns if c in present))
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,17 @@
-"""Reading source files: a damaged gzip export is one sentence naming the file, never a
-traceback or an exit code that looks like Ctrl+C."""
+"""Reading source files and snapshot tables: a damaged gzip export is one sentence naming the
+file, never a traceback or an exit code that looks like Ctrl+C; a table kept in parts reads back
+as one table."""
 
 from __future__ import annotations
 
 import gzip
 
+import numpy as np
+import pandas as pd
 import pytest
+from pandas.testing import assert_frame_equal
 
-from features.io import read_source
+from features.io import read_source, read_table
 from riskgrid.errors import InputError
 from tests.cli.test_app import riskgrid
 from tests.conftest import GOOD_INCIDENTS, incidents_csv
@@ -42,3 +46,37 @@ def test_ingest_of_a_damaged_gzip_exits_2_with_one_line(tiny_city, tmp_path, how
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2, done.stderr
     assert len(lines) == 1 and "incidents.csv.gz" in lines[0] and "Traceback" not in done.stderr
+
+
+def _panel(areas: list[str], periods: int) -> pd.DataFrame:
+    keys = pd.MultiIndex.from_product([areas, pd.date_range("2024-01-01", periods=periods,
+                                                            freq="W-MON")],
+                                      names=["area_id", "period"]).to_frame(index=False)
+    return keys.assign(value=np.arange(len(keys), dtype=float))
+
+
+@pytest.mark.parametrize("split", ["area", "period"])
+def test_a_table_kept_in_parts_reads_back_as_the_one_table(tmp_path, split):
+    panel = _panel(["G3", "G1", "G2"], 5)  # areas not in sorted order
+    folder = tmp_path / "panel.parquet"
+    folder.mkdir()
+    if split == "area":
+        blocks = [panel.iloc[:5], panel.iloc[5:]]
+    else:
+        periods = panel["period"].drop_duplicates()
+        blocks = [panel[panel["period"].isin(periods[:2])],
+                  panel[panel["period"].isin(periods[2:])]]
+    for i, block in enumerate(blocks):
+        block.to_parquet(folder / f"{split}-{i:05d}.parquet", index=False)
+    assert_frame_equal(read_table(tmp_path, "panel"), panel)
+    assert_frame_equal(read_table(tmp_path, "panel", ["period", "value"]),
+                       panel[["period", "value"]])
+
+
+def test_parts_of_two_kinds_are_one_sentence_naming_the_folder(tmp_path):
+    folder = tmp_path / "panel.parquet"
+    folder.mkdir()
+    _panel(["G1"], 2).to_parquet(folder / "area-00000.parquet", index=False)
+    _panel(["G1"], 2).to_parquet(folder / "period-00000.parquet", index=False)
+    with pytest.raises(InputError, match="panel.parquet: parts must all be named"):
+        read_table(tmp_path, "panel")

@@ -1,9 +1,10 @@
 """kill -9 of `riskgrid ingest` and `riskgrid features`: readers never see half a snapshot, and a
 re-run writes exactly what an uninterrupted run writes.
 
-One kill comes after a fixed delay, one when the staging folder appears (files half written),
-and one from inside the process at the last step, the symlink swap (``KILLER`` makes that
-``os.replace`` a SIGKILL of the process itself), a moment too short to hit from outside.
+One kill comes after a delay (half an uninterrupted ingest), one when the staging folder
+appears (files half written), and one from inside the process at the last step, the symlink
+swap (``KILLER`` makes that ``os.replace`` a SIGKILL of the process itself), a moment too
+short to hit from outside.
 """
 
 from __future__ import annotations
@@ -82,12 +83,16 @@ def finish(process: subprocess.Popen) -> None:
 
 def kill_when(process: subprocess.Popen, ready) -> None:
     deadline = time.monotonic() + 300
-    while not ready():
-        assert process.poll() is None, "the step ended before the kill point"
-        assert time.monotonic() < deadline, "the kill point never came"
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.communicate(timeout=60)
+    try:
+        while not ready():
+            assert process.poll() is None, "the step ended before the kill point"
+            assert time.monotonic() < deadline, "the kill point never came"
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:  # reaped whatever happened, so its pipe never outlives the test
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
 
 
@@ -152,11 +157,14 @@ class City:
 
     def __init__(self, root: Path) -> None:
         self.root, self.reference = root, root / "reference"
+        self._began = time.monotonic()
         self._ingest = start("ingest", root, self.reference)
+        self.ingest_seconds = 0.0
 
     def reference_ingest(self) -> Path:
         if self._ingest.returncode is None:
             finish(self._ingest)
+            self.ingest_seconds = time.monotonic() - self._began
         return self.reference / "small"
 
     def close(self) -> None:
@@ -209,10 +217,12 @@ def killed_three_times(step: str, city: City, crashed: Path, link: Path) -> None
     """Three kills at different moments while a reader looks on, then a re-run to the end."""
     link_name = link.name
     with Reader(link):
-        # 1. After a fixed delay: starting up or reading the inputs.
+        # 1. After a delay, starting up or reading the inputs: half the time the uninterrupted
+        # ingest took on this machine, which no step here finishes within.
+        city.reference_ingest()
         process = start(step, city.root, crashed)
         started = time.monotonic()
-        kill_when(process, lambda: time.monotonic() - started > 2)
+        kill_when(process, lambda: time.monotonic() - started > city.ingest_seconds / 2)
         assert published(link) is None
         # 2. While the snapshot's files are being written.
         process = start(step, city.root, crashed)
