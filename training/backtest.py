@@ -11,7 +11,13 @@ from features import Layout, outcomes_known_at
 from riskgrid import vocabulary as C
 from riskgrid.experiment import FeaturesConfig, TrainingConfig
 from training.baselines import baseline_forecasts, baseline_names, kernel_smoother
-from training.metrics import count_metrics, hotspot_metrics, risk_metrics, skill
+from training.metrics import (
+    count_metrics,
+    hotspot_area_metrics,
+    hotspot_metrics,
+    risk_metrics,
+    skill,
+)
 from training.models import BoosterFit, Fitted, fit_horizon, fit_local
 from training.shrinkage import TrainingRows, long_run_rate
 from training.targets import flag_threshold, target_calendar, target_counts, target_flags
@@ -127,7 +133,8 @@ def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFra
             rows.append(_fold_horizon(panel, known, areas, smoother, features, features_config,
                                       config, fold, h, threshold, names, fit))
     predictions = pd.concat(rows, ignore_index=True)
-    return score(predictions, folds, features_config.horizons, config.primary_metric, names)
+    return score(predictions, folds, features_config.horizons, config.primary_metric, names,
+                 config.hotspot_km2)
 
 
 def _fold_horizon(panel, known, areas, smoother, features, features_config, config, fold, h,
@@ -205,29 +212,38 @@ def _predictions(panel, areas, fitted: Fitted, X, test, count, flag, baselines, 
     return out
 
 
-def _metrics(frame: pd.DataFrame, prefix: str) -> dict[str, float]:
+def _metrics(frame: pd.DataFrame, prefix: str,
+             hotspot_km2: float | None = None) -> dict[str, float]:
     rows = frame.dropna(subset=[f"{prefix}_count"])
-    # Hotspot maps flag the densest areas: expected events per unit of area.
+    # Hotspot maps at a share of the area flag the densest areas: events per unit of area;
+    # at a fixed area (NIJ rules) they flag the highest expected counts.
     hotspot = pd.DataFrame({C.PERIOD: rows[C.PERIOD], C.AREA_ID: rows[C.AREA_ID],
                             "y_true": rows["y"],
                             "score": rows[f"{prefix}_count"] / rows["area_size"],
                             "area_size": rows["area_size"]})
+    by_area = ({} if hotspot_km2 is None else hotspot_area_metrics(
+        hotspot.assign(score=rows[f"{prefix}_count"]), hotspot_km2))
     return {**count_metrics(rows["y"].to_numpy(), rows[f"{prefix}_count"].to_numpy()),
             **risk_metrics(rows["flag"].to_numpy(), rows[f"{prefix}_probability"].to_numpy()),
-            **hotspot_metrics(hotspot)}
+            **hotspot_metrics(hotspot), **by_area}
 
 
 def score(predictions: pd.DataFrame, folds: list[Fold], horizons: list[int], primary: str,
-          names: list[str]) -> BacktestResult:
-    """Metrics per horizon, pooled over folds, and per fold for the model."""
+          names: list[str], hotspot_km2: float | None = None) -> BacktestResult:
+    """Metrics per horizon, pooled over folds, and per fold for the model.
+
+    Args:
+        hotspot_km2: the area flagged by the NIJ-style hotspot metrics (none when None).
+    """
     model, baselines, per_fold = {}, {n: {} for n in names}, []
     for h in horizons:
         rows = predictions[predictions["horizon"] == h]
-        model[h] = _metrics(rows, "model")
+        model[h] = _metrics(rows, "model", hotspot_km2)
         for name in names:
-            baselines[name][h] = _metrics(rows, name)
+            baselines[name][h] = _metrics(rows, name, hotspot_km2)
         for number, fold_rows in rows.groupby("fold"):
-            per_fold.append({"fold": int(number), "horizon": h, **_metrics(fold_rows, "model")})
+            per_fold.append({"fold": int(number), "horizon": h,
+                             **_metrics(fold_rows, "model", hotspot_km2)})
     return BacktestResult(horizons=list(horizons), folds=folds, primary_metric=primary,
                           model=model, baselines=baselines, per_fold=per_fold,
                           predictions=predictions)

@@ -16,10 +16,11 @@ from training.backtest import make_folds, run_backtest
 FEATURES = FeaturesConfig(period="week", start="2023-01-02", end="2023-12-25")
 # Two folds of 13 weeks: the first origin is the week of 2023-07-03, whose cutoff is CUTOFF.
 TRAINING = TrainingConfig(folds=2, fold_step=13, min_train_periods=20, num_boost_round=15,
-                          min_data_in_leaf=5, risk_flag="above_quantile", flag_quantile=0.8)
+                          min_data_in_leaf=5, risk_flag="above_quantile", flag_quantile=0.8,
+                          hotspot_area="0.6 km2")
 METRICS = {"poisson_deviance", "mae", "rmse", "roc_auc", "pr_auc", "brier", "ece",
            "hit_rate@1%", "hit_rate@5%", "hit_rate@10%", "pai@1%", "pai@5%", "pai@10%",
-           "pei@5%"}
+           "pei@5%", "hit_rate@area", "pai@area", "pei@area"}
 
 
 def backtest(areas, incidents, petitions):
@@ -49,6 +50,8 @@ def test_json_has_the_documented_layout(result):
                                      "long_run_mean"}
     assert all(set(b["4"]) == METRICS for b in out["baselines"].values())
     assert out["skill"]["1"]["best_baseline"] in out["baselines"]
+    # 0.6 km2 of areas of 0.3 km2 each: two of the eight flagged, a quarter of the map.
+    assert out["model"]["1"]["pai@area"] == pytest.approx(4 * out["model"]["1"]["hit_rate@area"])
 
 
 def test_model_and_baselines_are_scored_on_the_same_rows(result):
