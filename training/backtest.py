@@ -10,7 +10,7 @@ import pandas as pd
 from features import Layout, outcomes_known_at
 from riskgrid import vocabulary as C
 from riskgrid.experiment import FeaturesConfig, TrainingConfig
-from training.baselines import baseline_forecasts, baseline_names, kernel_smoother
+from training.baselines import baseline_forecasts, baseline_names, hotspot_smoothers
 from training.metrics import (
     count_metrics,
     hotspot_area_metrics,
@@ -111,11 +111,11 @@ def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFra
     periods = pd.DatetimeIndex(np.sort(panel[C.PERIOD].unique()))
     folds = make_folds(periods, config)
     features = feature_columns(panel, catalogue)
-    has_points = areas[C.CENTROID_X].notna().all()
     first = int(np.searchsorted(periods, folds[0].start))
-    names = baseline_names(features_config.windows, has_points,
+    # once: the kernel maps' smoothers depend on the areas only
+    smoother = hotspot_smoothers(areas, panel[C.AREA_ID].unique())
+    names = baseline_names(features_config.windows, smoother,
                            first >= features_config.lag_for_season())
-    smoother = kernel_smoother(areas) if has_points else None  # once: it depends on areas only
     layout = Layout(area_ids=panel[C.AREA_ID].unique(), periods=periods,
                     period=features_config.period)
     rows = []

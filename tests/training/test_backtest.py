@@ -46,8 +46,10 @@ def test_json_has_the_documented_layout(result):
     assert set(out["model"]) == {"1", "2", "3", "4"}
     assert set(out["model"]["1"]) == METRICS
     # One year of data: no year-ago values before the first origin, so no seasonal naive.
+    # Areas known by their neighbours: the kernel maps smooth over neighbour rings.
     assert set(out["baselines"]) == {"last_value", "moving_average_4", "moving_average_13",
-                                     "long_run_mean"}
+                                     "moving_average_52", "long_run_mean", "kernel_density_0.5",
+                                     "kernel_density_1", "kernel_density_2"}
     assert all(set(b["4"]) == METRICS for b in out["baselines"].values())
     assert out["skill"]["1"]["best_baseline"] in out["baselines"]
     # 0.6 km2 of areas of 0.3 km2 each: two of the eight flagged, a quarter of the map.
