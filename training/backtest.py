@@ -17,10 +17,12 @@ from training.metrics import (
     hotspot_metrics,
     risk_metrics,
     skill,
+    tied_share,
 )
 from training.models import BoosterFit, Fitted, fit_horizon, fit_local
 from training.shrinkage import TrainingRows, long_run_rate
 from training.targets import flag_threshold, target_calendar, target_counts, target_flags
+from training.uncertainty import uncertainty_metrics
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,7 @@ def _predictions(panel, areas, fitted: Fitted, X, test, count, flag, baselines, 
         C.PERIOD: panel.loc[test, C.PERIOD].to_numpy(), "y": count[test], "flag": flag[test],
         "model_count": model.expected_count(X[test]),
         "model_probability": model.risk_probability(X[test], threshold),
-        "model_shrinkage": fitted.shrinkage,
+        "model_shrinkage": fitted.shrinkage, "model_dispersion": model.dispersion,
     })
     out["area_size"] = size.reindex(out[C.AREA_ID]).to_numpy()
     for name, (expected, probability) in baselines.items():
@@ -223,8 +225,13 @@ def _metrics(frame: pd.DataFrame, prefix: str,
                             "area_size": rows["area_size"]})
     by_area = ({} if hotspot_km2 is None else hotspot_area_metrics(
         hotspot.assign(score=rows[f"{prefix}_count"]), hotspot_km2))
+    # The model's own negative-binomial law; a Poisson law around each baseline's forecast.
+    dispersion = rows.get(f"{prefix}_dispersion", 0.0)
     return {**count_metrics(rows["y"].to_numpy(), rows[f"{prefix}_count"].to_numpy()),
+            **uncertainty_metrics(rows["y"].to_numpy(), rows[f"{prefix}_count"].to_numpy(),
+                                  np.asarray(dispersion, np.float64)),
             **risk_metrics(rows["flag"].to_numpy(), rows[f"{prefix}_probability"].to_numpy()),
+            "tied_share": tied_share(rows[C.PERIOD], rows[f"{prefix}_probability"]),
             **hotspot_metrics(hotspot), **by_area}
 
 

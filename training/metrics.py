@@ -17,7 +17,8 @@ SCORE = "score"
 AREA_SIZE = "area_size"
 HOTSPOT_COLUMNS = (C.PERIOD, C.AREA_ID, Y_TRUE, SCORE, AREA_SIZE)
 
-LOWER_IS_BETTER: frozenset[str] = frozenset({"poisson_deviance", "mae", "rmse", "brier", "ece"})
+LOWER_IS_BETTER: frozenset[str] = frozenset({"poisson_deviance", "mae", "rmse", "brier", "ece",
+                                             "crps", "tied_share"})
 _SCORES = frozenset({"roc_auc", "pr_auc"})
 _SCORE_PREFIXES = ("hit_rate@", "pai@", "pei@")
 
@@ -60,6 +61,13 @@ def risk_metrics(flag: np.ndarray, probability: np.ndarray, bins: int = 10) -> d
         "brier": float(np.mean((p - y) ** 2)),
         "ece": _ece(_calibration_bins(y, p, bins)),
     }
+
+
+def tied_share(period: np.ndarray, probability: np.ndarray) -> float:
+    """Share of forecasts whose probability another area of the same period also has: the
+    plateaus on which a ranking by probability cannot tell areas apart."""
+    frame = pd.DataFrame({"period": np.asarray(period), "p": np.asarray(probability, float)})
+    return float(frame.duplicated(["period", "p"], keep=False).mean()) if len(frame) else 0.0
 
 
 def expected_calibration_error(flag: np.ndarray, probability: np.ndarray,

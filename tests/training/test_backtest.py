@@ -20,7 +20,8 @@ TRAINING = TrainingConfig(folds=2, fold_step=13, min_train_periods=20, num_boost
                           hotspot_area="0.6 km2")
 METRICS = {"poisson_deviance", "mae", "rmse", "roc_auc", "pr_auc", "brier", "ece",
            "hit_rate@1%", "hit_rate@5%", "hit_rate@10%", "pai@1%", "pai@5%", "pai@10%",
-           "pei@5%", "hit_rate@area", "pai@area", "pei@area"}
+           "pei@5%", "hit_rate@area", "pai@area", "pei@area", "crps", "coverage@80%",
+           "width@80%", "tied_share"}
 
 
 def backtest(areas, incidents, petitions):
