@@ -20,6 +20,7 @@ from training.metrics import (
     tied_share,
 )
 from training.models import BoosterFit, Fitted, fit_horizon, fit_local
+from training.oracle import gap_closed
 from training.shrinkage import TrainingRows, long_run_rate
 from training.targets import flag_threshold, target_calendar, target_counts, target_flags
 from training.uncertainty import uncertainty_metrics
@@ -49,6 +50,8 @@ class BacktestResult:
     per_fold: list[dict] = field(default_factory=list)
     predictions: pd.DataFrame | None = None
     coherence: dict | None = None
+    hotspot_km2: float | None = None
+    oracle: dict[int, dict[str, float]] | None = None  # the synthetic city's truth, if scored
 
     def as_json(self) -> dict:
         """The documented JSON layout; horizons are string keys."""
@@ -61,7 +64,21 @@ class BacktestResult:
                                     self.primary_metric) for h in self.horizons},
             "fold_periods": [[str(f.start.date()), str(f.stop.date())] for f in self.folds],
             **({"coherence": self.coherence} if self.coherence else {}),
+            **({"oracle": {str(h): m for h, m in self.oracle.items()},
+                "gap_closed": {str(h): gap_closed(
+                    self.model[h], {n: b[h] for n, b in self.baselines.items()}, m)
+                    for h, m in self.oracle.items()}} if self.oracle else {}),
         }
+
+    def score_oracle(self, count: np.ndarray, probability: np.ndarray) -> None:
+        """Score the truth's forecasts of the prediction rows (in their order) beside the model.
+
+        Rows the truth does not cover are left out of the oracle's scores only.
+        """
+        self.predictions = self.predictions.assign(oracle_count=count,
+                                                   oracle_probability=probability)
+        self.oracle = {h: _metrics(rows, "oracle", self.hotspot_km2) for h, rows in
+                       self.predictions.groupby("horizon", sort=True)}
 
 
 def make_folds(periods: pd.DatetimeIndex, config: TrainingConfig) -> list[Fold]:
@@ -253,4 +270,4 @@ def score(predictions: pd.DataFrame, folds: list[Fold], horizons: list[int], pri
                              **_metrics(fold_rows, "model", hotspot_km2)})
     return BacktestResult(horizons=list(horizons), folds=folds, primary_metric=primary,
                           model=model, baselines=baselines, per_fold=per_fold,
-                          predictions=predictions)
+                          predictions=predictions, hotspot_km2=hotspot_km2)

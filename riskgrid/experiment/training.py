@@ -77,6 +77,12 @@ class TrainingConfig(BaseModel):
         "(pai@area, pei@area, hit_rate@area), e.g. \"0.25 sq mi\" or \"0.65 km2\": the areas "
         "with the highest expected count, until this area is covered. None: not scored.")
 
+    oracle: str | None = Field(
+        None, description="A synthetic city's truth (its truth/intensity.parquet, e.g. "
+        "\"{data_dir}/synthetic_city/truth/intensity.parquet\"): the backtest also scores the "
+        "true intensity on the model's rows (\"oracle\" and \"gap_closed\" in its JSON). "
+        "Real cities have no truth: leave it out.")
+
     @field_validator("hotspot_area")
     @classmethod
     def _area_parses(cls, value: str | None) -> str | None:

@@ -140,3 +140,19 @@ def test_validation_backtest_never_scores_a_reported_period(tables):
     assert (target < first_reported).all()
     assert (rows[C.PERIOD] >= first_reported - pd.Timedelta(weeks=13)).all()
     assert rows.groupby("horizon").size().tolist() == [8 * 12, 8 * 11, 8 * 10, 8 * 9]
+
+
+def test_the_oracle_is_scored_on_the_models_rows_and_gives_the_gap_closed(result):
+    import copy
+
+    scored = copy.copy(result)
+    rows = result.predictions
+    scored.score_oracle(np.maximum(rows["y"].to_numpy(), 1e-9), rows["flag"].to_numpy())
+    out = scored.as_json()
+    assert set(out["oracle"]) == {"1", "2", "3", "4"} and set(out["oracle"]["1"]) == METRICS
+    assert out["oracle"]["1"]["poisson_deviance"] == pytest.approx(0, abs=1e-6)
+    gap = out["gap_closed"]["1"]["poisson_deviance"]
+    best = out["skill"]["1"]["baseline_value"]
+    assert gap["share"] == pytest.approx((best - out["model"]["1"]["poisson_deviance"]) / best,
+                                         rel=1e-4)
+    assert "oracle" not in result.as_json()  # the original result is untouched
