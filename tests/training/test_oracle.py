@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.synthetic_city.incidents import REPORT_SHARE
+from features.synthetic_city.incidents import REPORT_SHARE as GENERATED
 from riskgrid import vocabulary as C
 from riskgrid.experiment import TrainingConfig
-from training.oracle import gap_closed, oracle_forecasts
+from training.oracle import REPORT_SHARE, gap_closed, oracle_forecasts
 
 WEEKS = pd.date_range("2024-01-01", periods=3, freq="7D")
 FAMILIES = {"law_enforcement": 1.0, "livelihood": 2.0, "dispute": 3.0, "petitions": 0.5,
@@ -26,6 +26,10 @@ def truth() -> pd.DataFrame:
 def rows() -> pd.DataFrame:
     return pd.DataFrame({"fold": 1, "horizon": [1, 2, 1, 2], C.AREA_ID: ["G1", "G1", "G2", "G2"],
                          C.PERIOD: WEEKS[0]})
+
+
+def test_the_oracle_reports_incidents_as_the_generator_does():
+    assert REPORT_SHARE == GENERATED
 
 
 def test_the_oracle_forecasts_each_rows_target_week_as_it_is_reported():
