@@ -86,13 +86,16 @@ def features(ctx: typer.Context, experiment: ExperimentArg) -> None:
 
 
 def _comparison(result, horizon: int) -> Table:
-    keys = ("poisson_deviance", "mae", "roc_auc", "pr_auc", "brier", "ece", "hit_rate@5%",
-            "pai@5%", "pei@5%")
+    keys = ("poisson_deviance", "mae", "crps", "coverage@80%", "roc_auc", "pr_auc", "brier",
+            "ece", "hit_rate@5%", "pai@5%", "pei@5%")
+    keys += tuple(k for k in ("pai@area", "pei@area") if k in result.model[horizon])
     table = Table(title=f"backtest, horizon {horizon} ({len(result.folds)} folds)")
     table.add_column("forecaster")
     for key in keys:
         table.add_column(key, justify="right")
     rows = {"model": result.model[horizon]} | {n: b[horizon] for n, b in result.baselines.items()}
+    if result.oracle:
+        rows["oracle (truth)"] = result.oracle[horizon]
     for name, metrics in rows.items():
         table.add_row(name, *("n/a" if math.isnan(metrics[k]) else f"{metrics[k]:.4f}"
                               for k in keys))
@@ -139,6 +142,12 @@ def backtest_command(ctx: typer.Context,
         console.print(f"horizon {h}: {s['metric']} model {s['model_value']:.4f}, best baseline "
                       f"{s['best_baseline']} {s['baseline_value']:.4f}, improvement "
                       f"{s['improvement']:+.4f}")
+    for h, gaps in summary.get("gap_closed", {}).items():
+        for metric, g in gaps.items():
+            console.print(f"horizon {h}: the model closes {g['share']:.0%} of the gap in {metric} "
+                          f"between the best baseline ({g['best_baseline']} "
+                          f"{g['baseline_value']:.4f}) and the oracle ({g['oracle_value']:.4f}): "
+                          f"model {g['model_value']:.4f}")
     for level, gap in summary.get("coherence", {}).items():
         console.print(f"{level}: bottom-up vs Prophet gap {gap['coherence_gap']:.1%} of the mean "
                       f"count; MAE bottom-up {gap['mae_bottom_up']:.2f}, Prophet "

@@ -14,33 +14,62 @@ from sklearn.linear_model import LogisticRegression
 
 from riskgrid.experiment import TrainingConfig
 from training.shrinkage import TrainingRows, choose_weight, sample_weights, shrunk_labels
+from training.uncertainty import fit_dispersion, interval
 
 
 @dataclass
 class Calibrator:
-    """Maps raw classifier scores to probabilities; fitted on periods the booster never saw."""
+    """Maps raw classifier scores to probabilities; fitted on periods the booster never saw.
+
+    ``isotonic``: the isotonic fit, interpolated linearly between the centres of its blocks
+    (each block's mean raw score at its observed rate, from (0, 0) to (1, 1)), so the map is
+    strictly increasing: it keeps the booster's ranking instead of tying every score of a
+    block on one plateau. ``sigmoid``: Platt scaling of the raw score's logit.
+    """
 
     method: str
     model: IsotonicRegression | LogisticRegression | None = None
+    knots: tuple[np.ndarray, np.ndarray] | None = None  # isotonic: raw score -> probability
 
     def fit(self, raw: np.ndarray, flag: np.ndarray,
             weight: np.ndarray | None = None) -> Calibrator:
         if len(np.unique(flag)) < 2:
             return self  # nothing to learn from: keep the raw scores
         if self.method == "isotonic":
-            self.model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            self.model.fit(raw, flag, sample_weight=weight)
+            self.knots = _isotonic_knots(raw, flag, weight)
         else:
             self.model = LogisticRegression()
             self.model.fit(_logit(raw)[:, None], flag, sample_weight=weight)
         return self
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
+        knots = getattr(self, "knots", None)  # calibrators pickled before knots existed
+        if knots is not None:
+            return np.interp(raw, *knots)
         if self.model is None:
             return raw
         if isinstance(self.model, IsotonicRegression):
             return self.model.predict(raw)
         return self.model.predict_proba(_logit(raw)[:, None])[:, 1]
+
+
+def _isotonic_knots(raw: np.ndarray, flag: np.ndarray,
+                    weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each isotonic block's weighted mean raw score and its level, with (0, 0) and (1, 1)
+    (the blocks at level 0 or 1 left out)."""
+    w = np.ones(len(raw)) if weight is None else np.asarray(weight, float)
+    level = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+        raw, flag, sample_weight=w).predict(raw)
+    levels, block = np.unique(level, return_inverse=True)
+    centre = np.bincount(block, weights=w * raw) / np.bincount(block, weights=w)
+    # A block at rate 0 (or 1) would be a plateau claiming certainty: the anchor replaces it.
+    inner = (levels > 0) & (levels < 1)
+    centre, levels = centre[inner], levels[inner]
+    first = int(not centre.size or centre[0] > 0)
+    last = int(not centre.size or centre[-1] < 1)
+    x = np.r_[[0.0] * first, centre, [1.0] * last]
+    y = np.r_[[0.0] * first, levels, [1.0] * last]
+    return x, y
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -63,9 +92,15 @@ class HorizonModel:
     risk: lgb.Booster
     calibrator: Calibrator
     by_count: bool = False
+    # Of the count's negative-binomial law around the expected count (0: Poisson).
+    dispersion: float = 0.0
 
     def expected_count(self, X: pd.DataFrame) -> np.ndarray:
         return self.count.predict(X[self.features].to_numpy(np.float32))
+
+    def interval(self, expected: np.ndarray, level: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+        """The count interval nearest ``level`` around expected counts (training.uncertainty)."""
+        return interval(expected, self.dispersion, level)
 
     def raw_risk(self, X: pd.DataFrame, threshold: np.ndarray | None = None) -> np.ndarray:
         return _raw_risk(self.risk, X[self.features].to_numpy(np.float32), self.by_count,
@@ -143,7 +178,8 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
     The shrinkage weight of the count model is chosen on that same slice, from a count
     booster fitted on the earlier periods only, against every area of each late period
     (a hotspot map needs them all). Everything else sees the rows :func:`sample_weights`
-    keeps, with their weights.
+    keeps, with their weights. The count's dispersion (its negative-binomial law) is learned
+    on the same slice, around the forecasts of a count model fitted on the earlier periods.
 
     Args:
         rows: each row's period, area and long-run rate; with a count-threshold flag, also
@@ -173,15 +209,22 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
 
     risk = booster(early, target[early], kind)
     shrink = config.shrinkage_weights[0]
+    early_count = risk if by_count else booster(early, count[early], objective)
     if choose:
-        early_count = risk if by_count else booster(early, count[early], objective)
         shrink = choose_weight(early_count.predict(matrix[late]), count[late], rows.take(late),
                                config)
     label = shrunk_labels(count[kept], rows.long_run[kept], shrink)
     count_model = booster(kept, label, objective)
-    model = HorizonModel(horizon=horizon, features=names, count=count_model, risk=risk,
-                         calibrator=Calibrator(config.calibration), by_count=by_count)
     calibrate = late & kept
+    # The count's dispersion: how the late counts spread around the forecasts of a count
+    # model fitted on the earlier periods only, shrunk as the final one is.
+    dispersion = fit_dispersion(
+        count[calibrate], shrunk_labels(early_count.predict(matrix[calibrate]),
+                                        rows.long_run[calibrate], shrink),
+        None if config.zero_share >= 1 else weight[calibrate])
+    model = HorizonModel(horizon=horizon, features=names, count=count_model, risk=risk,
+                         calibrator=Calibrator(config.calibration), by_count=by_count,
+                         dispersion=dispersion)
     threshold = None if rows.threshold is None else rows.threshold[calibrate]
     model.calibrator.fit(_raw_risk(risk, matrix[calibrate], by_count, threshold),
                          flag[calibrate], None if config.zero_share >= 1 else weight[calibrate])
