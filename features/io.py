@@ -174,7 +174,8 @@ def read_parts(folder: Path, columns: Sequence[str] | None = None) -> pd.DataFra
     """A table kept as a folder of parts, in its one row order (area-major for the panel).
 
     ``area-*.parquet`` parts are blocks of areas, in order: their rows are concatenated as they
-    are. ``period-*.parquet`` parts are blocks of periods, each holding every area in the same
+    are (and so are ``month-*.parquet`` parts, the clean tables' months of records).
+    ``period-*.parquet`` parts are blocks of periods, each holding every area in the same
     order: their rows are put back area by area (stable, so periods stay in order).
     """
     parts = sorted(folder.glob("*.parquet"))
@@ -182,9 +183,10 @@ def read_parts(folder: Path, columns: Sequence[str] | None = None) -> pd.DataFra
         raise InputError(f"{folder}: the table's folder holds no parts; run the step that "
                          "writes it again.")
     kinds = {part.name.split("-", 1)[0] for part in parts}
-    if len(kinds) > 1 or not kinds <= {"area", "period"}:
-        raise InputError(f"{folder}: parts must all be named area-*.parquet or all "
-                         f"period-*.parquet, not {sorted(kinds)}; write the table again.")
+    if len(kinds) > 1 or not kinds <= {"area", "period", "month"}:
+        raise InputError(f"{folder}: parts must all be named area-*.parquet, all "
+                         f"period-*.parquet or all month-*.parquet, not {sorted(kinds)}; write "
+                         "the table again.")
     wanted = _present(parts[0], columns)
     if kinds == {"period"} and wanted is not None and C.AREA_ID not in wanted:
         wanted = [C.AREA_ID, *wanted]
@@ -336,6 +338,16 @@ def _remove_stale(link: Path, keep: Path) -> None:
 
 def parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
     return lambda path: frame.to_parquet(path, index=False)
+
+
+def link_writer(source: Path) -> Callable[[Path], None]:
+    """A file of the previous snapshot, kept as it is (a hard link; a copy where links fail)."""
+    def write(path: Path) -> None:
+        try:
+            os.link(source, path)
+        except OSError:
+            shutil.copyfile(source, path)
+    return write
 
 
 def json_writer(payload: object) -> Callable[[Path], None]:

@@ -183,18 +183,22 @@ def outcomes_known_at(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: p
 
 def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.DataFrame,
                 config: FeaturesConfig, engine: Engine = LOCAL,
-                declared: Declared | None = None) -> Panel:
+                declared: Declared | None = None, layout: Layout | None = None,
+                events: IncidentIndex | None = None) -> Panel:
     """Every feature for every grid and period, plus the outcomes training turns into targets.
 
     Args:
         engine: where the per-area step runs: this process, forked workers or a Dask cluster
             (the panel is the same on every engine).
         declared: what the mappings declared (covariates, families, source spans).
+        layout, events: the layout and the incidents placed on it, when the caller has them
+            already (a daily update keeps them; ``incidents`` is then not read).
     """
     declared = declared or Declared()
-    layout = panel_layout(areas, incidents, petitions, config)
+    layout = layout or panel_layout(areas, incidents, petitions, config)
     short, long = config.windows[0], config.windows[-1]
-    events = index_incidents(incidents, layout, config.handling_deadline_days)
+    if events is None:
+        events = index_incidents(incidents, layout, config.handling_deadline_days)
     values, specs = run_by_area(area_features, events, petitions, layout, config, engine)
     outcomes = [name for name in values if name.startswith(OUTCOME_PREFIX)]
     spatial, spatial_specs = spatial_features(values, areas, short, long)
