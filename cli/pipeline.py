@@ -109,6 +109,9 @@ def features(ctx: typer.Context, experiment: ExperimentArg) -> None:
         result = build_features(exp, settings, progress=step)
     console.print(f"panel: {result.rows:,} rows x {result.columns} features, periods "
                   f"{result.periods[0]} to {result.periods[1]} -> {result.path}")
+    if result.blocks is not None:
+        console.print(f"updated for the new records: {result.blocks[0]} of {result.blocks[1]} "
+                      "blocks of periods written again, the others kept")
     for line in result.left_out:
         console.print(line, highlight=False, markup=False)
 
