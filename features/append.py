@@ -69,6 +69,9 @@ def append(experiment: Experiment, settings: Settings, paths: dict[str, Path] | 
         return ingest(every, settings, progress)
     clean = clean.resolve()  # this snapshot, whatever the link points at meanwhile
     subset = with_paths(experiment, paths) if paths else experiment
+    empty = [n for n, s in subset.sources.items() if _empty(experiment.resolve(s.path, settings))]
+    subset = subset.model_copy(update={"sources": {n: s for n, s in subset.sources.items()
+                                                   if n not in empty}})
     sources = read_sources(subset, settings, progress)
     areas = read_table(clean, "areas")
     kinds = clean_sources(subset, settings, sources, areas, area_index(experiment, settings),
@@ -76,6 +79,7 @@ def append(experiment: Experiment, settings: Settings, paths: dict[str, Path] | 
     stored = read_manifest(clean)
     counts = {name: r.counts | dict.fromkeys(APPEND_KEYS, 0)
               for found in kinds.values() for name, r in found.items()}
+    counts |= {name: dict.fromkeys((*COUNT_KEYS, *APPEND_KEYS), 0) for name in empty}
     writers: Writers = {}
     for kind, found in kinds.items():
         merged = _merge(found, kind)
@@ -102,6 +106,17 @@ def append(experiment: Experiment, settings: Settings, paths: dict[str, Path] | 
     link = write_snapshot(experiment.output_dir(settings) / "clean",
                           _with_links(clean, writers))
     return IngestReport(counts=counts, clean_dir=link)
+
+
+def _empty(path: Path) -> bool:
+    """A day's export with no records: an empty file, or a CSV file with its header alone."""
+    if not path.is_file():
+        return False
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        return False
+    lines = [line for line in data.splitlines() if line.strip()]
+    return not lines or (len(lines) == 1 and path.suffix.lower() == ".csv")
 
 
 def area_index(experiment: Experiment, settings: Settings) -> AreaIndex:

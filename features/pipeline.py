@@ -122,8 +122,8 @@ def _meta(experiment: Experiment, panel: Panel, areas: pd.DataFrame, fingerprint
             "input_fingerprint": fingerprint, "left_out": panel.left_out}
 
 
-def _tables(panel: Panel, counts: pd.DataFrame, meta: dict) -> dict:
-    return {"counts.parquet": parquet_writer(counts),
+def _tables(panel: Panel, counts: pd.DataFrame | Path, meta: dict) -> dict:
+    return {"counts.parquet": _written(counts),
             "catalogue.csv": csv_writer(panel.catalogue),
             "catalogue.json": json_writer(panel.catalogue.to_dict(orient="records")),
             "meta.json": json_writer(meta)}
@@ -277,8 +277,10 @@ def _panel_writers(old: Path, panel: Panel, layout: Layout, blocks: list[int]) -
 
 
 def _counts(old: Path, panel: Panel, areas: pd.DataFrame, blocks: list[int],
-            n_blocks: int) -> pd.DataFrame:
+            n_blocks: int) -> pd.DataFrame | Path:
     """The hierarchy counts: the changed periods' counted again, the others kept."""
+    if not blocks:
+        return old / "counts.parquet"
     if len(blocks) == n_blocks:
         return level_counts(panel.frame, areas)
     step = block_of(panel.layout.period)
