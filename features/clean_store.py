@@ -5,7 +5,7 @@ record occurred or was filed), each part's rows in one canonical order (by that 
 id), so a part's bytes depend only on the records it holds: a full ingest of every export and
 a daily append of the same records write the same parts. ``manifest.json`` lists each part's
 rows, content hash and time span (what `riskgrid features` needs to see what changed without
-reading the parts), and ``index/KIND.parquet`` holds a hash of every record id with its part (to
+reading the parts), and ``index/KIND.ids`` holds a hash of every record id with its part (to
 find the earlier version of a re-exported record without reading every part).
 """
 
@@ -27,6 +27,7 @@ EVENT_KINDS = ("incidents", "petitions")
 START = {"incidents": C.OCCURRED_AT, "petitions": C.FILED_AT}
 ID = {"incidents": C.INCIDENT_ID, "petitions": C.PETITION_ID}
 MANIFEST = "manifest.json"
+INDEX_ROW = np.dtype([("hash", np.uint64), ("part", np.int32)])
 Writers = dict[str, Callable[[Path], None]]
 
 
@@ -81,38 +82,56 @@ def id_index(parts: dict[str, pd.Series]) -> bytes:
 
 def _index_bytes(hashes: np.ndarray, position: np.ndarray, names: list[str]) -> bytes:
     order = np.argsort(hashes, kind="stable")
-    parts = pd.Categorical.from_codes(position[order], categories=names)
-    return encode(pd.DataFrame({"hash": hashes[order], "part": parts}))
+    return _sorted_index_bytes(hashes[order], position[order], names)
+
+
+def _sorted_index_bytes(hashes: np.ndarray, position: np.ndarray, names: list[str]) -> bytes:
+    """One .npy file: the part names (as a header row of JSON) and the (hash, part) pairs."""
+    rows = np.empty(len(hashes), dtype=INDEX_ROW)
+    rows["hash"], rows["part"] = hashes, position
+    buffer = io.BytesIO()
+    np.save(buffer, rows, allow_pickle=False)
+    return json.dumps(names).encode() + b"\n" + buffer.getvalue()
 
 
 @dataclass(frozen=True)
 class IdIndex:
-    """Sorted id hashes of one table, and the part each id is in."""
+    """Sorted id hashes of one table, and the part each id is in (a code into ``names``)."""
 
     hashes: np.ndarray
-    parts: np.ndarray  # part names, aligned with hashes
+    codes: np.ndarray
+    names: np.ndarray
 
     @classmethod
     def read(cls, clean: Path, kind: str) -> IdIndex:
-        path = clean / "index" / f"{kind}.parquet"
+        path = clean / "index" / f"{kind}.ids"
         if not path.is_file():
-            return cls(np.zeros(0, np.uint64), np.zeros(0, dtype=object))
-        found = pd.read_parquet(path)
-        return cls(found["hash"].to_numpy(np.uint64), found["part"].astype(object).to_numpy())
+            return cls(np.zeros(0, np.uint64), np.zeros(0, np.int32), np.zeros(0, object))
+        with path.open("rb") as found:
+            names = json.loads(found.readline())
+            rows = np.load(found, allow_pickle=False)
+        return cls(rows["hash"], rows["part"], np.array(names, dtype=object))
 
     def lookup(self, hashes: np.ndarray) -> np.ndarray:
         """The part of each hash (None where the id is new)."""
-        at = np.minimum(np.searchsorted(self.hashes, hashes), max(len(self.hashes) - 1, 0))
-        hit = (self.hashes[at] == hashes) if len(self.hashes) else np.zeros(len(hashes), bool)
-        return np.where(hit, self.parts[at] if len(self.parts) else None, None)
+        if not len(self.hashes):
+            return np.full(len(hashes), None, dtype=object)
+        at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
+        hit = self.hashes[at] == hashes
+        return np.where(hit, self.names[self.codes[at]], None)
 
     def replaced(self, gone: np.ndarray, hashes: np.ndarray, parts: np.ndarray) -> bytes:
         """The index without the ``gone`` hashes, with ``hashes`` in ``parts`` added."""
         keep = ~np.isin(self.hashes, gone)
-        all_parts = np.concatenate([self.parts[keep], parts]).astype(str)
-        names, position = np.unique(all_parts, return_inverse=True)
-        return _index_bytes(np.concatenate([self.hashes[keep], hashes]),
-                            position.astype(np.int32), list(names))
+        old_hashes, old_parts = self.hashes[keep], self.codes[keep]
+        names = np.array(sorted(set(self.names[np.unique(old_parts)]) | set(parts)), object)
+        old_codes = np.searchsorted(names, self.names)[old_parts].astype(np.int32)
+        order = np.argsort(hashes, kind="stable")
+        new_hashes = hashes[order]
+        new_codes = np.searchsorted(names, np.asarray(parts, object)[order]).astype(np.int32)
+        at = np.searchsorted(old_hashes, new_hashes)
+        return _sorted_index_bytes(np.insert(old_hashes, at, new_hashes),
+                                   np.insert(old_codes, at, new_codes), list(names))
 
 
 def read_manifest(clean: Path) -> dict:
@@ -134,7 +153,7 @@ def table_writers(kind: str, parts: list[Part], kept: dict[str, dict],
         return {f"{kind}.parquet": bytes_writer(encode(empty))}, {}
     writers = {f"{kind}.parquet/{p.name}": bytes_writer(p.data) for p in parts}
     writers |= {f"{kind}.parquet/{name}": link(f"{kind}.parquet/{name}") for name in kept}
-    writers[f"index/{kind}.parquet"] = bytes_writer(ids)
+    writers[f"index/{kind}.ids"] = bytes_writer(ids)
     return dict(sorted(writers.items())), dict(sorted(entries.items()))
 
 

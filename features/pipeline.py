@@ -286,11 +286,14 @@ def _counts(old: Path, panel: Panel, areas: pd.DataFrame, blocks: list[int],
     step = block_of(panel.layout.period)
     periods = panel.layout.periods[np.concatenate(
         [np.arange(b * step, min((b + 1) * step, len(panel.layout.periods))) for b in blocks])]
-    rows = panel.frame[panel.frame[C.PERIOD].isin(periods)]
+    fresh = level_counts(panel.frame[panel.frame[C.PERIOD].isin(periods)], areas)
     kept = pd.read_parquet(old / "counts.parquet")
     kept = kept[~kept[C.PERIOD].isin(periods)]
-    counts = pd.concat([kept, level_counts(rows, areas)], ignore_index=True)
-    level = counts["level"].map({lv: i for i, lv in enumerate(C.LEVELS)})
-    order = np.lexsort([counts[C.PERIOD].to_numpy(), counts["unit_name"].to_numpy(),
-                        counts["unit_id"].to_numpy(), level.to_numpy()])
+    # Both hold every unit, in the same order, with as many periods each: put each unit's
+    # periods together again, in order, as a full count would.
+    units = len(fresh) // len(periods)
+    unit = np.concatenate([np.arange(len(kept)) // max(len(kept) // units, 1),
+                           np.arange(len(fresh)) // len(periods)])
+    counts = pd.concat([kept, fresh], ignore_index=True)
+    order = np.lexsort([counts[C.PERIOD].to_numpy(), unit])
     return counts.iloc[order].reset_index(drop=True)

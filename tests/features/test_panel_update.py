@@ -4,7 +4,7 @@ build of the same records gives, and writes only the blocks of periods the new r
 from __future__ import annotations
 
 import os
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -12,15 +12,9 @@ import pytest
 
 from features import append, build_features, ingest, read_features
 from features.io import read_table
-from features.synthetic_city import write_city
-from features.synthetic_city.daily import cut_at
 from riskgrid import Settings, load_experiment
-from tests.features.test_synthetic_city import SMALL
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "experiments" / "mappings"
-# A Sunday: the day completes the week of 3 October, and it brings a report of an incident
-# of more than a week before (a late report, which changes an earlier week's outcome).
-DAY = date(2022, 10, 9)
 
 
 def experiment_file(root: Path, folder: Path) -> Path:
@@ -52,14 +46,6 @@ def settings_in(folder: Path) -> Settings:
 def day_paths(cut: Path) -> dict[str, Path]:
     return {"incidents": cut / "day" / "incidents.csv",
             "petitions": cut / "day" / "petitions.jsonl"}
-
-
-@pytest.fixture(scope="module")
-def cut(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("daily")
-    write_city(root / "city", config=SMALL)
-    cut_at(root / "city", DAY, root / "cut")
-    return root / "cut"
 
 
 @pytest.fixture(scope="module")
