@@ -55,6 +55,15 @@ def panel_blocks(frame: pd.DataFrame, layout: Layout, blocks: list[int]) -> dict
     return out
 
 
+def count_blocks(counts: pd.DataFrame, layout: Layout, blocks: list[int]
+                 ) -> dict[str, pd.DataFrame]:
+    """The hierarchy counts of the given blocks of periods (each unit's rows in order)."""
+    step, names = block_of(layout.period), block_names(layout)
+    block = pd.Series(np.arange(len(layout.periods)) // step, index=layout.periods)
+    of = block.reindex(counts[C.PERIOD]).to_numpy()
+    return {names[b]: counts[of == b].reset_index(drop=True) for b in blocks}
+
+
 def config_key(config: FeaturesConfig, declared: Declared, areas_digest: str) -> str:
     """What a panel depends on besides the records: a changed key means a full build."""
     text = json.dumps([config.model_dump(mode="json"), declared.covariates, declared.families,

@@ -35,11 +35,11 @@ from features.panel import Panel, build_panel, panel_layout
 from features.panel_update import (
     STATE,
     block_names,
-    block_of,
     changed_blocks,
     changed_parts,
     changed_values,
     config_key,
+    count_blocks,
     events_array,
     events_of,
     extra_families,
@@ -99,9 +99,12 @@ def build_features(experiment: Experiment, settings: Settings,
                  else fingerprint(areas, incidents, petitions))
     if progress:
         progress("writing the feature snapshot")
-    blocks = panel_blocks(panel.frame, layout, list(range(len(block_names(layout)))))
-    writers = {f"panel.parquet/{name}": parquet_writer(f) for name, f in blocks.items()}
-    writers |= _tables(panel, counts, meta)
+    every = list(range(len(block_names(layout))))
+    writers = {f"panel.parquet/{name}": parquet_writer(f)
+               for name, f in panel_blocks(panel.frame, layout, every).items()}
+    writers |= {f"counts.parquet/{name}": parquet_writer(f)
+                for name, f in count_blocks(counts, layout, every).items()}
+    writers |= _tables(panel, meta)
     if manifest:
         writers |= _full_state(experiment, manifest, declared, panel, events, incidents,
                                petitions)
@@ -122,9 +125,8 @@ def _meta(experiment: Experiment, panel: Panel, areas: pd.DataFrame, fingerprint
             "input_fingerprint": fingerprint, "left_out": panel.left_out}
 
 
-def _tables(panel: Panel, counts: pd.DataFrame | Path, meta: dict) -> dict:
-    return {"counts.parquet": _written(counts),
-            "catalogue.csv": csv_writer(panel.catalogue),
+def _tables(panel: Panel, meta: dict) -> dict:
+    return {"catalogue.csv": csv_writer(panel.catalogue),
             "catalogue.json": json_writer(panel.catalogue.to_dict(orient="records")),
             "meta.json": json_writer(meta)}
 
@@ -206,10 +208,8 @@ def update_features(experiment: Experiment, settings: Settings,
                         declared, layout=layout, events=events)
     same = list(panel.frame.columns) == state["columns"]
     blocks = changed_blocks(start, before, layout, state["spans"], declared.spans, same)
-    writers = _panel_writers(old, panel, layout, blocks)
-    counts = _counts(old, panel, areas, blocks, len(block_names(layout)))
-    writers |= _tables(panel, counts, _meta(experiment, panel, areas,
-                                            manifest_fingerprint(manifest)))
+    writers = _panel_writers(old, panel, areas, layout, blocks)
+    writers |= _tables(panel, _meta(experiment, panel, areas, manifest_fingerprint(manifest)))
     writers |= _state(_build(experiment, manifest, declared, panel, events.families, extras),
                       arrays, tagged)
     link = write_snapshot(folder / "features", writers)
@@ -269,31 +269,16 @@ def _update_petitions(old: Path, clean: Path, state: dict, manifest: dict):
     return tagged.drop(columns=PART), tagged, filed
 
 
-def _panel_writers(old: Path, panel: Panel, layout: Layout, blocks: list[int]) -> dict:
-    """The changed blocks written, the others linked from the previous snapshot."""
-    fresh = panel_blocks(panel.frame, layout, blocks)
-    return {f"panel.parquet/{name}": parquet_writer(fresh[name]) if name in fresh
-            else link_writer(old / "panel.parquet" / name) for name in block_names(layout)}
-
-
-def _counts(old: Path, panel: Panel, areas: pd.DataFrame, blocks: list[int],
-            n_blocks: int) -> pd.DataFrame | Path:
-    """The hierarchy counts: the changed periods' counted again, the others kept."""
-    if not blocks:
-        return old / "counts.parquet"
-    if len(blocks) == n_blocks:
-        return level_counts(panel.frame, areas)
-    step = block_of(panel.layout.period)
-    periods = panel.layout.periods[np.concatenate(
-        [np.arange(b * step, min((b + 1) * step, len(panel.layout.periods))) for b in blocks])]
-    fresh = level_counts(panel.frame[panel.frame[C.PERIOD].isin(periods)], areas)
-    kept = pd.read_parquet(old / "counts.parquet")
-    kept = kept[~kept[C.PERIOD].isin(periods)]
-    # Both hold every unit, in the same order, with as many periods each: put each unit's
-    # periods together again, in order, as a full count would.
-    units = len(fresh) // len(periods)
-    unit = np.concatenate([np.arange(len(kept)) // max(len(kept) // units, 1),
-                           np.arange(len(fresh)) // len(periods)])
-    counts = pd.concat([kept, fresh], ignore_index=True)
-    order = np.lexsort([counts[C.PERIOD].to_numpy(), unit])
-    return counts.iloc[order].reset_index(drop=True)
+def _panel_writers(old: Path, panel: Panel, areas: pd.DataFrame, layout: Layout,
+                   blocks: list[int]) -> dict:
+    """The changed blocks of the panel and of the hierarchy counts written (the counts of
+    those periods counted again), the others linked from the previous snapshot."""
+    fresh = {f"panel.parquet/{n}": f for n, f in panel_blocks(panel.frame, layout, blocks).items()}
+    if blocks:
+        rows = pd.concat([fresh[f"panel.parquet/{n}"] for n in
+                          (block_names(layout)[b] for b in blocks)], ignore_index=True)
+        counts = count_blocks(level_counts(rows, areas), layout, blocks)
+        fresh |= {f"counts.parquet/{n}": f for n, f in counts.items()}
+    names = [f"{table}.parquet/{n}" for table in ("panel", "counts") for n in block_names(layout)]
+    return {name: parquet_writer(fresh[name]) if name in fresh else link_writer(old / name)
+            for name in names}
