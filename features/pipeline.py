@@ -184,6 +184,8 @@ def update_features(experiment: Experiment, settings: Settings,
     if not state_file.is_file() or not (folder / "clean" / MANIFEST).is_file():
         return None
     old, clean = (folder / "features").resolve(), (folder / "clean").resolve()
+    if not all((old / f"{table}.parquet").is_dir() for table in ("panel", "counts")):
+        return None  # a snapshot of an earlier layout
     state, manifest = json.loads(state_file.read_text()), read_manifest(clean)
     declared, config = Declared.read(clean), experiment.features
     if state["key"] != config_key(config, declared, manifest["areas"]):
