@@ -43,14 +43,27 @@ def block_names(layout: Layout) -> list[str]:
     return [f"period-{day.date()}.parquet" for day in layout.periods[::step]]
 
 
-def panel_blocks(frame: pd.DataFrame, layout: Layout, blocks: list[int]) -> dict[str, pd.DataFrame]:
-    """The rows of the given blocks of periods, each area-major as read_parts expects."""
-    n_areas, n_periods = layout.shape
-    step, names = block_of(layout.period), block_names(layout)
+def block_periods(layout: Layout, blocks: list[int]) -> np.ndarray:
+    """The positions of the periods of the given blocks, in order."""
+    step, n_periods = block_of(layout.period), len(layout.periods)
+    return np.concatenate([np.arange(b * step, min((b + 1) * step, n_periods)) for b in blocks]
+                          or [np.zeros(0, np.int64)])
+
+
+def panel_blocks(frame: pd.DataFrame, layout: Layout, blocks: list[int],
+                 periods: np.ndarray | None = None) -> dict[str, pd.DataFrame]:
+    """The rows of the given blocks of periods, each area-major as read_parts expects.
+
+    ``frame`` is area-major and holds the periods at ``periods`` (every period when None).
+    """
+    n_areas = layout.shape[0]
+    held = np.arange(len(layout.periods)) if periods is None else np.asarray(periods)
+    position = pd.Series(np.arange(len(held)), index=held)
+    names = block_names(layout)
     out = {}
     for b in blocks:
-        periods = np.arange(b * step, min((b + 1) * step, n_periods))
-        rows = (np.arange(n_areas)[:, None] * n_periods + periods[None, :]).ravel()
+        where = position.loc[block_periods(layout, [b])].to_numpy()
+        rows = (np.arange(n_areas)[:, None] * len(held) + where[None, :]).ravel()
         out[names[b]] = frame.take(rows).reset_index(drop=True)
     return out
 

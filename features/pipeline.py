@@ -22,10 +22,12 @@ from features.events import index_incidents
 from features.hierarchy import level_counts
 from features.informative import Declared, family_summary
 from features.io import (
+    arrow_writer,
     csv_writer,
     json_writer,
     link_writer,
     parquet_writer,
+    read_arrow,
     read_clean,
     read_table,
     write_snapshot,
@@ -35,6 +37,7 @@ from features.panel import Panel, build_panel, panel_layout
 from features.panel_update import (
     STATE,
     block_names,
+    block_periods,
     changed_blocks,
     changed_parts,
     changed_values,
@@ -53,6 +56,7 @@ from riskgrid.experiment import Experiment
 from riskgrid.settings import Settings
 
 PART = "_part"
+PETITIONS = "petitions.arrow"
 
 
 @dataclass(frozen=True)
@@ -133,19 +137,19 @@ def _tables(panel: Panel, meta: dict) -> dict:
 
 def _written(value) -> Callable[[Path], None]:
     """A state file's writer: bytes written, a path of the previous snapshot linked, a frame
-    written as Parquet."""
+    written as Arrow."""
     if isinstance(value, bytes):
         return lambda path: path.write_bytes(value)
     if isinstance(value, Path):
         return link_writer(value)
-    return parquet_writer(value)
+    return arrow_writer(value)
 
 
 def _state(build: dict, arrays: dict, petitions) -> dict:
     """The writers of ``state/``: build.json, each incident part's array and the petitions."""
     writers = {f"{STATE}/incidents/{name.removesuffix('.parquet')}.npy": _written(value)
                for name, value in arrays.items()}
-    writers[f"{STATE}/petitions.parquet"] = _written(petitions)
+    writers[f"{STATE}/{PETITIONS}"] = _written(petitions)
     writers[f"{STATE}/build.json"] = json_writer(build)
     return writers
 
@@ -184,7 +188,8 @@ def update_features(experiment: Experiment, settings: Settings,
     if not state_file.is_file() or not (folder / "clean" / MANIFEST).is_file():
         return None
     old, clean = (folder / "features").resolve(), (folder / "clean").resolve()
-    if not all((old / f"{table}.parquet").is_dir() for table in ("panel", "counts")):
+    if not all((old / f"{table}.parquet").is_dir() for table in ("panel", "counts")) or \
+            not (old / STATE / PETITIONS).is_file():
         return None  # a snapshot of an earlier layout
     state, manifest = json.loads(state_file.read_text()), read_manifest(clean)
     declared, config = Declared.read(clean), experiment.features
@@ -206,16 +211,19 @@ def update_features(experiment: Experiment, settings: Settings,
     petitions, tagged, filed = _update_petitions(old, clean, state, manifest)
     if len(filed):
         start = min(start, float(layout.index(pd.Series([filed.min()]))[0]))
+    blocks = changed_blocks(start, before, layout, state["spans"], declared.spans, True)
+    periods = block_periods(layout, blocks)
     panel = build_panel(areas, pd.DataFrame(), petitions, config, Engine.from_settings(settings),
-                        declared, layout=layout, events=events)
-    same = list(panel.frame.columns) == state["columns"]
-    blocks = changed_blocks(start, before, layout, state["spans"], declared.spans, same)
-    writers = _panel_writers(old, panel, areas, layout, blocks)
+                        declared, layout=layout, events=events, periods=periods)
+    if list(panel.frame.columns) != state["columns"]:
+        return None  # the panel's columns changed: every block is new
+    writers = _panel_writers(old, panel, areas, layout, blocks, periods)
     writers |= _tables(panel, _meta(experiment, panel, areas, manifest_fingerprint(manifest)))
     writers |= _state(_build(experiment, manifest, declared, panel, events.families, extras),
                       arrays, tagged)
     link = write_snapshot(folder / "features", writers)
-    return FeaturesReport(path=link, rows=len(panel.frame), columns=len(panel.catalogue),
+    return FeaturesReport(path=link, rows=layout.shape[0] * layout.shape[1],
+                          columns=len(panel.catalogue),
                           periods=_periods(layout),
                           left_out=tuple(family_summary(panel.left_out, panel.catalogue)),
                           blocks=(len(blocks), len(block_names(layout))))
@@ -253,8 +261,8 @@ def _update_incidents(old: Path, clean: Path, state: dict, manifest: dict, layou
 def _update_petitions(old: Path, clean: Path, state: dict, manifest: dict):
     """The petitions (the changed parts read again), the same with their part names (or the
     stored file when nothing changed), and the filing times of changed petitions."""
-    stored_path = old / STATE / "petitions.parquet"
-    stored = pd.read_parquet(stored_path)
+    stored_path = old / STATE / PETITIONS
+    stored = read_arrow(stored_path)
     before, now = state["manifest"].get("petitions", {}), manifest.get("petitions", {})
     changed = changed_parts(before, now)
     if not changed:
@@ -272,14 +280,14 @@ def _update_petitions(old: Path, clean: Path, state: dict, manifest: dict):
 
 
 def _panel_writers(old: Path, panel: Panel, areas: pd.DataFrame, layout: Layout,
-                   blocks: list[int]) -> dict:
+                   blocks: list[int], periods: np.ndarray) -> dict:
     """The changed blocks of the panel and of the hierarchy counts written (the counts of
-    those periods counted again), the others linked from the previous snapshot."""
-    fresh = {f"panel.parquet/{n}": f for n, f in panel_blocks(panel.frame, layout, blocks).items()}
+    those periods counted again), the others linked from the previous snapshot. The panel's
+    frame holds the rows of ``periods``, the changed blocks' periods."""
+    fresh = {f"panel.parquet/{n}": f
+             for n, f in panel_blocks(panel.frame, layout, blocks, periods).items()}
     if blocks:
-        rows = pd.concat([fresh[f"panel.parquet/{n}"] for n in
-                          (block_names(layout)[b] for b in blocks)], ignore_index=True)
-        counts = count_blocks(level_counts(rows, areas), layout, blocks)
+        counts = count_blocks(level_counts(panel.frame, areas), layout, blocks)
         fresh |= {f"counts.parquet/{n}": f for n, f in counts.items()}
     names = [f"{table}.parquet/{n}" for table in ("panel", "counts") for n in block_names(layout)]
     return {name: parquet_writer(fresh[name]) if name in fresh else link_writer(old / name)
