@@ -64,9 +64,13 @@ def append(experiment: Experiment, settings: Settings, paths: dict[str, Path] | 
     """Add the records of the experiment's sources (or of ``paths``: source name -> file) to
     its clean dataset; a full ingest when there is none yet."""
     clean = experiment.output_dir(settings) / "clean"
-    if not (clean / MANIFEST).is_file():
+    if not clean.exists():
         every = experiment if not paths else with_paths(experiment, paths)
         return ingest(every, settings, progress)
+    if not (clean / MANIFEST).is_file():
+        raise InputError(f"{clean}: the clean tables were written by an earlier version of "
+                         "riskgrid, which --append cannot extend; run riskgrid ingest without "
+                         "--append once")
     clean = clean.resolve()  # this snapshot, whatever the link points at meanwhile
     subset = with_paths(experiment, paths) if paths else experiment
     empty = [n for n, s in subset.sources.items() if _empty(experiment.resolve(s.path, settings))]

@@ -104,3 +104,20 @@ def test_an_unknown_source_name_is_one_sentence(cut, tmp_path):
     ingest(experiment, settings)
     with pytest.raises(InputError, match="no source named 'calls'; use one of incidents"):
         append(experiment, settings, {"calls": cut / "day" / "incidents.csv"})
+
+
+def test_an_append_to_tables_of_an_earlier_layout_refuses_in_one_sentence(cut, tmp_path):
+    settings = settings_in(tmp_path)
+    experiment = load_experiment(experiment_file(tmp_path, cut / "before"))
+    ingest(experiment, settings)
+    (settings.data_dir / "small" / "clean" / "manifest.json").unlink()
+    with pytest.raises(InputError, match="run riskgrid ingest without --append once"):
+        append(experiment, settings, {"incidents": cut / "day" / "incidents.csv"})
+
+
+def test_a_first_append_is_a_full_ingest_of_what_it_is_given(cut, tmp_path):
+    settings = settings_in(tmp_path)
+    experiment = load_experiment(experiment_file(tmp_path, cut / "before"))
+    report = append(experiment, settings, {"incidents": cut / "before" / "incidents.csv"})
+    assert set(report.counts) == {"areas", "incidents"}
+    assert len(read_table(settings.data_dir / "small" / "clean", "incidents")) > 0
