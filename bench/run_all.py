@@ -60,6 +60,7 @@ def benches(endurance_minutes: float | None, rate: str) -> list[Bench]:
         Bench("features_throughput", "features_throughput.py", [],
               ["--events", "1000000", "--areas", "1000"], timeout_min=30),
         Bench("synthetic_city_signal", "synthetic_city_signal.py", [], [], timeout_min=20),
+        Bench("incremental", "incremental.py", [], ["--repeat", "1"], timeout_min=30),
         Bench("training_time", "training_time.py", [EXPERIMENT],
               [EXPERIMENT, "--folds", "1", "--rounds", "30"], needs_model=True, timeout_min=40),
         Bench("training_scaling", "training_scaling.py", [EXPERIMENT],
@@ -223,6 +224,17 @@ def features_rows(r: dict) -> list[dict]:
     ]
 
 
+def incremental_rows(r: dict) -> list[dict]:
+    return [row("incremental", f"one day added ({r['day_records']:,} records to "
+                f"{r['rows_before']:,}): ingest --append + features, "
+                f"{r['blocks_written']} of {r['blocks']} period blocks written",
+                f"{r['update_seconds']:.2f} s, panel identical: "
+                f"{'yes' if r['identical'] else 'NO'}",
+                f"full rebuild (ingest + features): {r['rebuild_seconds']:.2f} s", r["ratio"],
+                f"<= {r['target']:g} of the rebuild, identical panel", r["met"],
+                ratio_note="update / rebuild")]
+
+
 def signal_rows(r: dict) -> list[dict]:
     out = []
     for label in ("total incidents", "disputes"):
@@ -346,6 +358,7 @@ def endurance_rows(r: dict) -> list[dict]:
 
 
 ROWS = {"features_throughput": features_rows, "synthetic_city_signal": signal_rows,
+        "incremental": incremental_rows,
         "training_time": training_time_rows, "training_scaling": scaling_rows,
         "serving_latency": serving_rows, "prophet_fits": prophet_rows,
         "endurance": endurance_rows,

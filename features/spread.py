@@ -34,8 +34,10 @@ def parent_mean(areas: pd.DataFrame, level: str, values: np.ndarray) -> np.ndarr
     """For each grid, the average of ``values`` over every grid of its parent unit at ``level``."""
     codes, _ = pd.factorize(areas[C.LEVEL_ID[level]])
     size = np.bincount(codes).astype(np.float64)
-    sums = np.zeros((len(size), values.shape[1]))
-    np.add.at(sums, codes, values)
+    # A (units x grids) membership matrix: one sparse product instead of np.add.at.
+    member = sparse.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
+                               shape=(len(size), len(codes)))
+    sums = member @ np.asarray(values, dtype=np.float64)
     return (sums / size[:, None])[codes]
 
 
