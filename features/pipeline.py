@@ -37,7 +37,13 @@ def fingerprint(*frames: pd.DataFrame) -> str:
 def build_features(experiment: Experiment, settings: Settings,
                    progress=None) -> FeaturesReport:
     """Read the clean snapshot, build the panel and write DATA_DIR/NAME/features/ atomically;
-    ``progress``, if given, is called with each stage."""
+    ``progress``, if given, is called with each stage. With the Dask engine the panel is
+    built, kept and written on the cluster (:mod:`features.panel_dataset`)."""
+    engine = Engine.from_settings(settings)
+    if engine.scheduler:
+        from features.panel_dataset import build_features_on_cluster
+
+        return FeaturesReport(**build_features_on_cluster(experiment, settings, engine, progress))
     if progress:
         progress("reading the clean tables")
     clean = read_clean(experiment.output_dir(settings))
@@ -46,7 +52,7 @@ def build_features(experiment: Experiment, settings: Settings,
         progress(f"building the panel ({len(areas):,} areas, {len(incidents):,} incidents, "
                  f"{len(petitions):,} petitions)")
     panel = build_panel(areas, incidents, petitions, experiment.features,
-                        Engine.from_settings(settings),
+                        engine,
                         Declared.read(experiment.output_dir(settings) / "clean"))
     left_out = family_summary(panel.left_out, panel.catalogue)
     counts = level_counts(panel.frame, areas)
