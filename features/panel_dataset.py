@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
-import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -53,7 +52,7 @@ from features.spread import (
 )
 from features.spread import parent_sums as unit_sums
 from riskgrid import vocabulary as C
-from riskgrid.cluster import block_count, check_visible, connect, gather_within
+from riskgrid.cluster import Deadline, block_count, check_visible, connect
 from riskgrid.experiment import Experiment, FeaturesConfig
 from riskgrid.settings import Settings
 
@@ -163,7 +162,7 @@ def held_values(held: np.ndarray, blocks: list[Block], sources: list[dict[str, n
 
 
 def write_block(values: tuple[dict[str, np.ndarray], list[FeatureSpec]], neighbours: list,
-                parents: dict, areas: pd.DataFrame, block: Block, held: np.ndarray,
+                parents: dict, areas: pd.DataFrame, near, block: Block, held: np.ndarray,
                 held_blocks: list[Block], layout: Layout, config: FeaturesConfig,
                 declared: Declared, panel_dir: str, counts_dir: str) -> Summary:
     """Complete one block's rows as :func:`features.panel.build_panel` does, and write them."""
@@ -171,7 +170,7 @@ def write_block(values: tuple[dict[str, np.ndarray], list[FeatureSpec]], neighbo
     short, long = config.windows[0], config.windows[-1]
     rows = slice(block.lo, block.hi)
     spatial, spatial_specs = spatial_features(held_values(held, held_blocks, neighbours), areas,
-                                              short, long, rows, held, parents)
+                                              short, long, rows, held, parents, near)
     outcomes = [name for name in own if name.startswith(OUTCOME_PREFIX)]
     mine = areas.iloc[rows].reset_index(drop=True)
     part = Layout(area_ids=layout.area_ids[rows], periods=layout.periods, period=layout.period)
@@ -252,16 +251,6 @@ def upper_levels(summaries: list[Summary]) -> pd.DataFrame:
     return total.drop(columns="order").reset_index(drop=True)
 
 
-class Deadline:
-    """What is left of RISKGRID_DASK_TIMEOUT at each wait of one step."""
-
-    def __init__(self, seconds: float) -> None:
-        self.end = time.monotonic() + seconds
-
-    def gather(self, client, futures: list, what: str) -> list:
-        return gather_within(client, futures, max(self.end - time.monotonic(), 0.001), what)
-
-
 def build_panel_parts(clean: Path, panel_dir: Path, counts_dir: Path, areas: pd.DataFrame,
                       config: FeaturesConfig, declared: Declared, engine: Engine,
                       progress=None) -> Built:
@@ -293,13 +282,15 @@ def build_panel_parts(clean: Path, panel_dir: Path, counts_dir: Path, areas: pd.
         parents = submit(add_sums, *[submit(block_unit_sums, s, cluster_areas, b, levels, names)
                                      for s, b in zip(sources, blocks, strict=True)])
         near = neighbour_matrix(areas)
+        near_rows = submit(neighbour_matrix, cluster_areas)  # once, for every block
         written = []
         for block, value in zip(blocks, values, strict=True):
             held = np.unique(near[block.lo:block.hi].indices)
             mine = [b for b in blocks if b == block or ((held >= b.lo) & (held < b.hi)).any()]
             written.append(submit(
                 write_block, value, [sources[b.number] for b in mine], parents, cluster_areas,
-                block, held, mine, layout, config, declared, str(panel_dir), str(counts_dir)))
+                near_rows, block, held, mine, layout, config, declared, str(panel_dir),
+                str(counts_dir)))
         summaries = deadline.gather(client, written + [fingerprint], "building the panel")
     catalogue, left_out, upper = combine(summaries[:-1])
     write_part(upper, counts_dir / PART.format(len(blocks)))

@@ -90,17 +90,19 @@ def parent_levels(areas: pd.DataFrame) -> list[str]:
 
 def spatial_features(values: dict[str, np.ndarray], areas: pd.DataFrame, short: int, long: int,
                      rows: slice = slice(None), held: np.ndarray | None = None,
-                     parents: dict[tuple[str, str], np.ndarray] | None = None
+                     parents: dict[tuple[str, str], np.ndarray] | None = None,
+                     near: sparse.csr_matrix | None = None
                      ) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
     """Neighbour and parent-unit averages of a few count features, for the area rows ``rows``.
 
     ``values`` holds (areas x periods) arrays whose rows follow ``areas`` (the whole table), or,
     with ``held``, the area rows ``held`` only (:func:`neighbour_mean`); then ``parents`` holds
-    the whole city's :func:`parent_sums` by (level, source).
+    the whole city's :func:`parent_sums` by (level, source). ``near`` is the areas'
+    :func:`neighbour_matrix` (computed when None).
     """
     out: dict[str, np.ndarray] = {}
     specs: list[FeatureSpec] = []
-    near = neighbour_matrix(areas)
+    near = neighbour_matrix(areas) if near is None else near
     for stream, window in neighbour_sources(short, long):
         source = f"{stream}_sum_{window}"
         if source not in values:

@@ -6,6 +6,7 @@ for it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -101,3 +102,14 @@ def check_visible(client, folder, setting: str = "RISKGRID_DATA_DIR") -> None:
         raise InputError(f"the Dask worker{'s' * (len(blind) > 1)} {', '.join(blind)} cannot "
                          f"see {folder}; mount {setting} at the same path on every worker "
                          "(docs/distributed.md)")
+
+
+class Deadline:
+    """What is left of RISKGRID_DASK_TIMEOUT at each wait of one step."""
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def gather(self, client, futures: list, what: str) -> list:
+        """:func:`gather_within` the time left."""
+        return gather_within(client, futures, max(self.end - time.monotonic(), 0.001), what)
