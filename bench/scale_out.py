@@ -195,6 +195,9 @@ def main() -> None:
         result[f"exponent_{step}"] = exponent(rows, [s[step]["seconds"] for s in sizes])
         result[f"driver_ratio_{step}"] = (sizes[-1][step]["driver_peak_mib"]
                                           / sizes[0][step]["driver_peak_mib"])
+        # what each further 100,000 rows cost, between the smallest and the largest size
+        result[f"seconds_per_100k_rows_{step}"] = 1e5 * (
+            sizes[-1][step]["seconds"] - sizes[0][step]["seconds"]) / (rows[-1] - rows[0])
     result["met"] = max(result["driver_ratio_features"], result["driver_ratio_fit"]) <= TARGET
     print(f"driver peak RSS {scales[-1]}x / {scales[0]}x: features "
           f"{result['driver_ratio_features']:.2f}, final fit {result['driver_ratio_fit']:.2f} "
