@@ -209,7 +209,7 @@ def fingerprint_tables(clean: str, names: tuple[str, ...]) -> str:
     hasher = hashlib.sha256()
     for name in names:
         path = Path(clean) / f"{name}.parquet"
-        parts = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+        parts = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
         for part in parts:
             source = pq.ParquetFile(part)
             for batch in source.iter_batches(batch_size=HASH_BATCH):
