@@ -70,6 +70,8 @@ def benches(endurance_minutes: float | None, rate: str) -> list[Bench]:
         Bench("prophet_fits", "prophet_fits.py", ["--series", "30"], ["--series", "4"],
               timeout_min=20),
         Bench("cli_start", "cli_start.py", [], ["--repeat", "3"], timeout_min=10),
+        Bench("scale_out", "scale_out.py", [], ["--scales", "1,4", "--rounds", "30"],
+              timeout_min=30),
         Bench("endurance", "endurance.py",
               [EXPERIMENT, *endurance, str(endurance_minutes or 10)],
               [EXPERIMENT, *endurance, str(endurance_minutes or 0.5), "--warmup-seconds", "10"],
@@ -357,12 +359,41 @@ def endurance_rows(r: dict) -> list[dict]:
     ]
 
 
+def scale_out_rows(r: dict) -> list[dict]:
+    out = []
+    for s in r["sizes"]:
+        d, f, lf, lfit = s["features"], s["fit"], s["local_features"], s["local_fit"]
+        out.append(row(
+            "scale_out", f"{s['scale']}x: {s['grids']:,} grids, {s['rows']:,} rows, "
+            f"{s['incidents']:,} incidents; features + final fit on {r['workers']} workers",
+            f"{d['seconds']:.1f} s + {f['seconds']:.1f} s; driver peak {d['driver_peak_mib']:.0f}"
+            f" / {f['driver_peak_mib']:.0f} MiB; workers peak {d['worker_peak_mib']:.0f} / "
+            f"{f['worker_peak_mib']:.0f} MiB",
+            f"in process: {lf['seconds']:.1f} s + {lfit['seconds']:.1f} s; peak "
+            f"{lf['driver_peak_mib']:.0f} / {lfit['driver_peak_mib']:.0f} MiB",
+            lfit["driver_peak_mib"] / f["driver_peak_mib"],
+            ratio_note="final fit's driver memory in process / on the cluster"))
+    last, first = r["scales"][-1], r["scales"][0]
+    out.append(row(
+        "scale_out", f"driver peak RSS {last}x / {first}x: features; final fit",
+        f"{r['driver_ratio_features']:.2f}x; {r['driver_ratio_fit']:.2f}x",
+        f"in process: {r['driver_ratio_local_features']:.2f}x; "
+        f"{r['driver_ratio_local_fit']:.2f}x", target=f"<= {r['target_ratio']:g}x",
+        met=r["met"]))
+    out.append(row(
+        "scale_out", f"exponent k of time ~ rows^k ({len(r['sizes'])} sizes): features; fit",
+        f"{r['exponent_features']:.2f}; {r['exponent_fit']:.2f}",
+        f"in process: {r['exponent_local_features']:.2f}; {r['exponent_local_fit']:.2f}",
+        ratio_note="1 = linear in the rows; small sizes are mostly fixed costs"))
+    return out
+
+
 ROWS = {"features_throughput": features_rows, "synthetic_city_signal": signal_rows,
         "incremental": incremental_rows,
         "training_time": training_time_rows, "training_scaling": scaling_rows,
         "serving_latency": serving_rows, "prophet_fits": prophet_rows,
         "endurance": endurance_rows,
-        "cli_start": cli_start_rows}
+        "cli_start": cli_start_rows, "scale_out": scale_out_rows}
 
 
 def table_rows(outcomes: dict[str, dict]) -> list[dict]:

@@ -329,7 +329,9 @@ def _digest(folder: Path) -> str:
     hasher = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         hasher.update(str(path.relative_to(folder)).encode())
-        hasher.update(path.read_bytes())
+        with path.open("rb") as fh:  # in pieces: a table's parts can be large
+            for chunk in iter(lambda: fh.read(2**20), b""):
+                hasher.update(chunk)
     return hasher.hexdigest()
 
 

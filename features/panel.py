@@ -205,14 +205,30 @@ def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Data
     values, specs = run_by_area(area_features, events, petitions, layout, config, engine)
     outcomes = [name for name in values if name.startswith(OUTCOME_PREFIX)]
     spatial, spatial_specs = spatial_features(values, areas, short, long)
-    values |= spatial
-    specs += spatial_specs
+    values, specs = complete_rows(values | spatial, specs + spatial_specs, areas, layout, config,
+                                  declared, outcomes)
+    frame = assemble(layout, [s.name for s in specs], values, outcomes, periods)
+    kept, left_out = informative(specs, values)
+    return Panel(frame=frame, catalogue=catalogue_frame(kept), layout=layout, left_out=left_out)
+
+
+def complete_rows(values: dict[str, np.ndarray], specs: list[FeatureSpec], areas: pd.DataFrame,
+                  layout: Layout, config: FeaturesConfig, declared: Declared,
+                  outcomes: list[str]) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
+    """The panel's values and specs once the per-area and spatial features are in: rates per
+    resident, static and calendar features, the declared words, and outcomes missing where a
+    source did not cover the period.
+
+    ``areas`` are the rows of ``layout`` (the whole city, or one block of it).
+    """
+    values = dict(values)
+    long = config.windows[-1]
     population = areas[C.POPULATION].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         values[f"all_per_1k_{long}"] = values[f"all_sum_{long}"] / population[:, None] * 1000
-    specs.append(FeatureSpec(f"all_per_1k_{long}", "counts",
-                             f"incidents per 1,000 residents in the last {long} periods",
-                             f"近{long}期每千人事件数"))
+    specs = [*specs, FeatureSpec(f"all_per_1k_{long}", "counts",
+                                 f"incidents per 1,000 residents in the last {long} periods",
+                                 f"近{long}期每千人事件数")]
     static, static_specs = static_features(areas, declared.covariates)
     calendar = period_calendar(layout.periods, config.period, config.calendar)
     for name in static.columns:
@@ -224,9 +240,7 @@ def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Data
     for name in outcomes:
         kind = "petitions" if name[len(OUTCOME_PREFIX):] in PETITION_STREAMS else "incidents"
         values[name] = uncovered_as_missing(values[name], layout, declared.spans.get(kind, []))
-    frame = assemble(layout, [s.name for s in specs], values, outcomes, periods)
-    kept, left_out = informative(specs, values)
-    return Panel(frame=frame, catalogue=catalogue_frame(kept), layout=layout, left_out=left_out)
+    return values, specs
 
 
 def assemble(layout: Layout, features: list[str], values: dict[str, np.ndarray],

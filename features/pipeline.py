@@ -80,7 +80,14 @@ def fingerprint(*frames: pd.DataFrame) -> str:
 def build_features(experiment: Experiment, settings: Settings,
                    progress=None) -> FeaturesReport:
     """Read the clean snapshot, build the panel and write DATA_DIR/NAME/features/ atomically;
-    ``progress``, if given, is called with each stage."""
+    ``progress``, if given, is called with each stage. With the Dask engine the panel is
+    built, kept and written on the cluster (:mod:`features.panel_dataset`); otherwise a panel
+    that ingest --append extended is updated where it can be, and built in full where not."""
+    engine = Engine.from_settings(settings)
+    if engine.scheduler:
+        from features.panel_dataset import build_features_on_cluster
+
+        return FeaturesReport(**build_features_on_cluster(experiment, settings, engine, progress))
     updated = update_features(experiment, settings, progress)
     if updated is not None:
         return updated
@@ -95,7 +102,7 @@ def build_features(experiment: Experiment, settings: Settings,
     layout = panel_layout(areas, incidents, petitions, experiment.features)
     events = index_incidents(incidents, layout, experiment.features.handling_deadline_days)
     panel = build_panel(areas, incidents, petitions, experiment.features,
-                        Engine.from_settings(settings), declared, layout=layout, events=events)
+                        engine, declared, layout=layout, events=events)
     left_out = family_summary(panel.left_out, panel.catalogue)
     counts = level_counts(panel.frame, areas)
     manifest = read_manifest(experiment.output_dir(settings) / "clean")
