@@ -347,20 +347,6 @@ def parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
     return lambda path: frame.to_parquet(path, index=False)
 
 
-def arrow_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
-    """An Arrow IPC file, uncompressed: a state file read back whole, several times faster
-    than Parquet both ways."""
-    from pyarrow import feather
-
-    return lambda path: feather.write_feather(frame, path, compression="uncompressed")
-
-
-def read_arrow(path: Path) -> pd.DataFrame:
-    from pyarrow import feather
-
-    return feather.read_table(path).to_pandas()
-
-
 def link_writer(source: Path) -> Callable[[Path], None]:
     """A file of the previous snapshot, kept as it is (a hard link; a copy where links fail)."""
     def write(path: Path) -> None:

@@ -22,12 +22,10 @@ from features.events import index_incidents
 from features.hierarchy import level_counts
 from features.informative import Declared, family_summary
 from features.io import (
-    arrow_writer,
     csv_writer,
     json_writer,
     link_writer,
     parquet_writer,
-    read_arrow,
     read_clean,
     read_table,
     write_snapshot,
@@ -56,7 +54,7 @@ from riskgrid.experiment import Experiment
 from riskgrid.settings import Settings
 
 PART = "_part"
-PETITIONS = "petitions.arrow"
+PETITIONS = "petitions.parquet"
 
 
 @dataclass(frozen=True)
@@ -137,12 +135,12 @@ def _tables(panel: Panel, meta: dict) -> dict:
 
 def _written(value) -> Callable[[Path], None]:
     """A state file's writer: bytes written, a path of the previous snapshot linked, a frame
-    written as Arrow."""
+    written as Parquet (whose bytes depend on the values alone, unlike Arrow files')."""
     if isinstance(value, bytes):
         return lambda path: path.write_bytes(value)
     if isinstance(value, Path):
         return link_writer(value)
-    return arrow_writer(value)
+    return parquet_writer(value)
 
 
 def _state(build: dict, arrays: dict, petitions) -> dict:
@@ -262,7 +260,7 @@ def _update_petitions(old: Path, clean: Path, state: dict, manifest: dict):
     """The petitions (the changed parts read again), the same with their part names (or the
     stored file when nothing changed), and the filing times of changed petitions."""
     stored_path = old / STATE / PETITIONS
-    stored = read_arrow(stored_path)
+    stored = pd.read_parquet(stored_path)
     before, now = state["manifest"].get("petitions", {}), manifest.get("petitions", {})
     changed = changed_parts(before, now)
     if not changed:
