@@ -48,9 +48,11 @@ def experiment_file(folder: Path, out: Path) -> Path:
     return out
 
 
-def timed(fn) -> float:
-    began = time.perf_counter()
+def timed(fn, cpu: list[float]) -> float:
+    """Wall seconds of ``fn()``; its CPU seconds (this process) appended to ``cpu``."""
+    began, used = time.perf_counter(), time.process_time()
     fn()
+    cpu.append(time.process_time() - used)
     return time.perf_counter() - began
 
 
@@ -82,6 +84,9 @@ def main() -> None:
           f"{args.repeat}: {', '.join(f'{s:.3f}' for s in result['rebuild_runs'])})")
     print(f"ratio update / rebuild: {ratio:.3f} (target <= {TARGET}); panels identical: "
           f"{result['identical']}")
+    print(f"CPU seconds of this process (median): update {result['update_cpu_seconds']:.3f}, "
+          f"rebuild {result['rebuild_cpu_seconds']:.3f}, ratio "
+          f"{result['update_cpu_seconds'] / result['rebuild_cpu_seconds']:.3f}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
 
@@ -99,6 +104,7 @@ def measure(city: Path, work: Path, day: date, repeat: int, base: Settings) -> d
                       json.loads((prepared.data_dir / "daily/clean/summary.json").read_text())
                       ["sources"].values())
     updates, rebuilds, report = [], [], None
+    update_cpu, rebuild_cpu = [], []
     for i in range(repeat):
         updated = base.model_copy(update={"data_dir": work / f"update-{i}"})
         shutil.copytree(prepared.data_dir, updated.data_dir, symlinks=True)
@@ -109,9 +115,10 @@ def measure(city: Path, work: Path, day: date, repeat: int, base: Settings) -> d
             added["report"] = append(before, updated, paths)
             added["features"] = build_features(before, updated)
 
-        updates.append(timed(update))
+        updates.append(timed(update, update_cpu))
         rebuilds.append(timed(lambda rebuilt=rebuilt: (ingest(through, rebuilt),
-                                                        build_features(through, rebuilt))))
+                                                        build_features(through, rebuilt)),
+                              rebuild_cpu))
         report = added
     ours, full = read_features(updated.data_dir / "daily"), read_features(rebuilt.data_dir / "daily")
     identical = _same(ours.panel, full.panel) and _same(ours.counts, full.counts)
@@ -121,7 +128,9 @@ def measure(city: Path, work: Path, day: date, repeat: int, base: Settings) -> d
             "blocks_written": blocks[0], "blocks": blocks[1], "identical": identical,
             "update_runs": updates, "rebuild_runs": rebuilds,
             "update_seconds": statistics.median(updates),
-            "rebuild_seconds": statistics.median(rebuilds)}
+            "rebuild_seconds": statistics.median(rebuilds),
+            "update_cpu_seconds": statistics.median(update_cpu),
+            "rebuild_cpu_seconds": statistics.median(rebuild_cpu)}
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
