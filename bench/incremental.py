@@ -3,7 +3,8 @@
 The synthetic city's exports (`riskgrid synth`, written first when missing) are cut at a day
 (features/synthetic_city/daily.py): what was reported before it, the day's own export, and
 both together. The state as of the day before (a full ingest and features of ``before``) is
-prepared untimed; then, in this one process and alternately, each timed ``--repeat`` times:
+prepared untimed; then, in this one process and alternately, each run ``--warmup`` times
+untimed and ``--repeat`` times timed:
 
     update:   riskgrid ingest --append --source incidents=DAY --source petitions=DAY,
               then riskgrid features (an update of the previous panel)
@@ -13,7 +14,8 @@ prepared untimed; then, in this one process and alternately, each timed ``--repe
 Both through the same functions the commands call. The two panels (and hierarchy counts) are
 compared cell by cell; the ratio is the update's median time over the rebuild's.
 
-    .venv/bin/python bench/incremental.py [--day 2025-12-28] [--repeat 3] [--json out.json]
+    .venv/bin/python bench/incremental.py [--day 2025-12-28] [--repeat 3] [--warmup 1]
+                                          [--json out.json]
 """
 
 from __future__ import annotations
@@ -48,9 +50,11 @@ def experiment_file(folder: Path, out: Path) -> Path:
     return out
 
 
-def timed(fn) -> float:
-    began = time.perf_counter()
+def timed(fn, cpu: list[float]) -> float:
+    """Wall seconds of ``fn()``; its CPU seconds (this process) appended to ``cpu``."""
+    began, used = time.perf_counter(), time.process_time()
     fn()
+    cpu.append(time.process_time() - used)
     return time.perf_counter() - began
 
 
@@ -59,6 +63,7 @@ def main() -> None:
     parser.add_argument("--day", type=date.fromisoformat, default=date(2025, 12, 28),
                         help="the day added (default: the synthetic city's last, a Sunday)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     settings = Settings()
@@ -67,7 +72,7 @@ def main() -> None:
         write_city(city)
     work = Path(tempfile.mkdtemp(prefix="riskgrid-incremental-"))
     try:
-        result = measure(city, work, args.day, args.repeat, settings)
+        result = measure(city, work, args.day, args.repeat, settings, args.warmup)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ratio = result["update_seconds"] / result["rebuild_seconds"]
@@ -82,11 +87,15 @@ def main() -> None:
           f"{args.repeat}: {', '.join(f'{s:.3f}' for s in result['rebuild_runs'])})")
     print(f"ratio update / rebuild: {ratio:.3f} (target <= {TARGET}); panels identical: "
           f"{result['identical']}")
+    print(f"CPU seconds of this process (median): update {result['update_cpu_seconds']:.3f}, "
+          f"rebuild {result['rebuild_cpu_seconds']:.3f}, ratio "
+          f"{result['update_cpu_seconds'] / result['rebuild_cpu_seconds']:.3f}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=str) + "\n")
 
 
-def measure(city: Path, work: Path, day: date, repeat: int, base: Settings) -> dict:
+def measure(city: Path, work: Path, day: date, repeat: int, base: Settings,
+            warmup: int = 1) -> dict:
     cut = cut_at(city, day, work / "cut")
     before = load_experiment(experiment_file(cut["before"], work / "before.toml"))
     through = load_experiment(experiment_file(cut["through"], work / "through.toml"))
@@ -99,19 +108,25 @@ def measure(city: Path, work: Path, day: date, repeat: int, base: Settings) -> d
                       json.loads((prepared.data_dir / "daily/clean/summary.json").read_text())
                       ["sources"].values())
     updates, rebuilds, report = [], [], None
-    for i in range(repeat):
-        updated = base.model_copy(update={"data_dir": work / f"update-{i}"})
+    update_cpu, rebuild_cpu = [], []
+    for i in range(-warmup, repeat):  # the first rounds warm both paths up, untimed
+        updated = base.model_copy(update={"data_dir": work / f"update{i}"})
         shutil.copytree(prepared.data_dir, updated.data_dir, symlinks=True)
-        rebuilt = base.model_copy(update={"data_dir": work / f"rebuild-{i}"})
+        rebuilt = base.model_copy(update={"data_dir": work / f"rebuild{i}"})
         added = {}
 
         def update(updated=updated, added=added):
             added["report"] = append(before, updated, paths)
             added["features"] = build_features(before, updated)
 
-        updates.append(timed(update))
-        rebuilds.append(timed(lambda rebuilt=rebuilt: (ingest(through, rebuilt),
-                                                        build_features(through, rebuilt))))
+        took = timed(update, update_cpu), timed(
+            lambda rebuilt=rebuilt: (ingest(through, rebuilt), build_features(through, rebuilt)),
+            rebuild_cpu)
+        if i < 0:
+            update_cpu.pop(), rebuild_cpu.pop()
+            continue
+        updates.append(took[0])
+        rebuilds.append(took[1])
         report = added
     ours, full = read_features(updated.data_dir / "daily"), read_features(rebuilt.data_dir / "daily")
     identical = _same(ours.panel, full.panel) and _same(ours.counts, full.counts)
@@ -121,7 +136,9 @@ def measure(city: Path, work: Path, day: date, repeat: int, base: Settings) -> d
             "blocks_written": blocks[0], "blocks": blocks[1], "identical": identical,
             "update_runs": updates, "rebuild_runs": rebuilds,
             "update_seconds": statistics.median(updates),
-            "rebuild_seconds": statistics.median(rebuilds)}
+            "rebuild_seconds": statistics.median(rebuilds),
+            "update_cpu_seconds": statistics.median(update_cpu),
+            "rebuild_cpu_seconds": statistics.median(rebuild_cpu)}
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:

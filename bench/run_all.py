@@ -230,9 +230,10 @@ def incremental_rows(r: dict) -> list[dict]:
     return [row("incremental", f"one day added ({r['day_records']:,} records to "
                 f"{r['rows_before']:,}): ingest --append + features, "
                 f"{r['blocks_written']} of {r['blocks']} period blocks written",
-                f"{r['update_seconds']:.2f} s, panel identical: "
-                f"{'yes' if r['identical'] else 'NO'}",
-                f"full rebuild (ingest + features): {r['rebuild_seconds']:.2f} s", r["ratio"],
+                f"{r['update_seconds']:.2f} s (CPU {r['update_cpu_seconds']:.2f} s), panel "
+                f"identical: {'yes' if r['identical'] else 'NO'}",
+                f"full rebuild (ingest + features): {r['rebuild_seconds']:.2f} s (CPU "
+                f"{r['rebuild_cpu_seconds']:.2f} s)", r["ratio"],
                 f"<= {r['target']:g} of the rebuild, identical panel", r["met"],
                 ratio_note="update / rebuild")]
 

@@ -40,7 +40,14 @@ from features.ingest import (
     named_spans,
     read_sources,
 )
-from features.io import csv_writer, json_writer, link_writer, read_table, write_snapshot
+from features.io import (
+    DIGESTS,
+    csv_writer,
+    json_writer,
+    link_writer,
+    read_table,
+    write_snapshot,
+)
 from riskgrid.errors import InputError
 from riskgrid.experiment import Experiment
 from riskgrid.settings import Settings
@@ -206,7 +213,7 @@ def _with_links(clean: Path, writers: Writers) -> Writers:
     out = {key: w for key, w in writers.items() if not key.startswith("drop:")}
     for path in clean.rglob("*"):
         name = str(path.relative_to(clean))
-        if path.is_dir() or name in out:
+        if path.is_dir() or name in out or name == DIGESTS:
             continue
         if name.split("/", 1)[0] in {f"{kind}.parquet" for kind in dropped}:
             continue  # the table's parts this run keeps are in ``writers`` already

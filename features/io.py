@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
 
+DIGESTS = ".digests.json"  # each file's hash, in every snapshot (features/io.write_snapshot)
 UNIT_KEYS = ("level", "unit_id", "unit_name")  # the units of the hierarchy counts (features/hierarchy.py)
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
            ".ndjson": "jsonl", ".json": "jsonl"}
@@ -307,7 +308,7 @@ def write_snapshot(link: Path, writers: dict[str, Callable[[Path], None]]) -> Pa
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             write(target)
-        digest = _digest(staging)
+        digest = _digest(staging, _known(link))
         final = link.parent / f".{link.name}-{digest[:16]}"
         if link.is_symlink() and os.readlink(link) == final.name and final.is_dir():
             shutil.rmtree(staging)
@@ -325,14 +326,49 @@ def write_snapshot(link: Path, writers: dict[str, Callable[[Path], None]]) -> Pa
     return link
 
 
-def _digest(folder: Path) -> str:
+def _digest(folder: Path, known: dict[tuple, str] | None = None) -> str:
+    """The hash of a snapshot's content: of each file's path and content hash, in order.
+
+    Each file's hash is written to ``.digests.json`` in the snapshot (not itself hashed), so
+    a file the next snapshot keeps as a hard link (``known``: by device, inode, size and
+    modification time) is not read again.
+    """
+    known = known or {}
+    hashes = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != DIGESTS):
+        found = known.get(_identity(path))
+        if found is None:
+            with path.open("rb") as fh:  # in pieces: a table's parts can be large
+                found = hashlib.file_digest(fh, "sha256").hexdigest()
+        hashes[str(path.relative_to(folder))] = found
+    (folder / DIGESTS).unlink(missing_ok=True)  # never written through a link to another
+    (folder / DIGESTS).write_text(json.dumps(hashes, indent=0, sort_keys=True) + "\n")
     hasher = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        hasher.update(str(path.relative_to(folder)).encode())
-        with path.open("rb") as fh:  # in pieces: a table's parts can be large
-            for chunk in iter(lambda: fh.read(2**20), b""):
-                hasher.update(chunk)
+    for name, found in hashes.items():
+        hasher.update(name.encode())
+        hasher.update(found.encode())
     return hasher.hexdigest()
+
+
+def _identity(path: Path) -> tuple:
+    found = path.stat()
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _known(link: Path) -> dict[tuple, str]:
+    """The file hashes of the snapshot ``link`` points at, by file identity."""
+    try:
+        current = link.parent / os.readlink(link)
+        hashes = json.loads((current / DIGESTS).read_text())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for name, found in hashes.items():
+        try:
+            out[_identity(current / name)] = found
+        except OSError:
+            continue
+    return out
 
 
 def _remove_stale(link: Path, keep: Path) -> None:
@@ -347,20 +383,6 @@ def _remove_stale(link: Path, keep: Path) -> None:
 
 def parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
     return lambda path: frame.to_parquet(path, index=False)
-
-
-def arrow_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
-    """An Arrow IPC file, uncompressed: a state file read back whole, several times faster
-    than Parquet both ways."""
-    from pyarrow import feather
-
-    return lambda path: feather.write_feather(frame, path, compression="uncompressed")
-
-
-def read_arrow(path: Path) -> pd.DataFrame:
-    from pyarrow import feather
-
-    return feather.read_table(path).to_pandas()
 
 
 def link_writer(source: Path) -> Callable[[Path], None]:

@@ -22,12 +22,10 @@ from features.events import index_incidents
 from features.hierarchy import level_counts
 from features.informative import Declared, family_summary
 from features.io import (
-    arrow_writer,
     csv_writer,
     json_writer,
     link_writer,
     parquet_writer,
-    read_arrow,
     read_clean,
     read_table,
     write_snapshot,
@@ -56,7 +54,7 @@ from riskgrid.experiment import Experiment
 from riskgrid.settings import Settings
 
 PART = "_part"
-PETITIONS = "petitions.arrow"
+PETITIONS = "petitions.parquet"
 
 
 @dataclass(frozen=True)
@@ -144,12 +142,12 @@ def _tables(panel: Panel, meta: dict) -> dict:
 
 def _written(value) -> Callable[[Path], None]:
     """A state file's writer: bytes written, a path of the previous snapshot linked, a frame
-    written as Arrow."""
+    written as Parquet (whose bytes depend on the values alone, unlike Arrow files')."""
     if isinstance(value, bytes):
         return lambda path: path.write_bytes(value)
     if isinstance(value, Path):
         return link_writer(value)
-    return arrow_writer(value)
+    return parquet_writer(value)
 
 
 def _state(build: dict, arrays: dict, petitions) -> dict:
@@ -185,11 +183,23 @@ def _full_state(experiment: Experiment, manifest: dict, declared: Declared, pane
                   arrays, tagged)
 
 
-def update_features(experiment: Experiment, settings: Settings,
-                    progress=None) -> FeaturesReport | None:
-    """Update the previous panel for the months ingest --append changed (None when a full
-    build is needed: no previous state, other settings, areas or families, or an earlier
-    first period)."""
+@dataclass(frozen=True)
+class _Previous:
+    """The feature snapshot an update starts from, and the clean snapshot it updates for."""
+
+    old: Path
+    clean: Path
+    state: dict
+    manifest: dict
+    declared: Declared
+    areas: pd.DataFrame
+    layout: Layout  # the panel's layout now
+    before: Layout  # the previous panel's
+
+
+def _previous(experiment: Experiment, settings: Settings) -> _Previous | None:
+    """What an update needs, or None when a full build is: no previous state (or one of an
+    earlier layout), other settings, areas or declarations, or another first period."""
     folder = experiment.output_dir(settings)
     state_file = folder / "features" / STATE / "build.json"
     if not state_file.is_file() or not (folder / "clean" / MANIFEST).is_file():
@@ -197,43 +207,55 @@ def update_features(experiment: Experiment, settings: Settings,
     old, clean = (folder / "features").resolve(), (folder / "clean").resolve()
     if not all((old / f"{table}.parquet").is_dir() for table in ("panel", "counts")) or \
             not (old / STATE / PETITIONS).is_file():
-        return None  # a snapshot of an earlier layout
+        return None
     state, manifest = json.loads(state_file.read_text()), read_manifest(clean)
     declared, config = Declared.read(clean), experiment.features
     if state["key"] != config_key(config, declared, manifest["areas"]):
         return None
     areas = read_table(clean, "areas")
     layout = layout_of(manifest, areas[C.AREA_ID].to_numpy(), config)
+    if layout is None:
+        return None
     before = Layout(area_ids=layout.area_ids, periods=pd.DatetimeIndex(state["periods"]),
-                    period=config.period) if layout is not None else None
-    if before is None or layout.periods[0] != before.periods[0] or \
-            len(layout.periods) < len(before.periods):
+                    period=config.period)
+    if layout.periods[0] != before.periods[0] or len(layout.periods) < len(before.periods):
+        return None
+    return _Previous(old, clean, state, manifest, declared, areas, layout, before)
+
+
+def update_features(experiment: Experiment, settings: Settings,
+                    progress=None) -> FeaturesReport | None:
+    """Update the previous panel for the months ingest --append changed (None when a full
+    build is needed)."""
+    p = _previous(experiment, settings)
+    if p is None:
         return None
     if progress:
         progress("updating the panel for the changed months")
-    events = _update_incidents(old, clean, state, manifest, layout, config)
-    if events is None:
-        return None
-    arrays, extras, events, start = events
-    petitions, tagged, filed = _update_petitions(old, clean, state, manifest)
+    found = _update_incidents(p.old, p.clean, p.state, p.manifest, p.layout, experiment.features)
+    if found is None:
+        return None  # the families changed
+    arrays, extras, events, start = found
+    petitions, tagged, filed = _update_petitions(p.old, p.clean, p.state, p.manifest)
     if len(filed):
-        start = min(start, float(layout.index(pd.Series([filed.min()]))[0]))
-    blocks = changed_blocks(start, before, layout, state["spans"], declared.spans, True)
-    periods = block_periods(layout, blocks)
-    panel = build_panel(areas, pd.DataFrame(), petitions, config, Engine.from_settings(settings),
-                        declared, layout=layout, events=events, periods=periods)
-    if list(panel.frame.columns) != state["columns"]:
+        start = min(start, float(p.layout.index(pd.Series([filed.min()]))[0]))
+    blocks = changed_blocks(start, p.before, p.layout, p.state["spans"], p.declared.spans, True)
+    periods = block_periods(p.layout, blocks)
+    panel = build_panel(p.areas, pd.DataFrame(), petitions, experiment.features,
+                        Engine.from_settings(settings), p.declared, layout=p.layout,
+                        events=events, periods=periods)
+    if list(panel.frame.columns) != p.state["columns"]:
         return None  # the panel's columns changed: every block is new
-    writers = _panel_writers(old, panel, areas, layout, blocks, periods)
-    writers |= _tables(panel, _meta(experiment, panel, areas, manifest_fingerprint(manifest)))
-    writers |= _state(_build(experiment, manifest, declared, panel, events.families, extras),
-                      arrays, tagged)
-    link = write_snapshot(folder / "features", writers)
-    return FeaturesReport(path=link, rows=layout.shape[0] * layout.shape[1],
-                          columns=len(panel.catalogue),
-                          periods=_periods(layout),
+    writers = _panel_writers(p.old, panel, p.areas, p.layout, blocks, periods)
+    writers |= _tables(panel, _meta(experiment, panel, p.areas,
+                                    manifest_fingerprint(p.manifest)))
+    writers |= _state(_build(experiment, p.manifest, p.declared, panel, events.families,
+                             extras), arrays, tagged)
+    link = write_snapshot(experiment.output_dir(settings) / "features", writers)
+    return FeaturesReport(path=link, rows=p.layout.shape[0] * p.layout.shape[1],
+                          columns=len(panel.catalogue), periods=_periods(p.layout),
                           left_out=tuple(family_summary(panel.left_out, panel.catalogue)),
-                          blocks=(len(blocks), len(block_names(layout))))
+                          blocks=(len(blocks), len(block_names(p.layout))))
 
 
 def _update_incidents(old: Path, clean: Path, state: dict, manifest: dict, layout: Layout,
@@ -269,7 +291,7 @@ def _update_petitions(old: Path, clean: Path, state: dict, manifest: dict):
     """The petitions (the changed parts read again), the same with their part names (or the
     stored file when nothing changed), and the filing times of changed petitions."""
     stored_path = old / STATE / PETITIONS
-    stored = read_arrow(stored_path)
+    stored = pd.read_parquet(stored_path)
     before, now = state["manifest"].get("petitions", {}), manifest.get("petitions", {})
     changed = changed_parts(before, now)
     if not changed:

@@ -17,9 +17,19 @@ DAY = date(2022, 10, 9)
 
 
 @pytest.fixture(scope="session")
-def cut(tmp_path_factory) -> Path:
-    """The small synthetic city's exports cut at DAY: before/, day/ and through/."""
+def cut_on(tmp_path_factory):
+    """The small synthetic city's exports cut at a day: before/, day/ and through/."""
     root = tmp_path_factory.mktemp("daily")
     write_city(root / "city", config=SMALL)
-    cut_at(root / "city", DAY, root / "cut")
-    return root / "cut"
+    done: dict[date, Path] = {}
+
+    def cut(day: date) -> Path:
+        if day not in done:
+            done[day] = cut_at(root / "city", day, root / f"cut-{day}")["before"].parent
+        return done[day]
+    return cut
+
+
+@pytest.fixture(scope="session")
+def cut(cut_on) -> Path:
+    return cut_on(DAY)

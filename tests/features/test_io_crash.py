@@ -125,11 +125,12 @@ def killed_itself(process: subprocess.Popen) -> None:
 
 
 def digest(folder: Path) -> str:
-    """The content hash write_snapshot names a snapshot by (features/io.py)."""
+    """The content hash write_snapshot names a snapshot by (features/io.py): of each file's
+    path and content hash, the list of file hashes itself left out."""
     hasher = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".digests.json"):
         hasher.update(str(path.relative_to(folder)).encode())
-        hasher.update(path.read_bytes())
+        hasher.update(hashlib.sha256(path.read_bytes()).hexdigest().encode())
     return hasher.hexdigest()
 
 

@@ -4,7 +4,7 @@ build of the same records gives, and writes only the blocks of periods the new r
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -17,8 +17,8 @@ from riskgrid import Settings, load_experiment
 MAPPINGS = Path(__file__).resolve().parents[2] / "experiments" / "mappings"
 
 
-def experiment_file(root: Path, folder: Path) -> Path:
-    path = root / f"small-{folder.name}.toml"
+def experiment_file(root: Path, folder: Path, period: str = "week") -> Path:
+    path = root / f"small-{folder.name}-{period}.toml"
     path.write_text(f"""name = "small"
 [areas]
 kind = "table"
@@ -32,7 +32,7 @@ kind = "petitions"
 path = "{folder / 'petitions.jsonl'}"
 mapping = "{MAPPINGS / 'synthetic_city_petitions.toml'}"
 [features]
-period = "week"
+period = "{period}"
 horizons = [1]
 windows = [4, 13]
 """, encoding="utf-8")
@@ -125,3 +125,22 @@ def test_the_panel_reads_back_area_major_from_its_period_blocks(rebuilt):
     assert list(panel["area_id"].unique()) == list(areas["area_id"])
     assert panel.groupby("area_id", sort=False)["period"].apply(
         lambda p: p.is_monotonic_increasing).all()
+
+
+@pytest.mark.parametrize(("day", "period"), [(date(2022, 10, 12), "week"),
+                                             (date(2022, 10, 31), "month")],
+                         ids=["mid-week", "month"])
+def test_an_update_equals_a_full_build_on_other_days_and_periods(cut_on, day, period, tmp_path):
+    """A day that completes no period (only earlier outcomes change), and monthly periods."""
+    folder = cut_on(day)
+    settings, full = settings_in(tmp_path / "update"), settings_in(tmp_path / "full")
+    experiment = load_experiment(experiment_file(tmp_path, folder / "before", period))
+    ingest(experiment, settings)
+    build_features(experiment, settings)
+    append(experiment, settings, day_paths(folder))
+    build_features(experiment, settings)
+    again = load_experiment(experiment_file(tmp_path, folder / "through", period))
+    ingest(again, full)
+    build_features(again, full)
+    assert files(settings.data_dir / "small" / "features") == \
+        files(full.data_dir / "small" / "features")
