@@ -315,13 +315,17 @@ def cli_start_rows(r: dict) -> list[dict]:
     base, limit, most = r["baseline"], r["target_s"], r["target_ratio"]
     rows = []
     for c in r["commands"]:
+        # Every help and usage error answers under the limit; help also within `most` x typer's.
+        ratio_too = c.get("help", c["label"].endswith("--help"))
+        target = f"< {limit:g} s and <= {most:g}x" if ratio_too else f"< {limit:g} s"
+        met = c["best_s"] < limit and (c["ratio"] <= most or not ratio_too)
         rows.append(row("cli_start", c["label"],
                         f"{c['best_s'] * 1000:.0f} ms (median {c['median_s'] * 1000:.0f} ms, "
                         f"CPU {c['cpu_best_s'] * 1000:.0f} ms: {c['cpu_ratio']:.2f}x)",
                         f"python -c \"import typer\": {base['best_s'] * 1000:.0f} ms (CPU "
                         f"{base['cpu_best_s'] * 1000:.0f} ms)",
-                        c["ratio"], f"< {limit:g} s and <= {most:g}x" if c["targeted"] else "",
-                        c["best_s"] < limit and c["ratio"] <= most if c["targeted"] else None,
+                        c["ratio"], target if c["targeted"] else "",
+                        met if c["targeted"] else None,
                         ratio_note="riskgrid's time / import typer's"))
     return rows
 
