@@ -91,13 +91,16 @@ def _read(path: str) -> str:
 def git_commit() -> str:
     """The checked-out commit, read from .git without running git."""
     git = ROOT / ".git"
+    if git.is_file():  # a worktree: .git names its own folder, whose commondir holds the refs
+        git = Path(_read(str(git)).split(":", 1)[-1].strip())
+    common = git / (_read(str(git / "commondir")).strip() or ".")
     head = _read(str(git / "HEAD")).strip()
     if not head.startswith("ref: "):
         return head[:12] or "unknown"
     ref = head[5:]
-    sha = _read(str(git / ref)).strip()
+    sha = _read(str(common / ref)).strip()
     if not sha:
-        for line in _read(str(git / "packed-refs")).splitlines():
+        for line in _read(str(common / "packed-refs")).splitlines():
             if line.endswith(" " + ref):
                 sha = line.split()[0]
     return f"{sha[:12]} ({ref.removeprefix('refs/heads/')})" if sha else "unknown"

@@ -165,6 +165,17 @@ def exponent(rows: list[int], seconds: list[float]) -> float:
     return float(np.polyfit(np.log(rows), np.log(seconds), 1)[0])
 
 
+def size_line(s: dict) -> str:
+    return (f"{s['scale']:>3}x {s['grids']:>6,} grids {s['rows']:>9,} rows "
+            f"{s['incidents']:>9,} incidents | dask features {s['features']['seconds']:6.1f} s "
+            f"driver {s['features']['driver_peak_mib']:6.0f} MiB workers "
+            f"{s['features']['worker_peak_mib']:6.0f} MiB | fit {s['fit']['seconds']:6.1f} s "
+            f"driver {s['fit']['driver_peak_mib']:6.0f} MiB workers "
+            f"{s['fit']['worker_peak_mib']:6.0f} MiB | in process: features driver "
+            f"{s['local_features']['driver_peak_mib']:6.0f} MiB, fit driver "
+            f"{s['local_fit']['driver_peak_mib']:6.0f} MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scales", default="1,4,16")
@@ -177,15 +188,7 @@ def main() -> None:
         sizes = []
         for scale in scales:
             sizes.append(measure(scale, Path(tmp), args.rounds, args.memory_limit))
-            s = sizes[-1]
-            print(f"{scale:>3}x {s['grids']:>6,} grids {s['rows']:>9,} rows "
-                  f"{s['incidents']:>9,} incidents | dask features {s['features']['seconds']:6.1f} s "
-                  f"driver {s['features']['driver_peak_mib']:6.0f} MiB workers "
-                  f"{s['features']['worker_peak_mib']:6.0f} MiB | fit {s['fit']['seconds']:6.1f} s "
-                  f"driver {s['fit']['driver_peak_mib']:6.0f} MiB workers "
-                  f"{s['fit']['worker_peak_mib']:6.0f} MiB | in process: features driver "
-                  f"{s['local_features']['driver_peak_mib']:6.0f} MiB, fit driver "
-                  f"{s['local_fit']['driver_peak_mib']:6.0f} MiB", flush=True)
+            print(size_line(sizes[-1]), flush=True)
     rows = [s["rows"] for s in sizes]
     result = {"base": "1 district x 2 streets x 5 communities x 10 grids, weekly 2022-2023",
               "scales": scales, "workers": 2, "threads_per_worker": 1,

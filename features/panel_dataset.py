@@ -274,28 +274,37 @@ def build_panel_parts(clean: Path, panel_dir: Path, counts_dir: Path, areas: pd.
                      f"{len(layout.periods)} periods)")
         values = [submit(block_values, f, petitions, _part(layout, b), config, families)
                   for f, b in zip(incidents, blocks, strict=True)]
-        short, long = config.windows[0], config.windows[-1]
-        names = sorted({f"{s}_sum_{w}" for s, w in neighbour_sources(short, long)
-                        + parent_sources(short, long)})
-        sources = [submit(block_sources, v, names) for v in values]
-        levels = parent_levels(areas)
-        parents = submit(add_sums, *[submit(block_unit_sums, s, cluster_areas, b, levels, names)
-                                     for s, b in zip(sources, blocks, strict=True)])
-        near = neighbour_matrix(areas)
-        near_rows = submit(neighbour_matrix, cluster_areas)  # once, for every block
-        written = []
-        for block, value in zip(blocks, values, strict=True):
-            held = np.unique(near[block.lo:block.hi].indices)
-            mine = [b for b in blocks if b == block or ((held >= b.lo) & (held < b.hi)).any()]
-            written.append(submit(
-                write_block, value, [sources[b.number] for b in mine], parents, cluster_areas,
-                near_rows, block, held, mine, layout, config, declared, str(panel_dir),
-                str(counts_dir)))
+        written = _completed(submit, values, blocks, areas, cluster_areas, layout, config,
+                             declared, (str(panel_dir), str(counts_dir)))
         summaries = deadline.gather(client, written + [fingerprint], "building the panel")
     catalogue, left_out, upper = combine(summaries[:-1])
     write_part(upper, counts_dir / PART.format(len(blocks)))
     return Built(catalogue=catalogue, left_out=left_out, layout=layout,
                  fingerprint=summaries[-1])
+
+
+def _completed(submit, values: list, blocks: list[Block], areas: pd.DataFrame, cluster_areas,
+               layout: Layout, config: FeaturesConfig, declared: Declared,
+               folders: tuple[str, str]) -> list:
+    """The tasks that complete and write each block: the spatial sums each block sends on,
+    the city's parent sums, and each block's :func:`write_block` with its neighbours' sums."""
+    short, long = config.windows[0], config.windows[-1]
+    names = sorted({f"{s}_sum_{w}" for s, w in neighbour_sources(short, long)
+                    + parent_sources(short, long)})
+    sources = [submit(block_sources, v, names) for v in values]
+    levels = parent_levels(areas)
+    parents = submit(add_sums, *[submit(block_unit_sums, s, cluster_areas, b, levels, names)
+                                 for s, b in zip(sources, blocks, strict=True)])
+    near = neighbour_matrix(areas)
+    near_rows = submit(neighbour_matrix, cluster_areas)  # once, for every block
+    written = []
+    for block, value in zip(blocks, values, strict=True):
+        held = np.unique(near[block.lo:block.hi].indices)
+        mine = [b for b in blocks if b == block or ((held >= b.lo) & (held < b.hi)).any()]
+        written.append(submit(write_block, value, [sources[b.number] for b in mine], parents,
+                              cluster_areas, near_rows, block, held, mine, layout, config,
+                              declared, *folders))
+    return written
 
 
 def _submitter(client, engine: Engine):
