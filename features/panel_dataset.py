@@ -36,6 +36,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.catalogue import FeatureSpec, catalogue_frame
+from features.clean_store import fingerprint as manifest_fingerprint
+from features.clean_store import read_manifest
 from features.engine import Engine
 from features.events import family_list, index_incidents
 from features.hierarchy import level_counts
@@ -265,7 +267,9 @@ def build_panel_parts(clean: Path, panel_dir: Path, counts_dir: Path, areas: pd.
         incidents = [submit(read_block, str(clean), "incidents", ids[b.lo:b.hi]) for b in blocks]
         petitions = submit(read_whole, str(clean), "petitions")
         cluster_areas = submit(read_whole, str(clean), "areas")
-        fingerprint = submit(fingerprint_tables, str(clean), ("areas", "incidents", "petitions"))
+        manifest = read_manifest(clean)  # the in-process build's fingerprint, when there is one
+        fingerprint = submit(manifest_fingerprint, manifest) if manifest else submit(
+            fingerprint_tables, str(clean), ("areas", "incidents", "petitions"))
         spans = deadline.gather(client, [submit(block_span, f) for f in incidents]
                                 + [submit(petition_span, petitions)], "reading the clean tables")
         layout, families = _layout(areas, spans, config)
