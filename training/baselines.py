@@ -45,7 +45,8 @@ def recent_mean(panel: pd.DataFrame, stream: str, periods: int = MAP_PERIODS) ->
     elapsed = np.arange(1, panel[C.PERIOD].nunique() + 1, dtype=np.float64)
     total = grid(panel, f"{stream}_mean_all") * elapsed[None, :]
     before = np.nan_to_num(_behind(total, periods), nan=0.0)
-    return (total - before) / np.minimum(elapsed, periods)[None, :]
+    # a difference of two float totals: clipped, so an empty window is 0, not -1e-9
+    return np.maximum(total - before, 0.0) / np.minimum(elapsed, periods)[None, :]
 
 
 def _forecast(panel: pd.DataFrame, stream: str, kind: str, h: int, season: int,
@@ -164,7 +165,7 @@ def baseline_forecasts(panel: pd.DataFrame, smoothers: dict[str, sparse.csr_matr
         if config.risk_flag == "collective_or_group":
             rate = sum(_forecast(panel, s, name, h, season, windows, smoothers)
                        for s in FLAG_STREAMS if f"{s}_now" in panel)
-            probability = 1 - np.exp(-np.nan_to_num(rate, nan=0.0))
+            probability = 1 - np.exp(-np.maximum(np.nan_to_num(rate, nan=0.0), 0.0))
         else:
             limit = np.repeat(np.floor(threshold), n_periods)
             probability = stats.poisson.sf(limit, np.maximum(np.nan_to_num(count), 1e-9))

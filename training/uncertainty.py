@@ -144,5 +144,5 @@ def uncertainty_metrics(y: np.ndarray, mu: np.ndarray, alpha: float | np.ndarray
         inside += coverage(y[rows], low, high) * rows.sum()
         width += float(np.sum(high - low))
     key = f"{round(level * 100, 6):g}%"
-    return {"crps": score / y.size, f"coverage@{key}": inside / y.size,
-            f"width@{key}": width / y.size}
+    return {"crps": float(score / y.size), f"coverage@{key}": float(inside / y.size),
+            f"width@{key}": float(width / y.size)}

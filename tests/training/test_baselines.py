@@ -61,3 +61,13 @@ def test_the_recent_map_is_the_mean_of_the_last_52_periods_known():
     out = recent_mean(panel, "all")
     np.testing.assert_allclose(out[:, 59], counts[:, 8:60].mean(axis=1))
     np.testing.assert_allclose(out[:, 9], counts[:, :10].mean(axis=1))
+
+
+def test_a_window_without_events_is_zero_not_a_float_residue_below_it():
+    # One event in the first period, none after: mean_all * elapsed is 0.7 only up to
+    # rounding, so the windows after the first year would come out a hair below zero.
+    panel = pd.DataFrame({C.AREA_ID: "A",
+                          C.PERIOD: pd.date_range("2024-01-01", periods=199, freq="7D"),
+                          "all_mean_all": 0.7 / np.arange(1, 200)})
+    out = recent_mean(panel, "all")
+    assert (out >= 0).all() and (out[:, 52:] < 1e-12).all()
