@@ -43,30 +43,58 @@ def synth(ctx: typer.Context,
 
 
 @app.command("ingest", epilog="Example: riskgrid ingest experiments/synthetic_city.toml --json "
-             "data/synthetic_city/ingest_summary.json")
-def ingest_command(ctx: typer.Context,
-                   experiment: ExperimentArg, json_path: JsonOpt = None) -> None:
+             "data/synthetic_city/ingest_summary.json; a day's export: riskgrid ingest "
+             "experiments/synthetic_city.toml --append --source incidents=today.csv")
+def ingest_command(ctx: typer.Context, experiment: ExperimentArg, json_path: JsonOpt = None,
+                   append: Annotated[bool, typer.Option(
+                       "--append", help="Add the records to the clean tables already there "
+                       "(only the months they touch are written again) instead of rebuilding "
+                       "them; `riskgrid features` then updates only the periods they change."
+                   )] = False,
+                   source: Annotated[list[str] | None, typer.Option(
+                       "--source", metavar="NAME=PATH", help="With --append: read source NAME "
+                       "from PATH (a day's export) and no other source; repeatable.")] = None
+                   ) -> None:
     """Read the experiment's sources into clean tables; print the row accounting."""
     from cli.progress import progress
+    from features import append as append_records
     from features import ingest
 
     settings = settings_of(ctx)
     exp = load_experiment(experiment)
+    paths = _source_paths(source or [])
+    if paths and not append:
+        raise typer.BadParameter("--source NAME=PATH goes with --append (a full ingest reads "
+                                 "the paths of the experiment file)", param_hint="--source")
     with progress("ingest") as step:
-        report = ingest(exp, settings, progress=step)
+        report = (append_records(exp, settings, paths, progress=step) if append
+                  else ingest(exp, settings, progress=step))
     summary = report.as_json()
-    table = Table(title=f"ingest {exp.name}")
+    table = Table(title=f"ingest {exp.name}" + (" (append)" if append else ""))
     keys = ("rows_in", "accepted", "quarantined", "duplicates", "merged")
+    if append:
+        keys += ("added", "replaced", "unchanged")
     for column in ("source", *keys):
         table.add_column(column, justify="left" if column == "source" else "right")
     for name, counts in {**summary["sources"], "total": summary["total"]}.items():
-        table.add_row(name, *(f"{counts[k]:,}" for k in keys))
+        table.add_row(name, *(f"{counts.get(k, 0):,}" for k in keys))
     console.print(table)
     if summary["total"]["merged"]:
         console.print("merged: accepted rows folded into an earlier row of the same incident "
                       "(merge_rows = true); the clean table holds accepted - merged incidents")
     console.print(f"clean tables: {report.clean_dir}")
     write_json(json_path, summary)
+
+
+def _source_paths(values: list[str]) -> dict[str, Path]:
+    paths = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise typer.BadParameter(f"'{value}' is not NAME=PATH (e.g. incidents=today.csv)",
+                                     param_hint="--source")
+        paths[name] = Path(path).resolve()
+    return paths
 
 
 @app.command(epilog="Example: riskgrid features experiments/synthetic_city.toml")
@@ -81,6 +109,9 @@ def features(ctx: typer.Context, experiment: ExperimentArg) -> None:
         result = build_features(exp, settings, progress=step)
     console.print(f"panel: {result.rows:,} rows x {result.columns} features, periods "
                   f"{result.periods[0]} to {result.periods[1]} -> {result.path}")
+    if result.blocks is not None:
+        console.print(f"updated for the new records: {result.blocks[0]} of {result.blocks[1]} "
+                      "blocks of periods written again, the others kept")
     for line in result.left_out:
         console.print(line, highlight=False, markup=False)
 

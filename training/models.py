@@ -103,7 +103,7 @@ class HorizonModel:
         return interval(expected, self.dispersion, level)
 
     def raw_risk(self, X: pd.DataFrame, threshold: np.ndarray | None = None) -> np.ndarray:
-        return _raw_risk(self.risk, X[self.features].to_numpy(np.float32), self.by_count,
+        return raw_risk(self.risk, X[self.features].to_numpy(np.float32), self.by_count,
                          threshold)
 
     def risk_probability(self, X: pd.DataFrame,
@@ -115,15 +115,17 @@ class HorizonModel:
 _ONE_THREAD_ROWS = 100_000
 
 
-def _raw_risk(risk: lgb.Booster, matrix: np.ndarray, by_count: bool,
-              threshold: np.ndarray | None) -> np.ndarray:
+def raw_risk(risk: lgb.Booster, matrix: np.ndarray, by_count: bool,
+             threshold: np.ndarray | None) -> np.ndarray:
+    """The risk booster's raw score of each row (P(count > threshold) for a count model)."""
     raw = risk.predict(matrix)
     if by_count:
         return stats.poisson.sf(np.floor(threshold), np.maximum(raw, 1e-9))
     return raw
 
 
-def _params(config: TrainingConfig, objective: str, rows: int) -> dict:
+def booster_params(config: TrainingConfig, objective: str, rows: int) -> dict:
+    """LightGBM's parameters for one booster of ``rows`` rows."""
     return {
         "objective": objective, "learning_rate": config.learning_rate,
         "num_leaves": config.num_leaves, "min_data_in_leaf": config.min_data_in_leaf,
@@ -205,7 +207,7 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
 
     def booster(keep: np.ndarray, label: np.ndarray, loss: str) -> lgb.Booster:
         sample = Sample.of(matrix[keep], label, weight[keep], rows.area_id[keep], names)
-        return fit(sample, _params(config, loss, len(label)), config.num_boost_round)
+        return fit(sample, booster_params(config, loss, len(label)), config.num_boost_round)
 
     risk = booster(early, target[early], kind)
     shrink = config.shrinkage_weights[0]
@@ -226,6 +228,6 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
                          calibrator=Calibrator(config.calibration), by_count=by_count,
                          dispersion=dispersion)
     threshold = None if rows.threshold is None else rows.threshold[calibrate]
-    model.calibrator.fit(_raw_risk(risk, matrix[calibrate], by_count, threshold),
+    model.calibrator.fit(raw_risk(risk, matrix[calibrate], by_count, threshold),
                          flag[calibrate], None if config.zero_share >= 1 else weight[calibrate])
     return Fitted(model, shrink)

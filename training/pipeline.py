@@ -28,6 +28,7 @@ from training.distributed import booster_fit
 from training.metrics import calibration_table
 from training.models import fit_horizon
 from training.oracle import TRUTH_COLUMNS, oracle_forecasts
+from training.partitioned import fit_final_partitioned, shap_importance_partitioned
 from training.registry import TrainingRecord, log_training
 from training.riskmodel import RiskModel, contributions
 from training.targets import (
@@ -222,10 +223,15 @@ def train(experiment: Experiment, settings: Settings, config_text: str,
     result = backtest(experiment, inputs, progress, engine)
     if progress:
         progress("fitting the final models")
-    model = fit_final(experiment, inputs, engine)
+    # A panel the workers wrote as parts: the final fit and TreeSHAP read them there.
+    folder = experiment.output_dir(settings)
+    parts = engine.scheduler is not None and (folder / "features" / "panel.parquet").is_dir()
+    model = (fit_final_partitioned(experiment, folder, engine)[0] if parts
+             else fit_final(experiment, inputs, engine))
     if progress:
         progress("explaining the models (TreeSHAP)")
-    importance, values, X = shap_importance(model, inputs)
+    importance, values, X = (shap_importance_partitioned(model, folder, engine) if parts
+                             else shap_importance(model, inputs))
     backtest_fp = fingerprint(experiment, inputs, result)
     plots_dir = experiment.output_dir(settings) / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)

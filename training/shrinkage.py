@@ -61,18 +61,25 @@ def long_run_rate(panel: pd.DataFrame, stream: str, window: int) -> np.ndarray:
     return np.nan_to_num(long_run * level)
 
 
-def sample_weights(count: np.ndarray, flag: np.ndarray, config: TrainingConfig) -> np.ndarray:
+def sample_weights(count: np.ndarray, flag: np.ndarray, config: TrainingConfig,
+                   offset: int = 0) -> np.ndarray:
     """Per row, the booster's weight: 0 (left out) or 1 / share for a sampled zero row.
 
     Rows with an event (count or flag) are all kept with weight 1; of the rows with neither,
     a random ``config.zero_share`` is kept and weighted up, so every loss the boosters
     minimise keeps its expectation (importance sampling) while they train on far fewer rows.
+
+    Args:
+        offset: the rows are rows offset.. of a longer sample (one block of it): each row gets
+            the draw it gets in the whole sample.
     """
     weight = np.ones(len(count))
     if config.zero_share >= 1:
         return weight
     empty = (count == 0) & (np.nan_to_num(flag) == 0)
-    drawn = np.random.default_rng(config.seed).random(len(count)) < config.zero_share
+    draws = np.random.default_rng(config.seed)
+    draws.bit_generator.advance(offset)  # one 64-bit draw a row
+    drawn = draws.random(len(count)) < config.zero_share
     weight[empty] = np.where(drawn[empty], 1 / config.zero_share, 0.0)
     return weight
 

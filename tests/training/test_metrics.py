@@ -282,7 +282,8 @@ def test_skill_rejects_an_unknown_metric():
 
 
 def test_losses_are_the_lower_is_better_metrics():
-    assert LOWER_IS_BETTER == {"poisson_deviance", "mae", "rmse", "brier", "ece"}
+    assert LOWER_IS_BETTER == {"poisson_deviance", "mae", "rmse", "brier", "ece", "crps",
+                               "tied_share"}
 
 
 def test_pei_of_equal_cells_is_the_catch_over_the_top_cells_by_events():

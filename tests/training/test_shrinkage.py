@@ -93,3 +93,13 @@ def test_hotspots_are_ranked_by_events_per_unit_of_area():
     count = np.r_[2.0, np.zeros(n - 1)]
     config = TrainingConfig(primary_metric="hit_rate@5%", shrinkage_weights=[0.0, 0.5, 1.0])
     assert choose_weight(forecast, count, rows, config) == 0.0
+
+
+def test_a_block_of_rows_gets_the_draws_it_gets_in_the_whole_sample():
+    rng = np.random.default_rng(3)
+    count, flag = rng.poisson(0.3, 1000).astype(float), np.zeros(1000)
+    config = TrainingConfig(zero_share=0.3)
+    whole = sample_weights(count, flag, config)
+    blocks = [sample_weights(count[lo:hi], flag[lo:hi], config, offset=lo)
+              for lo, hi in ((0, 137), (137, 600), (600, 1000))]
+    np.testing.assert_array_equal(np.concatenate(blocks), whole)
