@@ -151,6 +151,7 @@ def conform(frame: pd.DataFrame, table: str,
         col.nullable = True  # missing values were handled above
         col.unique = False  # repeated ids are reported against the row they repeat
         col.coerce = False
+        col.dtype = None  # the parse above gave the types; a dtype check finds nothing more
     check_schema.unique = None
     try:
         check_schema.validate(typed[ok], lazy=True)
