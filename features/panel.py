@@ -23,7 +23,7 @@ from features.events import IncidentIndex, index_incidents
 from features.handling import handling_features
 from features.informative import Declared, informative, uncovered_as_missing
 from features.layout import Layout, complete_periods
-from features.petitions import petition_streams, weak_signal_features
+from features.petitions import petition_streams, weak_signal_features, with_repeats
 from features.spread import spatial_features
 from riskgrid import vocabulary as C
 from riskgrid.calendar import period_calendar
@@ -155,10 +155,11 @@ def area_features(events: IncidentIndex, petitions: pd.DataFrame, layout: Layout
     Areas are independent here, so this runs on any subset of areas (one partition).
     """
     short, long = config.windows[0], config.windows[-1]
-    streams = incident_streams(events, layout) | petition_streams(petitions, layout)
+    petitions = with_repeats(petitions)  # once, for the streams and the weak signals
+    streams = incident_streams(events, layout) | petition_streams(petitions, layout, True)
     values, specs = count_features(streams, config, composites={"all": events.families})
     for part in (handling_features(events, layout, long, config.handling_deadline_days),
-                 weak_signal_features(petitions, layout, short, config.backlog_days)):
+                 weak_signal_features(petitions, layout, short, config.backlog_days, True)):
         values |= part[0]
         specs += part[1]
     values |= {f"{OUTCOME_PREFIX}{n}": s.final for n, s in streams.items()}
