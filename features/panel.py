@@ -15,6 +15,7 @@ from features.counts import (
     known_sum,
     known_total,
     known_window,
+    running_sums,
     stream,
     streams,
 )
@@ -93,10 +94,12 @@ def count_features(streams: dict[str, Stream], config: FeaturesConfig,
             continue
         s = streams[name]
         elapsed = np.arange(1, s.shape[1] + 1, dtype=np.float64)
-        v = {"now": known_window(s, 1), "prev": known_window(s, 1, start_lag=1),
-             "ewm": known_ewm(s, config.ewm_halflife),
-             "mean_all": known_total(s) / elapsed[None, :], "last_year": known_sum(s, last_year)}
-        v |= {f"sum_{w}": known_window(s, w) for w in config.windows}
+        r = running_sums(s)  # once for every window of the stream
+        v = {"now": known_window(s, 1, running=r),
+             "prev": known_window(s, 1, start_lag=1, running=r),
+             "ewm": known_ewm(s, config.ewm_halflife), "mean_all": known_total(s) /
+             elapsed[None, :], "last_year": known_sum(s, last_year, running=r)}
+        v |= {f"sum_{w}": known_window(s, w, running=r) for w in config.windows}
         values |= {f"{name}_{kind}": v[kind] for kind in kinds}
     for name, parts in composites.items():
         values |= {f"{name}_{kind}": np.sum([values[f"{p}_{kind}"] for p in parts], axis=0)
