@@ -131,20 +131,26 @@ def conform(frame: pd.DataFrame, table: str,
         reason it breaks the contract ("" for rows that keep it).
     """
     schema = SCHEMAS[table].to_schema()
-    reasons = pd.Series("", index=frame.index, dtype=object)
-    typed = pd.DataFrame(index=frame.index)
+    first = np.full(len(frame), "", dtype=object)  # each row's first reason
+    pending = np.ones(len(frame), dtype=bool)  # rows without a reason yet
+    parsed = {}
     for name, column in schema.columns.items():
         if name not in frame.columns:
             continue
         values, bad = _parse(frame[name], str(column.dtype))
-        missing = values.isna() & ~bad
+        bad = bad.to_numpy(dtype=bool)
         if not column.nullable and name not in filled_later:
-            bad_missing = missing & (reasons == "")
-            reasons[bad_missing] = f"column {name}: value is missing"
-        flag = bad & (reasons == "")
-        reasons[flag] = [f"column {name}: '{v}' is not a valid {_kind(str(column.dtype))}"
-                         for v in frame.loc[flag, name]]
-        typed[name] = values
+            hit = values.isna().to_numpy(dtype=bool) & ~bad & pending
+            first[hit] = f"column {name}: value is missing"
+            pending &= ~hit
+        flag = bad & pending
+        if flag.any():
+            first[flag] = [f"column {name}: '{v}' is not a valid {_kind(str(column.dtype))}"
+                           for v in frame.loc[flag, name]]
+            pending &= ~flag
+        parsed[name] = values
+    typed = pd.DataFrame(parsed, index=frame.index)
+    reasons = pd.Series(first, index=frame.index, dtype=object)
     ok = reasons == ""
     check_schema = schema.select_columns([c for c in schema.columns if c in typed.columns])
     for col in check_schema.columns.values():
