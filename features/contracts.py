@@ -172,7 +172,8 @@ def conform(frame: pd.DataFrame, table: str,
 
 def _parse(values: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
     """Parse one column; returns the parsed values and where a present value failed to parse."""
-    present = values.notna() & (values.astype("string").str.strip() != "")
+    text = values.astype("string").str.strip()  # computed once, for every kind below
+    present = values.notna() & (text != "")
     if dtype.startswith("datetime"):
         if not pd.api.types.is_datetime64_any_dtype(values):
             # As text: a bare number (a JSON value, say) is not a time, not epoch nanoseconds.
@@ -190,11 +191,10 @@ def _parse(values: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
         if values.dtype == bool:
             parsed = values.astype(object)
         else:
-            parsed = values.astype("string").str.strip().str.lower().map(BOOL_TEXT)
+            parsed = text.str.lower().map(BOOL_TEXT)
             parsed = parsed.astype(object).where(parsed.notna(), None)
     else:
-        parsed = values.astype("string").str.strip().astype(object)
-        parsed = parsed.where(present, None)
+        parsed = text.astype(object).where(present, None)
     bad = present & pd.Series(parsed, index=values.index).isna()
     return pd.Series(parsed, index=values.index), bad
 
