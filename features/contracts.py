@@ -131,26 +131,33 @@ def conform(frame: pd.DataFrame, table: str,
         reason it breaks the contract ("" for rows that keep it).
     """
     schema = SCHEMAS[table].to_schema()
-    reasons = pd.Series("", index=frame.index, dtype=object)
-    typed = pd.DataFrame(index=frame.index)
+    first = np.full(len(frame), "", dtype=object)  # each row's first reason
+    pending = np.ones(len(frame), dtype=bool)  # rows without a reason yet
+    parsed = {}
     for name, column in schema.columns.items():
         if name not in frame.columns:
             continue
         values, bad = _parse(frame[name], str(column.dtype))
-        missing = values.isna() & ~bad
+        bad = bad.to_numpy(dtype=bool)
         if not column.nullable and name not in filled_later:
-            bad_missing = missing & (reasons == "")
-            reasons[bad_missing] = f"column {name}: value is missing"
-        flag = bad & (reasons == "")
-        reasons[flag] = [f"column {name}: '{v}' is not a valid {_kind(str(column.dtype))}"
-                         for v in frame.loc[flag, name]]
-        typed[name] = values
+            hit = values.isna().to_numpy(dtype=bool) & ~bad & pending
+            first[hit] = f"column {name}: value is missing"
+            pending &= ~hit
+        flag = bad & pending
+        if flag.any():
+            first[flag] = [f"column {name}: '{v}' is not a valid {_kind(str(column.dtype))}"
+                           for v in frame.loc[flag, name]]
+            pending &= ~flag
+        parsed[name] = values
+    typed = pd.DataFrame(parsed, index=frame.index)
+    reasons = pd.Series(first, index=frame.index, dtype=object)
     ok = reasons == ""
     check_schema = schema.select_columns([c for c in schema.columns if c in typed.columns])
     for col in check_schema.columns.values():
         col.nullable = True  # missing values were handled above
         col.unique = False  # repeated ids are reported against the row they repeat
         col.coerce = False
+        col.dtype = None  # the parse above gave the types; a dtype check finds nothing more
     check_schema.unique = None
     try:
         check_schema.validate(typed[ok], lazy=True)
@@ -165,7 +172,8 @@ def conform(frame: pd.DataFrame, table: str,
 
 def _parse(values: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
     """Parse one column; returns the parsed values and where a present value failed to parse."""
-    present = values.notna() & (values.astype("string").str.strip() != "")
+    text = values.astype("string").str.strip()  # computed once, for every kind below
+    present = values.notna() & (text != "")
     if dtype.startswith("datetime"):
         if not pd.api.types.is_datetime64_any_dtype(values):
             # As text: a bare number (a JSON value, say) is not a time, not epoch nanoseconds.
@@ -183,11 +191,10 @@ def _parse(values: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
         if values.dtype == bool:
             parsed = values.astype(object)
         else:
-            parsed = values.astype("string").str.strip().str.lower().map(BOOL_TEXT)
+            parsed = text.str.lower().map(BOOL_TEXT)
             parsed = parsed.astype(object).where(parsed.notna(), None)
     else:
-        parsed = values.astype("string").str.strip().astype(object)
-        parsed = parsed.where(present, None)
+        parsed = text.astype(object).where(present, None)
     bad = present & pd.Series(parsed, index=values.index).isna()
     return pd.Series(parsed, index=values.index), bad
 

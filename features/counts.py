@@ -104,13 +104,15 @@ def combine(parts: list[Stream]) -> Stream:
                   late_value=np.concatenate([p.late_value for p in parts]))
 
 
-def known_sum(s: Stream, weights: np.ndarray) -> np.ndarray:
-    """Point-in-time weighted sum: ``sum_k weights[k] * known count of period t - k`` for all t."""
+def known_sum(s: Stream, weights: np.ndarray, running: np.ndarray | None = None) -> np.ndarray:
+    """Point-in-time weighted sum: ``sum_k weights[k] * known count of period t - k`` for all t
+    (``running``: the stream's :func:`running_sums`, when the caller has them)."""
     weights = np.asarray(weights, dtype=np.float64)
     lags = np.flatnonzero(weights)
     if len(lags) and np.all(weights[lags] == weights[lags[0]]) and \
             lags[-1] - lags[0] + 1 == len(lags):
-        return weights[lags[0]] * known_window(s, len(lags), start_lag=int(lags[0]))
+        return weights[lags[0]] * known_window(s, len(lags), start_lag=int(lags[0]),
+                                               running=running)
     n_areas, n_periods = s.shape
     out = np.zeros(s.shape, dtype=np.float64)
     for k in lags[lags < n_periods]:
@@ -129,11 +131,20 @@ def known_sum(s: Stream, weights: np.ndarray) -> np.ndarray:
     return out
 
 
-def known_window(s: Stream, length: int, start_lag: int = 0) -> np.ndarray:
-    """Point-in-time sum over the ``length`` periods ending ``start_lag`` periods before t."""
+def running_sums(s: Stream) -> np.ndarray:
+    """The final counts summed up to each period, after a leading column of zeros."""
     n_areas, n_periods = s.shape
     running = np.zeros((n_areas, n_periods + 1))
     np.cumsum(s.final, axis=1, out=running[:, 1:])
+    return running
+
+
+def known_window(s: Stream, length: int, start_lag: int = 0,
+                 running: np.ndarray | None = None) -> np.ndarray:
+    """Point-in-time sum over the ``length`` periods ending ``start_lag`` periods before t
+    (``running``: the stream's :func:`running_sums`, computed here when not given)."""
+    n_periods = s.shape[1]
+    running = running_sums(s) if running is None else running
     out = _running_at(running, 1 - start_lag, n_periods)  # the sum up to t - start_lag ...
     out -= _running_at(running, 1 - start_lag - length, n_periods)  # ... less the sum before
     late = s.late_reported - s.late_occurred > start_lag  # only these are missing at t

@@ -15,6 +15,7 @@ from features.counts import (
     known_sum,
     known_total,
     known_window,
+    running_sums,
     stream,
     streams,
 )
@@ -23,7 +24,7 @@ from features.events import IncidentIndex, index_incidents
 from features.handling import handling_features
 from features.informative import Declared, informative, uncovered_as_missing
 from features.layout import Layout, complete_periods
-from features.petitions import petition_streams, weak_signal_features
+from features.petitions import petition_streams, weak_signal_features, with_repeats
 from features.spread import spatial_features
 from riskgrid import vocabulary as C
 from riskgrid.calendar import period_calendar
@@ -93,10 +94,12 @@ def count_features(streams: dict[str, Stream], config: FeaturesConfig,
             continue
         s = streams[name]
         elapsed = np.arange(1, s.shape[1] + 1, dtype=np.float64)
-        v = {"now": known_window(s, 1), "prev": known_window(s, 1, start_lag=1),
-             "ewm": known_ewm(s, config.ewm_halflife),
-             "mean_all": known_total(s) / elapsed[None, :], "last_year": known_sum(s, last_year)}
-        v |= {f"sum_{w}": known_window(s, w) for w in config.windows}
+        r = running_sums(s)  # once for every window of the stream
+        v = {"now": known_window(s, 1, running=r),
+             "prev": known_window(s, 1, start_lag=1, running=r),
+             "ewm": known_ewm(s, config.ewm_halflife), "mean_all": known_total(s) /
+             elapsed[None, :], "last_year": known_sum(s, last_year, running=r)}
+        v |= {f"sum_{w}": known_window(s, w, running=r) for w in config.windows}
         values |= {f"{name}_{kind}": v[kind] for kind in kinds}
     for name, parts in composites.items():
         values |= {f"{name}_{kind}": np.sum([values[f"{p}_{kind}"] for p in parts], axis=0)
@@ -155,10 +158,11 @@ def area_features(events: IncidentIndex, petitions: pd.DataFrame, layout: Layout
     Areas are independent here, so this runs on any subset of areas (one partition).
     """
     short, long = config.windows[0], config.windows[-1]
-    streams = incident_streams(events, layout) | petition_streams(petitions, layout)
+    petitions = with_repeats(petitions)  # once, for the streams and the weak signals
+    streams = incident_streams(events, layout) | petition_streams(petitions, layout, True)
     values, specs = count_features(streams, config, composites={"all": events.families})
     for part in (handling_features(events, layout, long, config.handling_deadline_days),
-                 weak_signal_features(petitions, layout, short, config.backlog_days)):
+                 weak_signal_features(petitions, layout, short, config.backlog_days, True)):
         values |= part[0]
         specs += part[1]
     values |= {f"{OUTCOME_PREFIX}{n}": s.final for n, s in streams.items()}

@@ -25,9 +25,11 @@ def with_repeats(petitions: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def petition_streams(petitions: pd.DataFrame, layout: Layout) -> dict[str, Stream]:
-    """Petitions are known when filed, so each stream has no late events."""
-    p = with_repeats(petitions)
+def petition_streams(petitions: pd.DataFrame, layout: Layout,
+                     marked: bool = False) -> dict[str, Stream]:
+    """Petitions are known when filed, so each stream has no late events. ``marked``: the
+    petitions are already :func:`with_repeats`'s."""
+    p = petitions if marked else with_repeats(petitions)
     area, filed = layout.rows(p[C.AREA_ID]), layout.index(p[C.FILED_AT])
     masks = {
         "petitions": np.ones(len(p), bool),
@@ -39,10 +41,11 @@ def petition_streams(petitions: pd.DataFrame, layout: Layout) -> dict[str, Strea
 
 
 def weak_signal_features(petitions: pd.DataFrame, layout: Layout, window: int,
-                         backlog_days: float) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
+                         backlog_days: float, marked: bool = False
+                         ) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
     """Weak signals (repeat petitions massing on one topic, time since the last collective
-    petition) and the petition backlog (积案) open at each cutoff."""
-    p = with_repeats(petitions)
+    petition) and the petition backlog (积案) open at each cutoff (``marked``: as above)."""
+    p = petitions if marked else with_repeats(petitions)
     area = layout.rows(p[C.AREA_ID])
     filed = layout.index(p[C.FILED_AT])
     unit_en, unit_zh = PERIOD_WORDS[layout.period]
