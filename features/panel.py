@@ -22,6 +22,7 @@ from features.engine import LOCAL, Engine, run_by_area
 from features.events import IncidentIndex, index_incidents
 from features.handling import handling_features
 from features.informative import Declared, informative, uncovered_as_missing
+from features.intensity import decay_features, intensity_features
 from features.layout import Layout, complete_periods
 from features.petitions import petition_streams, weak_signal_features
 from features.spread import spatial_features
@@ -157,7 +158,8 @@ def area_features(events: IncidentIndex, petitions: pd.DataFrame, layout: Layout
     short, long = config.windows[0], config.windows[-1]
     streams = incident_streams(events, layout) | petition_streams(petitions, layout)
     values, specs = count_features(streams, config, composites={"all": events.families})
-    for part in (handling_features(events, layout, long, config.handling_deadline_days),
+    for part in (decay_features(streams, config),
+                 handling_features(events, layout, long, config.handling_deadline_days),
                  weak_signal_features(petitions, layout, short, config.backlog_days)):
         values |= part[0]
         specs += part[1]
@@ -197,9 +199,10 @@ def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Data
     events = index_incidents(incidents, layout, config.handling_deadline_days)
     values, specs = run_by_area(area_features, events, petitions, layout, config, engine)
     outcomes = [name for name in values if name.startswith(OUTCOME_PREFIX)]
-    spatial, spatial_specs = spatial_features(values, areas, short, long)
-    values |= spatial
-    specs += spatial_specs
+    for spatial, spatial_specs in (spatial_features(values, areas, short, long),
+                                   intensity_features(values, areas, config)):
+        values |= spatial
+        specs += spatial_specs
     population = areas[C.POPULATION].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         values[f"all_per_1k_{long}"] = values[f"all_sum_{long}"] / population[:, None] * 1000
