@@ -41,6 +41,7 @@ class BacktestResult:
     per_fold: list[dict] = field(default_factory=list)
     predictions: pd.DataFrame | None = None
     coherence: dict | None = None
+    choices: list[dict] = field(default_factory=list)
 
     def as_json(self) -> dict:
         """The documented JSON layout; horizons are string keys."""
@@ -53,6 +54,7 @@ class BacktestResult:
                                     self.primary_metric) for h in self.horizons},
             "fold_periods": [[str(f.start.date()), str(f.stop.date())] for f in self.folds],
             **({"coherence": self.coherence} if self.coherence else {}),
+            "choices": self.choices,
         }
 
 
@@ -196,7 +198,7 @@ def _predictions(panel, areas, fitted: Fitted, X, test, count, flag, baselines, 
         C.PERIOD: panel.loc[test, C.PERIOD].to_numpy(), "y": count[test], "flag": flag[test],
         "model_count": model.expected_count(X[test]),
         "model_probability": model.risk_probability(X[test], threshold),
-        "model_shrinkage": fitted.shrinkage,
+        **{f"model_{k}": v for k, v in fitted.choices().items()},
     })
     out["area_size"] = size.reindex(out[C.AREA_ID]).to_numpy()
     for name, (expected, probability) in baselines.items():
@@ -230,4 +232,17 @@ def score(predictions: pd.DataFrame, folds: list[Fold], horizons: list[int], pri
             per_fold.append({"fold": int(number), "horizon": h, **_metrics(fold_rows, "model")})
     return BacktestResult(horizons=list(horizons), folds=folds, primary_metric=primary,
                           model=model, baselines=baselines, per_fold=per_fold,
-                          predictions=predictions)
+                          predictions=predictions, choices=fold_choices(predictions, folds))
+
+
+CHOICES = ("shrinkage", "count_rounds", "risk_rounds")
+
+
+def fold_choices(predictions: pd.DataFrame, folds: list[Fold]) -> list[dict]:
+    """What each origin and horizon chose on its inner validation slice."""
+    columns = [f"model_{c}" for c in CHOICES if f"model_{c}" in predictions]
+    starts = {f.number: str(f.start.date()) for f in folds}
+    first = predictions.groupby(["fold", "horizon"], sort=True)[columns].first()
+    return [{"fold": int(fold), "origin": starts[int(fold)], "horizon": int(h),
+             **{c[len("model_"):]: row[c].item() for c in columns}}
+            for (fold, h), row in first.iterrows()]

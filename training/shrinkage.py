@@ -13,7 +13,7 @@ import pandas as pd
 
 from riskgrid import vocabulary as C
 from riskgrid.experiment import TrainingConfig
-from training.metrics import count_metrics, hotspot_metrics, skill
+from training.metrics import count_metrics, hotspot_metrics
 
 # The fallback when the primary metric does not judge count forecasts (a risk metric).
 COUNT_METRIC = "poisson_deviance"
@@ -61,19 +61,35 @@ def long_run_rate(panel: pd.DataFrame, stream: str, window: int) -> np.ndarray:
     return np.nan_to_num(long_run * level)
 
 
-def sample_weights(count: np.ndarray, flag: np.ndarray, config: TrainingConfig) -> np.ndarray:
-    """Per row, the booster's weight: 0 (left out) or 1 / share for a sampled zero row.
+def sample_weights(count: np.ndarray, flag: np.ndarray, config: TrainingConfig,
+                   area: np.ndarray | None = None) -> np.ndarray:
+    """Per row, the booster's weight: 0 (left out), 1, or more for a sampled zero row.
 
-    Rows with an event (count or flag) are all kept with weight 1; of the rows with neither,
-    a random ``config.zero_share`` is kept and weighted up, so every loss the boosters
-    minimise keeps its expectation (importance sampling) while they train on far fewer rows.
+    Rows with an event (count or flag) are all kept with weight 1. Of each area's rows with
+    neither, ``config.zero_share`` are kept, spread evenly over its periods from a random
+    start (systematic sampling), and weighted by the area's zero rows over the ones kept: the
+    weighted zeros of every area add up to its own, so each area's share of the losses the
+    boosters minimise stays what it was (importance sampling) while they train on far fewer
+    rows. Without ``area``, all rows are one area.
     """
     weight = np.ones(len(count))
     if config.zero_share >= 1:
         return weight
-    empty = (count == 0) & (np.nan_to_num(flag) == 0)
-    drawn = np.random.default_rng(config.seed).random(len(count)) < config.zero_share
-    weight[empty] = np.where(drawn[empty], 1 / config.zero_share, 0.0)
+    empty = np.flatnonzero((count == 0) & (np.nan_to_num(flag) == 0))
+    codes = (np.zeros(len(empty), dtype=np.int64) if area is None
+             else pd.factorize(area[empty])[0])
+    order = np.argsort(codes, kind="stable")  # each area's zero rows together, in time order
+    codes, empty = codes[order], empty[order]
+    firsts = np.r_[0, np.flatnonzero(np.diff(codes)) + 1]
+    rank = np.arange(len(codes)) - np.repeat(firsts, np.diff(np.r_[firsts, len(codes)]))
+    start = np.random.default_rng(config.seed).random(len(firsts))[codes]
+    # Row k is drawn when the running count (k + start) * share passes a whole number.
+    drawn = (np.floor((rank + 1 + start) * config.zero_share)
+             > np.floor((rank + start) * config.zero_share))
+    zeros = np.bincount(codes).astype(np.float64)
+    kept = np.bincount(codes, weights=drawn.astype(np.float64))
+    scale = np.divide(zeros, kept, out=np.zeros_like(zeros), where=kept > 0)
+    weight[empty] = np.where(drawn, scale[codes], 0.0)
     return weight
 
 
@@ -85,33 +101,68 @@ def shrunk_labels(count: np.ndarray, long_run: np.ndarray, weight: float) -> np.
     return weight * count + (1 - weight) * long_run
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What a count model chose on its inner validation slice, and the score it got there."""
+
+    rounds: int
+    weight: float
+    score: float
+
+
 def choose_weight(forecast: np.ndarray, count: np.ndarray, rows: TrainingRows,
                   config: TrainingConfig) -> float:
-    """The candidate weight whose blend of ``forecast`` and the long-run rate scores best.
+    """The candidate weight whose blend of ``forecast`` and the long-run rate scores best."""
+    return choose({config.num_boost_round: forecast}, count, rows, config).weight
+
+
+def choose(forecasts: dict[int, np.ndarray], count: np.ndarray, rows: TrainingRows,
+           config: TrainingConfig) -> Choice:
+    """The rounds and the weight whose blend of forecast and long-run rate scores best.
 
     Args:
-        forecast: a count booster's forecasts of rows it did not train on (the calibration
-            slice), ``count`` their targets and ``rows`` their context.
+        forecasts: by number of boosting rounds, a count booster's forecasts of rows it did
+            not train on (the inner validation slice), ``count`` their targets and ``rows``
+            their context.
 
     The score is the experiment's primary metric when it judges counts or hotspot maps,
-    otherwise the Poisson deviance. Ties go to the larger weight (less shrinkage).
+    otherwise the Poisson deviance. Ties go to the larger weight (less shrinkage), then to
+    fewer rounds.
     """
-    candidates = sorted(set(config.shrinkage_weights), reverse=True)
-    if len(candidates) == 1:
-        return candidates[0]
-    metric = config.primary_metric
-    if not metric.startswith(_HOTSPOT_PREFIXES) and metric not in _COUNT_METRICS:
-        metric = COUNT_METRIC
-    scores = {str(w): _score(shrunk_labels(forecast, rows.long_run, w), count, rows, metric)
-              for w in candidates}
-    best = skill(scores[str(candidates[0])], scores, metric)["best_baseline"]
-    return float(best) if best else candidates[0]
+    metric = selection_metric(config.primary_metric)
+    lower = metric in _COUNT_METRICS
+    weights = sorted(set(config.shrinkage_weights), reverse=True)
+    best: Choice | None = None
+    for w in weights:
+        for rounds in sorted(forecasts):
+            blend = shrunk_labels(forecasts[rounds], rows.long_run, w)
+            value = _score(blend, count, rows, metric)[metric]
+            if np.isnan(value):
+                continue
+            better = best is None or (value < best.score if lower else value > best.score)
+            if better:
+                best = Choice(rounds, w, value)
+    return best or Choice(max(forecasts), weights[0], float("nan"))
+
+
+def selection_metric(primary: str) -> str:
+    """The metric nested choices use: the primary one if it judges counts or maps."""
+    if primary.startswith(_HOTSPOT_PREFIXES) and _share(primary) is not None:
+        return primary
+    return primary if primary in _COUNT_METRICS else COUNT_METRIC
+
+
+def _share(metric: str) -> float | None:
+    try:
+        return float(metric.split("@")[1].rstrip("%")) / 100
+    except ValueError:
+        return None  # e.g. a map judged by absolute area
 
 
 def _score(blend: np.ndarray, count: np.ndarray, rows: TrainingRows,
            metric: str) -> dict[str, float]:
     if metric.startswith(_HOTSPOT_PREFIXES):
-        share = (float(metric.split("@")[1].rstrip("%")) / 100,)
+        share = (_share(metric),)
         return hotspot_metrics(pd.DataFrame({
             C.PERIOD: rows.period, C.AREA_ID: rows.area_id, "y_true": count,
             "score": blend / rows.area_size, "area_size": rows.area_size}), share, share)
