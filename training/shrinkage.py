@@ -127,7 +127,7 @@ def choose(forecasts: dict[int, np.ndarray], count: np.ndarray, rows: TrainingRo
 
     The score is the experiment's primary metric when it judges counts or hotspot maps,
     otherwise the Poisson deviance. Ties go to the larger weight (less shrinkage), then to
-    fewer rounds.
+    fewer rounds; at weight 0 the rounds are the most.
     """
     metric = selection_metric(config.primary_metric)
     lower = metric in _COUNT_METRICS
@@ -141,7 +141,9 @@ def choose(forecasts: dict[int, np.ndarray], count: np.ndarray, rows: TrainingRo
                 continue
             better = best is None or (value < best.score if lower else value > best.score)
             if better:
-                best = Choice(rounds, w, value)
+                # At weight 0 the forecast plays no part; the booster then learns the
+                # long-run rate itself and gets every round to do so.
+                best = Choice(rounds if w > 0 else max(forecasts), w, value)
     return best or Choice(max(forecasts), weights[0], float("nan"))
 
 
