@@ -124,8 +124,8 @@ def intensity_features(values: dict[str, np.ndarray], areas: pd.DataFrame,
     out: dict[str, np.ndarray] = {}
     specs: list[FeatureSpec] = []
     for stream in INTENSITY_STREAMS:
-        if f"{stream}_now" not in values:
-            continue
+        if f"{stream}_now" not in values or not np.any(values[f"{stream}_mean_all"]):
+            continue  # a stream the city never records: its maps would all be zero
         for part in (_smoothed(values, stream, kernels, config),
                      _near_repeats(values, stream, rings, config),
                      _parents(values, stream, areas, config)):
