@@ -13,7 +13,7 @@ from riskgrid.experiment import FeaturesConfig, TrainingConfig
 from training.baselines import baseline_forecasts, baseline_names, kernel_smoother
 from training.metrics import count_metrics, hotspot_metrics, risk_metrics, skill
 from training.models import BoosterFit, Fitted, fit_horizon, fit_local
-from training.shrinkage import TrainingRows, long_run_rate
+from training.shrinkage import TrainingRows, anchor_rates, long_run_rate
 from training.targets import flag_threshold, target_calendar, target_counts, target_flags
 
 
@@ -168,7 +168,8 @@ def training_rows(panel: pd.DataFrame, areas: pd.DataFrame, config: TrainingConf
         period=panel[C.PERIOD].to_numpy(), area_id=panel[C.AREA_ID].to_numpy(),
         area_size=area_sizes(areas).reindex(panel[C.AREA_ID]).to_numpy(np.float64),
         long_run=long_run_rate(panel, config.target, window),
-        threshold=row_thresholds(panel, config, threshold))
+        threshold=row_thresholds(panel, config, threshold),
+        anchors=anchor_rates(panel, config.target, window, config.anchors))
 
 
 def area_sizes(areas: pd.DataFrame) -> pd.Series:
@@ -235,7 +236,7 @@ def score(predictions: pd.DataFrame, folds: list[Fold], horizons: list[int], pri
                           predictions=predictions, choices=fold_choices(predictions, folds))
 
 
-CHOICES = ("shrinkage", "count_rounds", "risk_rounds")
+CHOICES = ("shrinkage", "anchor", "count_rounds", "risk_rounds")
 
 
 def fold_choices(predictions: pd.DataFrame, folds: list[Fold]) -> list[dict]:
@@ -244,5 +245,10 @@ def fold_choices(predictions: pd.DataFrame, folds: list[Fold]) -> list[dict]:
     starts = {f.number: str(f.start.date()) for f in folds}
     first = predictions.groupby(["fold", "horizon"], sort=True)[columns].first()
     return [{"fold": int(fold), "origin": starts[int(fold)], "horizon": int(h),
-             **{c[len("model_"):]: row[c].item() for c in columns}}
+             **{c[len("model_"):]: _plain(row[c]) for c in columns}}
             for (fold, h), row in first.iterrows()]
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value JSON writes."""
+    return value.item() if isinstance(value, np.generic) else value

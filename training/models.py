@@ -138,10 +138,11 @@ class Fitted:
     shrinkage: float
     count_rounds: int = 0
     risk_rounds: int = 0
+    anchor: str = "long_run"
 
     def choices(self) -> dict:
-        return {"shrinkage": self.shrinkage, "count_rounds": self.count_rounds,
-                "risk_rounds": self.risk_rounds}
+        return {"shrinkage": self.shrinkage, "anchor": self.anchor,
+                "count_rounds": self.count_rounds, "risk_rounds": self.risk_rounds}
 
 
 # Candidate numbers of boosting rounds (those below num_boost_round, and it).
@@ -247,11 +248,11 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
         choice = Choice(most, config.shrinkage_weights[0], float("nan"))
     risk = truncated(risk, choice.rounds if by_count else
                      risk_rounds(risk, held_out, flag[late], config))
-    label = shrunk_labels(count[kept], rows.long_run[kept], choice.weight)
+    label = shrunk_labels(count[kept], rows.anchor(choice.anchor)[kept], choice.weight)
     count_model = booster(kept, label, objective, choice.rounds)
     model = HorizonModel(horizon=horizon, features=names, count=count_model, risk=risk,
                          calibrator=Calibrator(config.calibration), by_count=by_count)
     threshold = None if rows.threshold is None else rows.threshold[late]
     # Every row of the slice, unweighted: the calibrator sees the periods as they were.
     model.calibrator.fit(_raw_risk(risk, held_out, by_count, threshold), flag[late])
-    return Fitted(model, choice.weight, choice.rounds, risk.current_iteration())
+    return Fitted(model, choice.weight, choice.rounds, risk.current_iteration(), choice.anchor)

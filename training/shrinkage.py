@@ -6,7 +6,7 @@ out is still the model's one count model, so its forecasts and TreeSHAP values s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,8 @@ class TrainingRows:
         area_size: the area's size in km2 (1 where unknown), for hotspot metrics.
         long_run: the rate the count model can be shrunk toward (:func:`long_run_rate`).
         threshold: the count above which the flag is set (count-threshold flags only).
+        anchors: other rates it can be shrunk toward, by name (:data:`ANCHORS`); which one
+            is chosen with the weight.
     """
 
     period: np.ndarray
@@ -38,25 +40,53 @@ class TrainingRows:
     area_size: np.ndarray
     long_run: np.ndarray
     threshold: np.ndarray | None = None
+    anchors: dict[str, np.ndarray] = field(default_factory=dict)
 
     def take(self, keep: np.ndarray) -> TrainingRows:
         return TrainingRows(self.period[keep], self.area_id[keep], self.area_size[keep],
                             self.long_run[keep],
-                            None if self.threshold is None else self.threshold[keep])
+                            None if self.threshold is None else self.threshold[keep],
+                            {k: v[keep] for k, v in self.anchors.items()})
+
+    def anchor(self, name: str) -> np.ndarray:
+        return self.long_run if name == LONG_RUN else self.anchors[name]
 
 
-def long_run_rate(panel: pd.DataFrame, stream: str, window: int) -> np.ndarray:
+LONG_RUN = "long_run"
+# The maps a count model can be shrunk toward, by the panel column of each area's rate:
+# its long-run mean, that mean smoothed over its neighbours, its recent decayed rate.
+ANCHORS = {LONG_RUN: "{stream}_mean_all", "kernel_long_run": "{stream}_mean_all_kernel_1",
+           "recent": "{stream}_ewm"}
+
+
+def anchor_rates(panel: pd.DataFrame, stream: str, window: int,
+                 names: list[str]) -> dict[str, np.ndarray]:
+    """The anchors other than the long-run rate that the panel has, each at the city's level."""
+    out = {}
+    for name in names:
+        column = ANCHORS[name].format(stream=stream)
+        if name != LONG_RUN and column in panel:
+            out[name] = long_run_rate(panel, stream, window, column)
+    return out
+
+
+def long_run_rate(panel: pd.DataFrame, stream: str, window: int,
+                  column: str | None = None) -> np.ndarray:
     """Each row's long-run rate at the city's current level, from what is known at t.
 
     The area's long-run mean count times the city's recent rate (its last ``window``
     periods) over its long-run rate: the long-run map keeps where events happen, the
     recent periods say how many happen now (vehicle theft rose 2012-2016, so a plain
     long-run mean forecasts too few). Before the city has any history, the factor is 1.
+
+    Args:
+        column: the panel column of each area's rate (default: its long-run mean).
     """
-    long_run = panel[f"{stream}_mean_all"].to_numpy(np.float64)
+    column = column or f"{stream}_mean_all"
+    long_run = panel[column].to_numpy(np.float64)
     by_period = panel.groupby(C.PERIOD, sort=False)
     recent = by_period[f"{stream}_sum_{window}"].transform("sum").to_numpy(np.float64) / window
-    total = by_period[f"{stream}_mean_all"].transform("sum").to_numpy(np.float64)
+    total = by_period[column].transform("sum").to_numpy(np.float64)
     level = np.divide(recent, total, out=np.ones_like(total), where=total > 0)
     return np.nan_to_num(long_run * level)
 
@@ -108,6 +138,7 @@ class Choice:
     rounds: int
     weight: float
     score: float
+    anchor: str = LONG_RUN
 
 
 def choose_weight(forecast: np.ndarray, count: np.ndarray, rows: TrainingRows,
@@ -126,24 +157,26 @@ def choose(forecasts: dict[int, np.ndarray], count: np.ndarray, rows: TrainingRo
             their context.
 
     The score is the experiment's primary metric when it judges counts or hotspot maps,
-    otherwise the Poisson deviance. Ties go to the larger weight (less shrinkage), then to
-    fewer rounds; at weight 0 the rounds are the most.
+    otherwise the Poisson deviance. Below weight 1 each of ``config.anchors`` the rows have
+    is tried. Ties go to the larger weight (less shrinkage), the long-run rate, then fewer
+    rounds; at weight 0 the rounds are the most.
     """
     metric = selection_metric(config.primary_metric)
     lower = metric in _COUNT_METRICS
     weights = sorted(set(config.shrinkage_weights), reverse=True)
+    anchors = [LONG_RUN, *(a for a in config.anchors if a in rows.anchors)]
     best: Choice | None = None
-    for w in weights:
-        for rounds in sorted(forecasts):
-            blend = shrunk_labels(forecasts[rounds], rows.long_run, w)
+    pairs = [(w, a) for w in weights for a in (anchors if w < 1 else [LONG_RUN])]
+    for w, anchor in pairs:
+        for rounds in sorted(forecasts) if w > 0 else [max(forecasts)]:
+            # At weight 0 the forecast plays no part: the booster learns the anchor itself
+            # and gets every round to do so.
+            blend = shrunk_labels(forecasts[rounds], rows.anchor(anchor), w)
             value = _score(blend, count, rows, metric)[metric]
             if np.isnan(value):
                 continue
-            better = best is None or (value < best.score if lower else value > best.score)
-            if better:
-                # At weight 0 the forecast plays no part; the booster then learns the
-                # long-run rate itself and gets every round to do so.
-                best = Choice(rounds if w > 0 else max(forecasts), w, value)
+            if best is None or (value < best.score if lower else value > best.score):
+                best = Choice(rounds, w, value, anchor)
     return best or Choice(max(forecasts), weights[0], float("nan"))
 
 

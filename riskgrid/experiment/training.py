@@ -56,6 +56,12 @@ class TrainingConfig(BaseModel):
         "fold and horizon on the inner validation slice by the primary metric (the Poisson "
         "deviance if that is a risk metric); one candidate is used as given. [1.0]: no "
         "shrinkage.")
+    anchors: list[Literal["long_run", "kernel_long_run", "recent"]] = Field(
+        default_factory=lambda: ["long_run", "kernel_long_run", "recent"], min_length=1,
+        description="Rates the count model can be shrunk toward, chosen with the weight: "
+        "long_run (the area's long-run mean at the city's recent level), kernel_long_run "
+        "(that mean smoothed over the area's neighbour rings), recent (its decayed recent "
+        "rate). The long-run rate is always a candidate.")
     zero_share: float = Field(
         1.0, gt=0, le=1, description="Share of training rows without an event (zero count, "
         "no flag) the boosters train on: the same share of each area's zero rows, spread "

@@ -57,7 +57,7 @@ def test_each_origin_records_what_it_chose_on_its_inner_validation_slice(result)
         (f, h) for f in (1, 2) for h in (1, 2, 3, 4)]
     assert choices[0]["origin"] == "2023-07-03"
     for c in choices:
-        assert c["shrinkage"] in TRAINING.shrinkage_weights
+        assert c["shrinkage"] in TRAINING.shrinkage_weights and c["anchor"] in TRAINING.anchors
         assert 1 <= c["count_rounds"] <= TRAINING.num_boost_round
         assert 1 <= c["risk_rounds"] <= TRAINING.num_boost_round
 

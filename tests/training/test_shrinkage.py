@@ -126,3 +126,20 @@ def test_rounds_and_weight_are_chosen_together():
     assert (found.rounds, found.weight) == (50, 1.0)
     assert found.score == pytest.approx(
         count_metrics(count, rows.long_run)["poisson_deviance"])
+
+
+def test_the_anchor_is_chosen_with_the_weight():
+    """The truth is a smooth map the noisy long-run means only estimate: shrinking toward
+    the smooth map beats shrinking toward the long-run means."""
+    rng = np.random.default_rng(3)
+    truth = np.repeat(rng.gamma(2.0, 1.0, 10), 4)  # blocks of four alike areas
+    rows = rows_for(truth * rng.gamma(4.0, 0.25, 40), 30)
+    rows = TrainingRows(rows.period, rows.area_id, rows.area_size, rows.long_run,
+                        anchors={"kernel_long_run": np.tile(truth, 30)})
+    count = rng.poisson(np.tile(truth, 30)).astype(float)
+    found = choose({100: rng.gamma(2.0, 1.0, len(count))}, count, rows,
+                   TrainingConfig(shrinkage_weights=[0.0, 1.0]))
+    assert (found.weight, found.anchor) == (0.0, "kernel_long_run")
+    without = choose({100: rng.gamma(2.0, 1.0, len(count))}, count, rows,
+                     TrainingConfig(shrinkage_weights=[0.0, 1.0], anchors=["long_run"]))
+    assert without.anchor == "long_run"
