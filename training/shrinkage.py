@@ -159,8 +159,14 @@ def choose(forecasts: dict[int, np.ndarray], count: np.ndarray, rows: TrainingRo
     The score is the experiment's primary metric when it judges counts or hotspot maps,
     otherwise the Poisson deviance. Below weight 1 each of ``config.anchors`` the rows have
     is tried. Ties go to the larger weight (less shrinkage), the long-run rate, then fewer
-    rounds; at weight 0 the rounds are the most.
+    rounds; at weight 0 the rounds are the most. With ``config.rounds_by = "loss"`` the
+    rounds are first chosen alone, by the Poisson deviance of the unblended forecasts.
     """
+    if config.rounds_by == "loss" and len(forecasts) > 1:
+        # The rounds by the booster's own loss on the slice, the blend by the primary metric.
+        deviance = {r: count_metrics(count, f)["poisson_deviance"] for r, f in forecasts.items()}
+        best_rounds = min(sorted(forecasts), key=deviance.get)
+        forecasts = {best_rounds: forecasts[best_rounds]}
     metric = selection_metric(config.primary_metric)
     lower = metric in _COUNT_METRICS
     weights = sorted(set(config.shrinkage_weights), reverse=True)

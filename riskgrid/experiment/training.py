@@ -36,6 +36,11 @@ class TrainingConfig(BaseModel):
         True, description="Choose the rounds of each booster on the inner validation slice "
         "(the count model's with its shrinkage weight, by the primary metric; the risk "
         "classifier's by log-loss, or by the primary metric when that judges risk).")
+    rounds_by: Literal["loss", "primary_metric"] = Field(
+        "primary_metric", description="How the count model's rounds are chosen: together with the "
+        "shrinkage by the primary metric; or by its own loss (the Poisson deviance of its "
+        "forecasts on the inner slice) first, then the shrinkage by the primary metric, which "
+        "is steadier when that metric ranks only a few areas.")
     learning_rate: float = Field(0.1, gt=0, le=1)
     num_leaves: int = Field(15, ge=2, description="Leaves per tree of the count model.")
     risk_num_leaves: int = Field(

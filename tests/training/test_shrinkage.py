@@ -143,3 +143,19 @@ def test_the_anchor_is_chosen_with_the_weight():
     without = choose({100: rng.gamma(2.0, 1.0, len(count))}, count, rows,
                      TrainingConfig(shrinkage_weights=[0.0, 1.0], anchors=["long_run"]))
     assert without.anchor == "long_run"
+
+
+def test_rounds_can_be_chosen_by_the_loss_before_the_blend():
+    """A map metric cannot tell a flat forecast from a sharp one of the same order; the
+    deviance can, so choosing the rounds by the loss keeps the sharper forecast."""
+    rng = np.random.default_rng(4)
+    truth = rng.gamma(2.0, 1.0, 40)
+    rows = rows_for(truth, 30)
+    count = rng.poisson(rows.long_run).astype(float)
+    forecasts = {25: rows.long_run * 0.5 + 0.5, 300: rows.long_run}
+    config = TrainingConfig(primary_metric="pai@10%", shrinkage_weights=[1.0],
+                            rounds_by="loss")
+    assert choose(forecasts, count, rows, config).rounds == 300
+    joint = choose(forecasts, count, rows, config.model_copy(update={"rounds_by":
+                                                                     "primary_metric"}))
+    assert joint.rounds == 25  # the same ranking: the tie goes to fewer rounds
