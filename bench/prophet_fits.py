@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from features.io import read_table
 from riskgrid.settings import Settings
 from training.trend import DS, TrendConfig, Y, fit_trend, forecast_trend, unit_series
 
@@ -38,7 +39,7 @@ EXPERIMENT = "synthetic_city"
 
 def data_series(limit: int) -> list[pd.DataFrame]:
     """Street and district ``ds, y`` series of the synthetic city's feature snapshot."""
-    counts = pd.read_parquet(Settings().data_dir / EXPERIMENT / "features" / "counts.parquet")
+    counts = read_table(Settings().data_dir / EXPERIMENT / "features", "counts")
     out = []
     for level in ("street", "district"):
         units = sorted(counts.loc[counts["level"] == level, "unit_id"].unique())
@@ -95,7 +96,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     counts = Settings().data_dir / EXPERIMENT / "features" / "counts.parquet"
-    use_data = args.source == "data" or (args.source == "auto" and counts.is_file())
+    use_data = args.source == "data" or (args.source == "auto" and counts.exists())
     series = data_series(args.series) if use_data else synthetic_series(args.series)
     source = "synthetic city street/district counts" if use_data else "generated weekly series"
     config = TrendConfig(period="week")

@@ -60,6 +60,7 @@ def benches(endurance_minutes: float | None, rate: str) -> list[Bench]:
         Bench("features_throughput", "features_throughput.py", [],
               ["--events", "1000000", "--areas", "1000"], timeout_min=30),
         Bench("synthetic_city_signal", "synthetic_city_signal.py", [], [], timeout_min=20),
+        Bench("incremental", "incremental.py", [], ["--repeat", "1"], timeout_min=30),
         Bench("training_time", "training_time.py", [EXPERIMENT],
               [EXPERIMENT, "--folds", "1", "--rounds", "30"], needs_model=True, timeout_min=40),
         Bench("training_scaling", "training_scaling.py", [EXPERIMENT],
@@ -69,6 +70,8 @@ def benches(endurance_minutes: float | None, rate: str) -> list[Bench]:
         Bench("prophet_fits", "prophet_fits.py", ["--series", "30"], ["--series", "4"],
               timeout_min=20),
         Bench("cli_start", "cli_start.py", [], ["--repeat", "3"], timeout_min=10),
+        Bench("scale_out", "scale_out.py", [], ["--scales", "1,4", "--rounds", "30"],
+              timeout_min=30),
         Bench("endurance", "endurance.py",
               [EXPERIMENT, *endurance, str(endurance_minutes or 10)],
               [EXPERIMENT, *endurance, str(endurance_minutes or 0.5), "--warmup-seconds", "10"],
@@ -88,13 +91,16 @@ def _read(path: str) -> str:
 def git_commit() -> str:
     """The checked-out commit, read from .git without running git."""
     git = ROOT / ".git"
+    if git.is_file():  # a worktree: .git names its own folder, whose commondir holds the refs
+        git = Path(_read(str(git)).split(":", 1)[-1].strip())
+    common = git / (_read(str(git / "commondir")).strip() or ".")
     head = _read(str(git / "HEAD")).strip()
     if not head.startswith("ref: "):
         return head[:12] or "unknown"
     ref = head[5:]
-    sha = _read(str(git / ref)).strip()
+    sha = _read(str(common / ref)).strip()
     if not sha:
-        for line in _read(str(git / "packed-refs")).splitlines():
+        for line in _read(str(common / "packed-refs")).splitlines():
             if line.endswith(" " + ref):
                 sha = line.split()[0]
     return f"{sha[:12]} ({ref.removeprefix('refs/heads/')})" if sha else "unknown"
@@ -223,6 +229,18 @@ def features_rows(r: dict) -> list[dict]:
     ]
 
 
+def incremental_rows(r: dict) -> list[dict]:
+    return [row("incremental", f"one day added ({r['day_records']:,} records to "
+                f"{r['rows_before']:,}): ingest --append + features, "
+                f"{r['blocks_written']} of {r['blocks']} period blocks written",
+                f"{r['update_seconds']:.2f} s (CPU {r['update_cpu_seconds']:.2f} s), panel "
+                f"identical: {'yes' if r['identical'] else 'NO'}",
+                f"full rebuild (ingest + features): {r['rebuild_seconds']:.2f} s (CPU "
+                f"{r['rebuild_cpu_seconds']:.2f} s)", r["ratio"],
+                f"<= {r['target']:g} of the rebuild, identical panel", r["met"],
+                ratio_note="update / rebuild")]
+
+
 def signal_rows(r: dict) -> list[dict]:
     out = []
     for label in ("total incidents", "disputes"):
@@ -310,13 +328,17 @@ def cli_start_rows(r: dict) -> list[dict]:
     base, limit, most = r["baseline"], r["target_s"], r["target_ratio"]
     rows = []
     for c in r["commands"]:
+        # Every help and usage error answers under the limit; help also within `most` x typer's.
+        ratio_too = c.get("help", c["label"].endswith("--help"))
+        target = f"< {limit:g} s and <= {most:g}x" if ratio_too else f"< {limit:g} s"
+        met = c["best_s"] < limit and (c["ratio"] <= most or not ratio_too)
         rows.append(row("cli_start", c["label"],
                         f"{c['best_s'] * 1000:.0f} ms (median {c['median_s'] * 1000:.0f} ms, "
                         f"CPU {c['cpu_best_s'] * 1000:.0f} ms: {c['cpu_ratio']:.2f}x)",
                         f"python -c \"import typer\": {base['best_s'] * 1000:.0f} ms (CPU "
                         f"{base['cpu_best_s'] * 1000:.0f} ms)",
-                        c["ratio"], f"< {limit:g} s and <= {most:g}x" if c["targeted"] else "",
-                        c["best_s"] < limit and c["ratio"] <= most if c["targeted"] else None,
+                        c["ratio"], target if c["targeted"] else "",
+                        met if c["targeted"] else None,
                         ratio_note="riskgrid's time / import typer's"))
     return rows
 
@@ -341,11 +363,41 @@ def endurance_rows(r: dict) -> list[dict]:
     ]
 
 
+def scale_out_rows(r: dict) -> list[dict]:
+    out = []
+    for s in r["sizes"]:
+        d, f, lf, lfit = s["features"], s["fit"], s["local_features"], s["local_fit"]
+        out.append(row(
+            "scale_out", f"{s['scale']}x: {s['grids']:,} grids, {s['rows']:,} rows, "
+            f"{s['incidents']:,} incidents; features + final fit on {r['workers']} workers",
+            f"{d['seconds']:.1f} s + {f['seconds']:.1f} s; driver peak {d['driver_peak_mib']:.0f}"
+            f" / {f['driver_peak_mib']:.0f} MiB; workers peak {d['worker_peak_mib']:.0f} / "
+            f"{f['worker_peak_mib']:.0f} MiB",
+            f"in process: {lf['seconds']:.1f} s + {lfit['seconds']:.1f} s; peak "
+            f"{lf['driver_peak_mib']:.0f} / {lfit['driver_peak_mib']:.0f} MiB",
+            lfit["driver_peak_mib"] / f["driver_peak_mib"],
+            ratio_note="final fit's driver memory in process / on the cluster"))
+    last, first = r["scales"][-1], r["scales"][0]
+    out.append(row(
+        "scale_out", f"driver peak RSS {last}x / {first}x: features; final fit",
+        f"{r['driver_ratio_features']:.2f}x; {r['driver_ratio_fit']:.2f}x",
+        f"in process: {r['driver_ratio_local_features']:.2f}x; "
+        f"{r['driver_ratio_local_fit']:.2f}x", target=f"<= {r['target_ratio']:g}x",
+        met=r["met"]))
+    out.append(row(
+        "scale_out", f"exponent k of time ~ rows^k ({len(r['sizes'])} sizes): features; fit",
+        f"{r['exponent_features']:.2f}; {r['exponent_fit']:.2f}",
+        f"in process: {r['exponent_local_features']:.2f}; {r['exponent_local_fit']:.2f}",
+        ratio_note="1 = linear in the rows; small sizes are mostly fixed costs"))
+    return out
+
+
 ROWS = {"features_throughput": features_rows, "synthetic_city_signal": signal_rows,
+        "incremental": incremental_rows,
         "training_time": training_time_rows, "training_scaling": scaling_rows,
         "serving_latency": serving_rows, "prophet_fits": prophet_rows,
         "endurance": endurance_rows,
-        "cli_start": cli_start_rows}
+        "cli_start": cli_start_rows, "scale_out": scale_out_rows}
 
 
 def table_rows(outcomes: dict[str, dict]) -> list[dict]:

@@ -24,7 +24,7 @@ from riskgrid import load_experiment
 from riskgrid import vocabulary as C
 from riskgrid.settings import Settings
 from training.backtest import make_folds, periods_step
-from training.baselines import baseline_forecasts, baseline_names, kernel_smoother
+from training.baselines import baseline_forecasts, baseline_names, hotspot_smoothers
 from training.pipeline import backtest, fit_final, load_inputs
 from training.targets import flag_threshold
 
@@ -53,9 +53,8 @@ def main() -> None:
     backtest_s = time.perf_counter() - start
     start = time.perf_counter()
     periods = np.sort(inputs.panel["period"].unique())
-    has_points = bool(inputs.areas[C.CENTROID_X].notna().all())
-    smoother = kernel_smoother(inputs.areas) if has_points else None
-    names = baseline_names(features.windows, has_points, True)
+    smoother = hotspot_smoothers(inputs.areas, inputs.panel[C.AREA_ID].unique())
+    names = baseline_names(features.windows, smoother, True)
     for fold in make_folds(periods, config):
         threshold = flag_threshold(inputs.panel, config, before=fold.start)
         for h in features.horizons:

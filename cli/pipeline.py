@@ -43,30 +43,58 @@ def synth(ctx: typer.Context,
 
 
 @app.command("ingest", epilog="Example: riskgrid ingest experiments/synthetic_city.toml --json "
-             "data/synthetic_city/ingest_summary.json")
-def ingest_command(ctx: typer.Context,
-                   experiment: ExperimentArg, json_path: JsonOpt = None) -> None:
+             "data/synthetic_city/ingest_summary.json; a day's export: riskgrid ingest "
+             "experiments/synthetic_city.toml --append --source incidents=today.csv")
+def ingest_command(ctx: typer.Context, experiment: ExperimentArg, json_path: JsonOpt = None,
+                   append: Annotated[bool, typer.Option(
+                       "--append", help="Add the records to the clean tables already there "
+                       "(only the months they touch are written again) instead of rebuilding "
+                       "them; `riskgrid features` then updates only the periods they change."
+                   )] = False,
+                   source: Annotated[list[str] | None, typer.Option(
+                       "--source", metavar="NAME=PATH", help="With --append: read source NAME "
+                       "from PATH (a day's export) and no other source; repeatable.")] = None
+                   ) -> None:
     """Read the experiment's sources into clean tables; print the row accounting."""
     from cli.progress import progress
+    from features import append as append_records
     from features import ingest
 
     settings = settings_of(ctx)
     exp = load_experiment(experiment)
+    paths = _source_paths(source or [])
+    if paths and not append:
+        raise typer.BadParameter("--source NAME=PATH goes with --append (a full ingest reads "
+                                 "the paths of the experiment file)", param_hint="--source")
     with progress("ingest") as step:
-        report = ingest(exp, settings, progress=step)
+        report = (append_records(exp, settings, paths, progress=step) if append
+                  else ingest(exp, settings, progress=step))
     summary = report.as_json()
-    table = Table(title=f"ingest {exp.name}")
+    table = Table(title=f"ingest {exp.name}" + (" (append)" if append else ""))
     keys = ("rows_in", "accepted", "quarantined", "duplicates", "merged")
+    if append:
+        keys += ("added", "replaced", "unchanged")
     for column in ("source", *keys):
         table.add_column(column, justify="left" if column == "source" else "right")
     for name, counts in {**summary["sources"], "total": summary["total"]}.items():
-        table.add_row(name, *(f"{counts[k]:,}" for k in keys))
+        table.add_row(name, *(f"{counts.get(k, 0):,}" for k in keys))
     console.print(table)
     if summary["total"]["merged"]:
         console.print("merged: accepted rows folded into an earlier row of the same incident "
                       "(merge_rows = true); the clean table holds accepted - merged incidents")
     console.print(f"clean tables: {report.clean_dir}")
     write_json(json_path, summary)
+
+
+def _source_paths(values: list[str]) -> dict[str, Path]:
+    paths = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise typer.BadParameter(f"'{value}' is not NAME=PATH (e.g. incidents=today.csv)",
+                                     param_hint="--source")
+        paths[name] = Path(path).resolve()
+    return paths
 
 
 @app.command(epilog="Example: riskgrid features experiments/synthetic_city.toml")
@@ -81,18 +109,24 @@ def features(ctx: typer.Context, experiment: ExperimentArg) -> None:
         result = build_features(exp, settings, progress=step)
     console.print(f"panel: {result.rows:,} rows x {result.columns} features, periods "
                   f"{result.periods[0]} to {result.periods[1]} -> {result.path}")
+    if result.blocks is not None:
+        console.print(f"updated for the new records: {result.blocks[0]} of {result.blocks[1]} "
+                      "blocks of periods written again, the others kept")
     for line in result.left_out:
         console.print(line, highlight=False, markup=False)
 
 
 def _comparison(result, horizon: int) -> Table:
-    keys = ("poisson_deviance", "mae", "roc_auc", "pr_auc", "brier", "ece", "hit_rate@5%",
-            "pai@5%", "pei@5%")
+    keys = ("poisson_deviance", "mae", "crps", "coverage@80%", "roc_auc", "pr_auc", "brier",
+            "ece", "hit_rate@5%", "pai@5%", "pei@5%")
+    keys += tuple(k for k in ("pai@area", "pei@area") if k in result.model[horizon])
     table = Table(title=f"backtest, horizon {horizon} ({len(result.folds)} folds)")
     table.add_column("forecaster")
     for key in keys:
         table.add_column(key, justify="right")
     rows = {"model": result.model[horizon]} | {n: b[horizon] for n, b in result.baselines.items()}
+    if result.oracle:
+        rows["oracle (truth)"] = result.oracle[horizon]
     for name, metrics in rows.items():
         table.add_row(name, *("n/a" if math.isnan(metrics[k]) else f"{metrics[k]:.4f}"
                               for k in keys))
@@ -139,6 +173,12 @@ def backtest_command(ctx: typer.Context,
         console.print(f"horizon {h}: {s['metric']} model {s['model_value']:.4f}, best baseline "
                       f"{s['best_baseline']} {s['baseline_value']:.4f}, improvement "
                       f"{s['improvement']:+.4f}")
+    for h, gaps in summary.get("gap_closed", {}).items():
+        for metric, g in gaps.items():
+            console.print(f"horizon {h}: the model closes {g['share']:.0%} of the gap in {metric} "
+                          f"between the best baseline ({g['best_baseline']} "
+                          f"{g['baseline_value']:.4f}) and the oracle ({g['oracle_value']:.4f}): "
+                          f"model {g['model_value']:.4f}")
     for level, gap in summary.get("coherence", {}).items():
         console.print(f"{level}: bottom-up vs Prophet gap {gap['coherence_gap']:.1%} of the mean "
                       f"count; MAE bottom-up {gap['mae_bottom_up']:.2f}, Prophet "

@@ -1,5 +1,6 @@
 """Features stage: data contracts, ingestion, the synthetic city and the feature panel."""
 
+from features.append import append
 from features.catalogue import STREAMS
 from features.engine import LOCAL, Engine
 from features.ingest import IngestReport, ingest
@@ -18,7 +19,8 @@ from features.synthetic_city import write_city
 
 __all__ = [
     "LOCAL", "STREAMS", "CleanTables", "Engine", "FeatureTables", "FeaturesReport",
-    "IngestReport", "Layout", "Panel", "Volumes", "build_features", "build_panel", "data_alarms",
+    "IngestReport", "Layout", "Panel", "Volumes", "append", "build_features", "build_panel",
+    "data_alarms",
     "ingest", "outcomes_known_at", "read_clean", "read_features", "read_fingerprint",
     "read_volumes", "write_city",
 ]

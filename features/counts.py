@@ -134,10 +134,8 @@ def known_window(s: Stream, length: int, start_lag: int = 0) -> np.ndarray:
     n_areas, n_periods = s.shape
     running = np.zeros((n_areas, n_periods + 1))
     np.cumsum(s.final, axis=1, out=running[:, 1:])
-    t = np.arange(n_periods)
-    upper = np.clip(t - start_lag + 1, 0, n_periods)
-    lower = np.clip(t - start_lag - length + 1, 0, n_periods)
-    out = running[:, upper] - running[:, lower]
+    out = _running_at(running, 1 - start_lag, n_periods)  # the sum up to t - start_lag ...
+    out -= _running_at(running, 1 - start_lag - length, n_periods)  # ... less the sum before
     late = s.late_reported - s.late_occurred > start_lag  # only these are missing at t
     if late.any():
         # Events of periods t-start_lag-length+1 .. t-start_lag reported after t.
@@ -145,6 +143,16 @@ def known_window(s: Stream, length: int, start_lag: int = 0) -> np.ndarray:
         end = np.minimum(occurred + start_lag + length, s.late_reported[late])
         out -= intervals(s.late_area[late], occurred + start_lag, end, s.shape,
                          s.late_value[late])
+    return out
+
+
+def _running_at(running: np.ndarray, offset: int, n_periods: int) -> np.ndarray:
+    """``running[:, max(t + offset, 0)]`` for every period t (``offset <= 1``), by slicing:
+    the running sums start at zero, so positions before the first are zero."""
+    out = np.zeros((running.shape[0], n_periods))
+    first = max(-offset, 0)
+    if first < n_periods:
+        out[:, first:] = running[:, first + offset: n_periods + offset]
     return out
 
 

@@ -34,16 +34,22 @@ class Engine:
     Attributes:
         workers: processes forked here for the per-area step (when there is no scheduler).
         scheduler: address of a Dask scheduler; when set, the work runs on its cluster.
+        timeout: seconds one step may take on the cluster (RISKGRID_DASK_TIMEOUT).
+        retries: runs again of a cluster task that raised (RISKGRID_DASK_RETRIES).
     """
 
     workers: int = 1
     scheduler: str | None = None
+    timeout: float = 3600.0
+    retries: int = 2
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Engine:
-        """RISKGRID_ENGINE, RISKGRID_WORKERS and RISKGRID_DASK_SCHEDULER."""
+        """RISKGRID_ENGINE, RISKGRID_WORKERS, RISKGRID_DASK_SCHEDULER, RISKGRID_DASK_TIMEOUT and
+        RISKGRID_DASK_RETRIES."""
         dask = settings.engine == "dask"
-        return cls(workers=settings.workers, scheduler=settings.dask_scheduler if dask else None)
+        return cls(workers=settings.workers, scheduler=settings.dask_scheduler if dask else None,
+                   timeout=settings.dask_timeout, retries=settings.dask_retries)
 
 
 LOCAL = Engine()

@@ -59,15 +59,20 @@ def _codes(values: pd.Series, categories: list[str]) -> np.ndarray:
     return lookup[codes].astype(np.int8)
 
 
-def index_incidents(incidents: pd.DataFrame, layout: Layout,
-                    deadline_days: float) -> IncidentIndex:
-    """Place every incident on ``layout``. A report cannot precede the occurrence."""
+def index_incidents(incidents: pd.DataFrame, layout: Layout, deadline_days: float,
+                    families: tuple[str, ...] | None = None) -> IncidentIndex:
+    """Place every incident on ``layout``. A report cannot precede the occurrence.
+
+    Args:
+        families: the city's families (default: those of ``incidents``), so that one block of
+            areas gets the same streams as the whole city.
+    """
     reported_ns, closed_ns = _ns(incidents[C.REPORTED_AT]), _ns(incidents[C.CLOSED_AT])
     is_closed = closed_ns != np.iinfo(np.int64).min
     occurred = layout.index_ns(_ns(incidents[C.OCCURRED_AT]))
     due_ns = reported_ns + int(deadline_days * NS_PER_DAY)
     days = np.where(is_closed, (closed_ns - reported_ns) / NS_PER_DAY, np.nan)
-    families = family_list(incidents[C.FAMILY])
+    families = families or family_list(incidents[C.FAMILY])
     handled = (incidents[C.HANDLED].to_numpy(bool) if C.HANDLED in incidents
                else np.ones(len(incidents), bool))
     return IncidentIndex(

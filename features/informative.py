@@ -87,12 +87,16 @@ def informative(specs: list[FeatureSpec], values: dict[str, np.ndarray]
     """
     kept, left_out = [], {}
     for spec in specs:
-        column = np.asarray(values[spec.name], dtype=np.float64)
-        finite = column[np.isfinite(column)]
-        if finite.size and finite.min() < finite.max():
+        column = np.asarray(values[spec.name])
+        if column.dtype.kind != "f":
+            column = column.astype(np.float64)
+        finite = np.isfinite(column)
+        # Without a float64 copy: min and max are exact in the values' own type.
+        if finite.any() and np.min(column, where=finite, initial=np.inf) < \
+                np.max(column, where=finite, initial=-np.inf):
             kept.append(spec)
         else:
-            why = "empty" if not finite.size else "constant"
+            why = "empty" if not finite.any() else "constant"
             left_out.setdefault(spec.family, []).append(f"{spec.name} ({why})")
     return kept, left_out
 

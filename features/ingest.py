@@ -12,10 +12,11 @@ import pandas as pd
 from features.accounting import BLANK_REASON, SourceResult, account, blank_rows, total
 from features.area_sources import adjacency_pairs, load_areas
 from features.areas import AreaIndex
+from features.clean_store import dataset_writers
 from features.contracts import REQUIRED, SCHEMAS, conform, finalize
 from features.geo import assign_points, cell_ids
 from features.informative import DECLARED_FILE, Declared
-from features.io import csv_writer, json_writer, parquet_writer, read_source, write_snapshot
+from features.io import csv_writer, json_writer, read_source, write_snapshot
 from features.mapping import Mapping, Vocabulary, apply_mapping, load_mapping
 from features.neighbours import with_neighbours
 from features.privacy import personal_values, petitioner_keys, strip_personal
@@ -39,7 +40,9 @@ class IngestReport:
     clean_dir: Path
 
     def as_json(self) -> dict:
-        return {"sources": self.counts, "total": total(self.counts)}
+        keys = dict.fromkeys(key for found in self.counts.values() for key in found)
+        return {"sources": self.counts,
+                "total": {k: sum(c.get(k, 0) for c in self.counts.values()) for k in keys}}
 
 
 def with_defaults(mapped: pd.DataFrame, kind: str, source: str) -> pd.DataFrame:
@@ -209,8 +212,9 @@ def empty_table(kind: str) -> pd.DataFrame:
 def ingest(experiment: Experiment, settings: Settings, progress=None) -> IngestReport:
     """Read every source of the experiment, clean it, and write one atomic snapshot.
 
-    Writes DATA_DIR/NAME/clean/{incidents,petitions,areas}.parquet, quarantine/SOURCE.csv,
-    summary.json and declared.json (covariates, families and spans the files declared).
+    Writes DATA_DIR/NAME/clean/: areas.parquet, incidents.parquet and petitions.parquet (folders
+    of monthly parts, features/clean_store.py), quarantine/SOURCE.csv, summary.json and
+    declared.json (covariates, families and spans the files declared).
     Raises InputError (naming the file) for problems that stop the whole run. ``progress``,
     if given, is called with each stage (and ``(i, n)`` for source i of n).
     """
@@ -218,16 +222,9 @@ def ingest(experiment: Experiment, settings: Settings, progress=None) -> IngestR
     loaded = load_areas(experiment, settings, sources)
     results: dict[str, SourceResult] = {"areas": loaded.result}
     areas = loaded.areas
-    kinds: dict[str, dict[str, SourceResult]] = {"incidents": {}, "petitions": {}}
-    for i, (name, (path, mapping, raw)) in enumerate(sources.items(), 1):
-        if progress:
-            progress(f"cleaning {name} ({len(raw):,} rows)", (i, len(sources)))
-        kind = experiment.sources[name].kind
-        try:
-            result = clean_events(raw, mapping, kind, name, areas, loaded.index, settings)
-        except InputError as exc:
-            raise InputError(f"{path}: {exc}.") from None
-        results[name] = kinds[kind][name] = result
+    kinds = clean_sources(experiment, settings, sources, areas, loaded.index, progress)
+    for found in kinds.values():
+        results |= found
     tables = {}
     for kind, found in kinds.items():
         merged = _merge(found, kind)
@@ -241,13 +238,14 @@ def ingest(experiment: Experiment, settings: Settings, progress=None) -> IngestR
     declared = Declared(covariates=loaded.covariates,
                         families={code: tuple(label) for _, m, _ in sources.values()
                                   for code, label in m.vocabulary.families.items()},
-                        spans=source_spans(experiment, kinds))
+                        spans=kind_spans(experiment, named_spans(experiment, kinds)))
     counts = {name: r.counts for name, r in results.items()}
-    writers = {f"{kind}.parquet": parquet_writer(frame) for kind, frame in tables.items()}
+    writers = dataset_writers(tables.pop("areas"), tables, json_writer)
     writers.update({f"quarantine/{name}.csv": csv_writer(r.quarantine)
                     for name, r in results.items() if len(r.quarantine)})
     writers["summary.json"] = json_writer({"sources": counts, "total": total(counts)})
-    writers[DECLARED_FILE] = json_writer(declared.as_json())
+    writers[DECLARED_FILE] = json_writer(declared.as_json() | {
+        "source_spans": named_spans(experiment, kinds)})
     if progress:
         progress("writing the clean tables")
     link = write_snapshot(experiment.output_dir(settings) / "clean", writers)
@@ -269,11 +267,27 @@ def read_sources(experiment: Experiment, settings: Settings,
     return out
 
 
-def source_spans(experiment: Experiment, kinds: dict[str, dict[str, SourceResult]]
-                 ) -> dict[str, list[tuple[str, str, bool, bool]]]:
-    """Per kind, the first and last day each source covers (declared, or its records' span),
-    and whether the span was inferred."""
-    spans: dict[str, list[tuple[str, str, bool, bool]]] = {}
+def clean_sources(experiment: Experiment, settings: Settings,
+                  sources: dict[str, tuple[Path, Mapping, pd.DataFrame]], areas: pd.DataFrame,
+                  index: AreaIndex, progress=None) -> dict[str, dict[str, SourceResult]]:
+    """Each incident and petition source cleaned, by kind."""
+    kinds: dict[str, dict[str, SourceResult]] = {"incidents": {}, "petitions": {}}
+    for i, (name, (path, mapping, raw)) in enumerate(sources.items(), 1):
+        if progress:
+            progress(f"cleaning {name} ({len(raw):,} rows)", (i, len(sources)))
+        kind = experiment.sources[name].kind
+        try:
+            kinds[kind][name] = clean_events(raw, mapping, kind, name, areas, index, settings)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}.") from None
+    return kinds
+
+
+def named_spans(experiment: Experiment, kinds: dict[str, dict[str, SourceResult]]
+                ) -> dict[str, list]:
+    """Per source: its kind, the first and last day it covers (declared, or its records'
+    span), and whether each was inferred."""
+    spans: dict[str, list] = {}
     for kind, found in kinds.items():
         for name, result in found.items():
             config = experiment.sources[name]
@@ -282,7 +296,18 @@ def source_spans(experiment: Experiment, kinds: dict[str, dict[str, SourceResult
                 continue
             first = config.start or str(times.min().date())
             last = config.end or str(times.max().date())
-            spans.setdefault(kind, []).append((first, last, not config.start, not config.end))
+            spans[name] = [kind, first, last, not config.start, not config.end]
+    return spans
+
+
+def kind_spans(experiment: Experiment, named: dict[str, list]
+               ) -> dict[str, list[tuple[str, str, bool, bool]]]:
+    """The spans of each kind, in the order of the experiment's sources."""
+    spans: dict[str, list[tuple[str, str, bool, bool]]] = {}
+    for name in experiment.sources:
+        if name in named:
+            kind, *span = named[name]
+            spans.setdefault(kind, []).append(tuple(span))
     return spans
 
 

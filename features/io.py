@@ -23,6 +23,8 @@ import pyarrow.parquet as pq
 from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
 
+DIGESTS = ".digests.json"  # each file's hash, in every snapshot (features/io.write_snapshot)
+UNIT_KEYS = ("level", "unit_id", "unit_name")  # the units of the hierarchy counts (features/hierarchy.py)
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl",
            ".ndjson": "jsonl", ".json": "jsonl"}
 
@@ -174,28 +176,36 @@ def read_parts(folder: Path, columns: Sequence[str] | None = None) -> pd.DataFra
     """A table kept as a folder of parts, in its one row order (area-major for the panel).
 
     ``area-*.parquet`` parts are blocks of areas, in order: their rows are concatenated as they
-    are. ``period-*.parquet`` parts are blocks of periods, each holding every area in the same
-    order: their rows are put back area by area (stable, so periods stay in order).
+    are (and so are ``month-*.parquet`` parts, the clean tables' months of records).
+    ``period-*.parquet`` parts are blocks of periods, each holding every area in the same
+    order: their rows are put back area by area (stable, so periods stay in order); a table
+    without ``area_id`` (the hierarchy counts) is put back unit by unit (level, unit_id, unit_name).
     """
     parts = sorted(folder.glob("*.parquet"))
     if not parts:
         raise InputError(f"{folder}: the table's folder holds no parts; run the step that "
                          "writes it again.")
     kinds = {part.name.split("-", 1)[0] for part in parts}
-    if len(kinds) > 1 or not kinds <= {"area", "period"}:
-        raise InputError(f"{folder}: parts must all be named area-*.parquet or all "
-                         f"period-*.parquet, not {sorted(kinds)}; write the table again.")
+    if len(kinds) > 1 or not kinds <= {"area", "period", "month"}:
+        raise InputError(f"{folder}: parts must all be named area-*.parquet, all "
+                         f"period-*.parquet or all month-*.parquet, not {sorted(kinds)}; write "
+                         "the table again.")
     wanted = _present(parts[0], columns)
-    if kinds == {"period"} and wanted is not None and C.AREA_ID not in wanted:
-        wanted = [C.AREA_ID, *wanted]
+    # A table of units other than areas (the hierarchy counts) is ordered by its units.
+    keys = [C.AREA_ID] if C.AREA_ID in pq.read_schema(parts[0]).names else list(UNIT_KEYS)
+    if kinds == {"period"} and wanted is not None:
+        wanted = [*[k for k in keys if k not in wanted], *wanted]
     frame = pd.concat([pd.read_parquet(part, columns=wanted) for part in parts],
                       ignore_index=True)
     if kinds == {"period"} and len(parts) > 1:
-        order = pd.Index(pd.read_parquet(parts[0], columns=[C.AREA_ID])[C.AREA_ID].unique())
-        position = order.get_indexer(frame[C.AREA_ID])
+        first = pd.read_parquet(parts[0], columns=keys)
+        order = pd.MultiIndex.from_frame(first).unique() if len(keys) > 1 else \
+            pd.Index(first[keys[0]].unique())
+        found = pd.MultiIndex.from_frame(frame[keys]) if len(keys) > 1 else frame[keys[0]]
+        position = order.get_indexer(found)
         frame = frame.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
-        if columns is not None and C.AREA_ID not in columns:
-            frame = frame.drop(columns=C.AREA_ID)
+        if columns is not None:
+            frame = frame.drop(columns=[k for k in keys if k not in columns])
     return frame
 
 
@@ -298,7 +308,7 @@ def write_snapshot(link: Path, writers: dict[str, Callable[[Path], None]]) -> Pa
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             write(target)
-        digest = _digest(staging)
+        digest = _digest(staging, _known(link))
         final = link.parent / f".{link.name}-{digest[:16]}"
         if link.is_symlink() and os.readlink(link) == final.name and final.is_dir():
             shutil.rmtree(staging)
@@ -316,12 +326,49 @@ def write_snapshot(link: Path, writers: dict[str, Callable[[Path], None]]) -> Pa
     return link
 
 
-def _digest(folder: Path) -> str:
+def _digest(folder: Path, known: dict[tuple, str] | None = None) -> str:
+    """The hash of a snapshot's content: of each file's path and content hash, in order.
+
+    Each file's hash is written to ``.digests.json`` in the snapshot (not itself hashed), so
+    a file the next snapshot keeps as a hard link (``known``: by device, inode, size and
+    modification time) is not read again.
+    """
+    known = known or {}
+    hashes = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != DIGESTS):
+        found = known.get(_identity(path))
+        if found is None:
+            with path.open("rb") as fh:  # in pieces: a table's parts can be large
+                found = hashlib.file_digest(fh, "sha256").hexdigest()
+        hashes[str(path.relative_to(folder))] = found
+    (folder / DIGESTS).unlink(missing_ok=True)  # never written through a link to another
+    (folder / DIGESTS).write_text(json.dumps(hashes, indent=0, sort_keys=True) + "\n")
     hasher = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        hasher.update(str(path.relative_to(folder)).encode())
-        hasher.update(path.read_bytes())
+    for name, found in hashes.items():
+        hasher.update(name.encode())
+        hasher.update(found.encode())
     return hasher.hexdigest()
+
+
+def _identity(path: Path) -> tuple:
+    found = path.stat()
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
+
+
+def _known(link: Path) -> dict[tuple, str]:
+    """The file hashes of the snapshot ``link`` points at, by file identity."""
+    try:
+        current = link.parent / os.readlink(link)
+        hashes = json.loads((current / DIGESTS).read_text())
+    except (OSError, ValueError):
+        return {}
+    out = {}
+    for name, found in hashes.items():
+        try:
+            out[_identity(current / name)] = found
+        except OSError:
+            continue
+    return out
 
 
 def _remove_stale(link: Path, keep: Path) -> None:
@@ -336,6 +383,16 @@ def _remove_stale(link: Path, keep: Path) -> None:
 
 def parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
     return lambda path: frame.to_parquet(path, index=False)
+
+
+def link_writer(source: Path) -> Callable[[Path], None]:
+    """A file of the previous snapshot, kept as it is (a hard link; a copy where links fail)."""
+    def write(path: Path) -> None:
+        try:
+            os.link(source, path)
+        except OSError:
+            shutil.copyfile(source, path)
+    return write
 
 
 def json_writer(payload: object) -> Callable[[Path], None]:

@@ -185,30 +185,54 @@ def outcomes_known_at(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: p
 
 def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.DataFrame,
                 config: FeaturesConfig, engine: Engine = LOCAL,
-                declared: Declared | None = None) -> Panel:
+                declared: Declared | None = None, layout: Layout | None = None,
+                events: IncidentIndex | None = None, periods: np.ndarray | None = None
+                ) -> Panel:
     """Every feature for every grid and period, plus the outcomes training turns into targets.
 
     Args:
         engine: where the per-area step runs: this process, forked workers or a Dask cluster
             (the panel is the same on every engine).
         declared: what the mappings declared (covariates, families, source spans).
+        layout, events: the layout and the incidents placed on it, when the caller has them
+            already (a daily update keeps them; ``incidents`` is then not read).
+        periods: positions of the only periods whose rows the frame holds (the ones a daily
+            update writes again); all when None.
     """
     declared = declared or Declared()
-    layout = panel_layout(areas, incidents, petitions, config)
+    layout = layout or panel_layout(areas, incidents, petitions, config)
     short, long = config.windows[0], config.windows[-1]
-    events = index_incidents(incidents, layout, config.handling_deadline_days)
+    if events is None:
+        events = index_incidents(incidents, layout, config.handling_deadline_days)
     values, specs = run_by_area(area_features, events, petitions, layout, config, engine)
     outcomes = [name for name in values if name.startswith(OUTCOME_PREFIX)]
-    for spatial, spatial_specs in (spatial_features(values, areas, short, long),
-                                   intensity_features(values, areas, config)):
-        values |= spatial
-        specs += spatial_specs
+    spatial, spatial_specs = spatial_features(values, areas, short, long)
+    intense, intense_specs = intensity_features(values, areas, config)
+    spatial, spatial_specs = spatial | intense, spatial_specs + intense_specs
+    values, specs = complete_rows(values | spatial, specs + spatial_specs, areas, layout, config,
+                                  declared, outcomes)
+    frame = assemble(layout, [s.name for s in specs], values, outcomes, periods)
+    kept, left_out = informative(specs, values)
+    return Panel(frame=frame, catalogue=catalogue_frame(kept), layout=layout, left_out=left_out)
+
+
+def complete_rows(values: dict[str, np.ndarray], specs: list[FeatureSpec], areas: pd.DataFrame,
+                  layout: Layout, config: FeaturesConfig, declared: Declared,
+                  outcomes: list[str]) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
+    """The panel's values and specs once the per-area and spatial features are in: rates per
+    resident, static and calendar features, the declared words, and outcomes missing where a
+    source did not cover the period.
+
+    ``areas`` are the rows of ``layout`` (the whole city, or one block of it).
+    """
+    values = dict(values)
+    long = config.windows[-1]
     population = areas[C.POPULATION].to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         values[f"all_per_1k_{long}"] = values[f"all_sum_{long}"] / population[:, None] * 1000
-    specs.append(FeatureSpec(f"all_per_1k_{long}", "counts",
-                             f"incidents per 1,000 residents in the last {long} periods",
-                             f"近{long}期每千人事件数"))
+    specs = [*specs, FeatureSpec(f"all_per_1k_{long}", "counts",
+                                 f"incidents per 1,000 residents in the last {long} periods",
+                                 f"近{long}期每千人事件数")]
     static, static_specs = static_features(areas, declared.covariates)
     calendar = period_calendar(layout.periods, config.period, config.calendar)
     for name in static.columns:
@@ -220,21 +244,22 @@ def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Data
     for name in outcomes:
         kind = "petitions" if name[len(OUTCOME_PREFIX):] in PETITION_STREAMS else "incidents"
         values[name] = uncovered_as_missing(values[name], layout, declared.spans.get(kind, []))
-    frame = assemble(layout, [s.name for s in specs], values, outcomes)
-    kept, left_out = informative(specs, values)
-    return Panel(frame=frame, catalogue=catalogue_frame(kept), layout=layout, left_out=left_out)
+    return values, specs
 
 
 def assemble(layout: Layout, features: list[str], values: dict[str, np.ndarray],
-             outcomes: list[str]) -> pd.DataFrame:
-    """One float32 block (cheap to build and to slice) keyed by area_id and period."""
+             outcomes: list[str], periods: np.ndarray | None = None) -> pd.DataFrame:
+    """One float32 block (cheap to build and to slice) keyed by area_id and period (of the
+    given period positions only, when given)."""
     names = features + outcomes
-    block = np.empty((len(names), layout.shape[0] * layout.shape[1]), dtype=np.float32)
+    chosen = slice(None) if periods is None else np.asarray(periods, dtype=np.int64)
+    shown = layout.periods.to_numpy()[chosen]
+    block = np.empty((len(names), layout.shape[0] * len(shown)), dtype=np.float32)
     for row, name in enumerate(names):
-        block[row] = values[name].ravel()
+        block[row] = (values[name] if periods is None else values[name][:, chosen]).ravel()
     frame = pd.DataFrame(block.T, columns=names, copy=False)
-    keys = pd.DataFrame({C.AREA_ID: np.repeat(layout.area_ids, layout.shape[1]),
-                         C.PERIOD: np.tile(layout.periods.to_numpy(), layout.shape[0])})
+    keys = pd.DataFrame({C.AREA_ID: np.repeat(layout.area_ids, len(shown)),
+                         C.PERIOD: np.tile(shown, layout.shape[0])})
     keys[C.AREA_ID] = keys[C.AREA_ID].astype("str")
     return pd.concat([keys, frame], axis=1)
 

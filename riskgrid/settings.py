@@ -45,6 +45,18 @@ class Settings(BaseSettings):
         description="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786; required "
         "when engine is dask.",
     )
+    dask_timeout: float = Field(
+        3600.0, gt=0,
+        description="Seconds a Dask cluster may take for one step (the panel's blocks, a "
+        "training sample) before the command stops with one sentence and leaves the previous "
+        "snapshot as it was.",
+    )
+    dask_retries: int = Field(
+        2, ge=0,
+        description="Times a Dask task that raised (a file briefly unreadable, a worker out of "
+        "memory) is run again before the step fails; a task whose worker died is run again by "
+        "the scheduler on another worker.",
+    )
     future_tolerance_hours: float = Field(
         24.0, description="How far past 'now' a timestamp may lie before it counts as future."
     )

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.stats import poisson
 
 from features import read_clean, read_features
 from riskgrid import vocabulary as C
@@ -149,7 +148,7 @@ class Scorer:
             X = self.model.inputs(rows, h)[model.features]
             expected = model.expected_count(X)
             probability = model.risk_probability(X, thresholds)
-            low, high = self._interval(expected)
+            low, high = model.interval(expected, self.config.interval)
             frame = pd.DataFrame({C.AREA_ID: area_ids, "horizon": h, "expected_count": expected,
                                   "low": low, "high": high, "risk_probability": probability})
             frame["risk_level"] = levels(frame, self.warnings_config).to_numpy()
@@ -166,10 +165,6 @@ class Scorer:
         return Snapshot(as_of=as_of, area_ids=area_ids,
                         position={a: i for i, a in enumerate(area_ids)}, horizons=scores,
                         inputs=inputs, contributions=contribs, typical=typical)
-
-    def _interval(self, expected: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        tail = (1 - self.config.interval) / 2
-        return poisson.ppf(tail, expected), poisson.ppf(1 - tail, expected)
 
     def positions(self, snap: Snapshot, area_ids: list[str]) -> list[int]:
         unknown = [a for a in area_ids if a not in snap.position]
@@ -306,7 +301,7 @@ class Scorer:
             X = self.model.inputs(frame, h)[model.features]
             expected = model.expected_count(X)
             probability = model.risk_probability(X, thresholds)
-            low, high = self._interval(expected)
+            low, high = model.interval(expected, self.config.interval)
             contrib = contributions(model, X).to_numpy(np.float64)
             values = X.to_numpy(np.float64)
             level = threshold_levels(probability, self.warnings_config)

@@ -194,6 +194,9 @@ def dask_cluster():
     """A real Dask cluster on loopback: two worker processes of one thread each."""
     from distributed import LocalCluster
 
+    # No dashboard; the scheduler's HTTP server (metrics) on a free port, not 8787, which
+    # another cluster on the machine may hold.
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster:
+                      dashboard_address=None,
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster:
         yield cluster

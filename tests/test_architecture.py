@@ -18,7 +18,8 @@ STAGES = ("features", "training", "serving", "reporting")
 PUBLIC = {
     "riskgrid": {"Experiment", "InputError", "Settings", "load_experiment"},
     "features": {"LOCAL", "STREAMS", "CleanTables", "Engine", "FeatureTables", "FeaturesReport",
-                 "IngestReport", "Layout", "Panel", "Volumes", "build_features", "build_panel",
+                 "IngestReport", "Layout", "Panel", "Volumes", "append", "build_features",
+                 "build_panel",
                  "data_alarms", "ingest", "outcomes_known_at", "read_clean", "read_features",
                  "read_fingerprint", "read_volumes", "write_city"},
     "training": {"BACKTEST_FILE", "CHAMPION", "OUTCOME", "BacktestResult", "Inputs", "RiskModel",

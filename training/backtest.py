@@ -10,11 +10,20 @@ import pandas as pd
 from features import Layout, outcomes_known_at
 from riskgrid import vocabulary as C
 from riskgrid.experiment import FeaturesConfig, TrainingConfig
-from training.baselines import baseline_forecasts, baseline_names, kernel_smoother
-from training.metrics import count_metrics, hotspot_metrics, risk_metrics, skill
+from training.baselines import baseline_forecasts, baseline_names, hotspot_smoothers
+from training.metrics import (
+    count_metrics,
+    hotspot_area_metrics,
+    hotspot_metrics,
+    risk_metrics,
+    skill,
+    tied_share,
+)
 from training.models import BoosterFit, Fitted, fit_horizon, fit_local
+from training.oracle import gap_closed
 from training.shrinkage import TrainingRows, anchor_rates, long_run_rate
 from training.targets import flag_threshold, target_calendar, target_counts, target_flags
+from training.uncertainty import uncertainty_metrics
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,8 @@ class BacktestResult:
     predictions: pd.DataFrame | None = None
     coherence: dict | None = None
     choices: list[dict] = field(default_factory=list)
+    hotspot_km2: float | None = None
+    oracle: dict[int, dict[str, float]] | None = None  # the synthetic city's truth, if scored
 
     def as_json(self) -> dict:
         """The documented JSON layout; horizons are string keys."""
@@ -55,7 +66,21 @@ class BacktestResult:
             "fold_periods": [[str(f.start.date()), str(f.stop.date())] for f in self.folds],
             **({"coherence": self.coherence} if self.coherence else {}),
             "choices": self.choices,
+            **({"oracle": {str(h): m for h, m in self.oracle.items()},
+                "gap_closed": {str(h): gap_closed(
+                    self.model[h], {n: b[h] for n, b in self.baselines.items()}, m)
+                    for h, m in self.oracle.items()}} if self.oracle else {}),
         }
+
+    def score_oracle(self, count: np.ndarray, probability: np.ndarray) -> None:
+        """Score the truth's forecasts of the prediction rows (in their order) beside the model.
+
+        Rows the truth does not cover are left out of the oracle's scores only.
+        """
+        self.predictions = self.predictions.assign(oracle_count=count,
+                                                   oracle_probability=probability)
+        self.oracle = {h: _metrics(rows, "oracle", self.hotspot_km2) for h, rows in
+                       self.predictions.groupby("horizon", sort=True)}
 
 
 def make_folds(periods: pd.DatetimeIndex, config: TrainingConfig) -> list[Fold]:
@@ -107,11 +132,11 @@ def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFra
     periods = pd.DatetimeIndex(np.sort(panel[C.PERIOD].unique()))
     folds = make_folds(periods, config)
     features = feature_columns(panel, catalogue)
-    has_points = areas[C.CENTROID_X].notna().all()
     first = int(np.searchsorted(periods, folds[0].start))
-    names = baseline_names(features_config.windows, has_points,
+    # once: the kernel maps' smoothers depend on the areas only
+    smoother = hotspot_smoothers(areas, panel[C.AREA_ID].unique())
+    names = baseline_names(features_config.windows, smoother,
                            first >= features_config.lag_for_season())
-    smoother = kernel_smoother(areas) if has_points else None  # once: it depends on areas only
     layout = Layout(area_ids=panel[C.AREA_ID].unique(), periods=periods,
                     period=features_config.period)
     rows = []
@@ -129,7 +154,8 @@ def run_backtest(panel: pd.DataFrame, catalogue: pd.DataFrame, areas: pd.DataFra
             rows.append(_fold_horizon(panel, known, areas, smoother, features, features_config,
                                       config, fold, h, threshold, names, fit))
     predictions = pd.concat(rows, ignore_index=True)
-    return score(predictions, folds, features_config.horizons, config.primary_metric, names)
+    return score(predictions, folds, features_config.horizons, config.primary_metric, names,
+                 config.hotspot_km2)
 
 
 def _fold_horizon(panel, known, areas, smoother, features, features_config, config, fold, h,
@@ -200,6 +226,7 @@ def _predictions(panel, areas, fitted: Fitted, X, test, count, flag, baselines, 
         "model_count": model.expected_count(X[test]),
         "model_probability": model.risk_probability(X[test], threshold),
         **{f"model_{k}": v for k, v in fitted.choices().items()},
+        "model_dispersion": model.dispersion,
     })
     out["area_size"] = size.reindex(out[C.AREA_ID]).to_numpy()
     for name, (expected, probability) in baselines.items():
@@ -208,32 +235,47 @@ def _predictions(panel, areas, fitted: Fitted, X, test, count, flag, baselines, 
     return out
 
 
-def _metrics(frame: pd.DataFrame, prefix: str) -> dict[str, float]:
+def _metrics(frame: pd.DataFrame, prefix: str,
+             hotspot_km2: float | None = None) -> dict[str, float]:
     rows = frame.dropna(subset=[f"{prefix}_count"])
-    # Hotspot maps flag the densest areas: expected events per unit of area.
+    # Hotspot maps at a share of the area flag the densest areas: events per unit of area;
+    # at a fixed area (NIJ rules) they flag the highest expected counts.
     hotspot = pd.DataFrame({C.PERIOD: rows[C.PERIOD], C.AREA_ID: rows[C.AREA_ID],
                             "y_true": rows["y"],
                             "score": rows[f"{prefix}_count"] / rows["area_size"],
                             "area_size": rows["area_size"]})
+    by_area = ({} if hotspot_km2 is None else hotspot_area_metrics(
+        hotspot.assign(score=rows[f"{prefix}_count"]), hotspot_km2))
+    # The model's own negative-binomial law; a Poisson law around each baseline's forecast.
+    dispersion = rows.get(f"{prefix}_dispersion", 0.0)
     return {**count_metrics(rows["y"].to_numpy(), rows[f"{prefix}_count"].to_numpy()),
+            **uncertainty_metrics(rows["y"].to_numpy(), rows[f"{prefix}_count"].to_numpy(),
+                                  np.asarray(dispersion, np.float64)),
             **risk_metrics(rows["flag"].to_numpy(), rows[f"{prefix}_probability"].to_numpy()),
-            **hotspot_metrics(hotspot)}
+            "tied_share": tied_share(rows[C.PERIOD], rows[f"{prefix}_probability"]),
+            **hotspot_metrics(hotspot), **by_area}
 
 
 def score(predictions: pd.DataFrame, folds: list[Fold], horizons: list[int], primary: str,
-          names: list[str]) -> BacktestResult:
-    """Metrics per horizon, pooled over folds, and per fold for the model."""
+          names: list[str], hotspot_km2: float | None = None) -> BacktestResult:
+    """Metrics per horizon, pooled over folds, and per fold for the model.
+
+    Args:
+        hotspot_km2: the area flagged by the NIJ-style hotspot metrics (none when None).
+    """
     model, baselines, per_fold = {}, {n: {} for n in names}, []
     for h in horizons:
         rows = predictions[predictions["horizon"] == h]
-        model[h] = _metrics(rows, "model")
+        model[h] = _metrics(rows, "model", hotspot_km2)
         for name in names:
-            baselines[name][h] = _metrics(rows, name)
+            baselines[name][h] = _metrics(rows, name, hotspot_km2)
         for number, fold_rows in rows.groupby("fold"):
-            per_fold.append({"fold": int(number), "horizon": h, **_metrics(fold_rows, "model")})
+            per_fold.append({"fold": int(number), "horizon": h,
+                             **_metrics(fold_rows, "model", hotspot_km2)})
     return BacktestResult(horizons=list(horizons), folds=folds, primary_metric=primary,
                           model=model, baselines=baselines, per_fold=per_fold,
-                          predictions=predictions, choices=fold_choices(predictions, folds))
+                          predictions=predictions, hotspot_km2=hotspot_km2,
+                          choices=fold_choices(predictions, folds))
 
 
 CHOICES = ("shrinkage", "anchor", "count_rounds", "risk_rounds")

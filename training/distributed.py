@@ -51,18 +51,25 @@ def fit_on_cluster(client, sample: Sample, params: dict, rounds: int) -> lgb.Boo
     as unflagged. With objective ``binary`` the regressor's booster is the same kind of
     booster the classifier has (it predicts probabilities).
     """
-    from lightgbm.dask import DaskLGBMRegressor
-
     workers = sorted(client.nthreads())
     shares = worker_shares(sample.area, len(workers))
     X, y = (_scatter(client, values, shares, workers) for values in (sample.X, sample.label))
     weight = None if sample.weight is None else _scatter(client, sample.weight, shares, workers)
+    return fit_arrays(client, X, y, weight, sample.names, params, rounds)
+
+
+def fit_arrays(client, X, y, weight, names: list[str], params: dict,
+               rounds: int) -> lgb.Booster:
+    """LightGBM's Dask estimator on Dask arrays whose chunks are on the workers (one chunk
+    per worker, for fits that do not depend on the order chunks arrive in)."""
+    from lightgbm.dask import DaskLGBMRegressor
+
     model = DaskLGBMRegressor(client=client, **estimator_params(params, rounds))
     with client.as_current(), warnings.catch_warnings():
         # LightGBM 4.7 warns on every Dask fit that the default n_jobs is ignored
         # (LightGBM issue 6797); each worker uses its own threads, as intended.
         warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored", UserWarning)
-        model.fit(X, y, sample_weight=weight, feature_name=sample.names)
+        model.fit(X, y, sample_weight=weight, feature_name=names)
     return model.to_local().booster_
 
 
@@ -94,11 +101,16 @@ def area_blocks(area: np.ndarray, n: int) -> list[tuple[int, int]]:
 
 def _scatter(client, values: np.ndarray, shares: list[np.ndarray], workers: list[str]):
     """``values`` as a Dask array with one chunk per share, share i sent to workers[i]."""
-    import dask
-    import dask.array as da
-
     pieces = [values[rows] for rows in shares]
     futures = [client.scatter(piece, workers=[worker], hash=False)
                for piece, worker in zip(pieces, workers, strict=False)]
-    return da.concatenate([da.from_delayed(dask.delayed(f), shape=p.shape, dtype=p.dtype)
-                           for f, p in zip(futures, pieces, strict=True)])
+    return from_futures(futures, [p.shape for p in pieces], values.dtype)
+
+
+def from_futures(futures: list, shapes: list[tuple], dtype):
+    """One Dask array of the arrays ``futures`` hold (of ``shapes``), stacked in order."""
+    import dask
+    import dask.array as da
+
+    return da.concatenate([da.from_delayed(dask.delayed(f), shape=shape, dtype=dtype)
+                           for f, shape in zip(futures, shapes, strict=True)])

@@ -17,7 +17,8 @@ SCORE = "score"
 AREA_SIZE = "area_size"
 HOTSPOT_COLUMNS = (C.PERIOD, C.AREA_ID, Y_TRUE, SCORE, AREA_SIZE)
 
-LOWER_IS_BETTER: frozenset[str] = frozenset({"poisson_deviance", "mae", "rmse", "brier", "ece"})
+LOWER_IS_BETTER: frozenset[str] = frozenset({"poisson_deviance", "mae", "rmse", "brier", "ece",
+                                             "crps", "tied_share"})
 _SCORES = frozenset({"roc_auc", "pr_auc"})
 _SCORE_PREFIXES = ("hit_rate@", "pai@", "pei@")
 
@@ -60,6 +61,13 @@ def risk_metrics(flag: np.ndarray, probability: np.ndarray, bins: int = 10) -> d
         "brier": float(np.mean((p - y) ** 2)),
         "ece": _ece(_calibration_bins(y, p, bins)),
     }
+
+
+def tied_share(period: np.ndarray, probability: np.ndarray) -> float:
+    """Share of forecasts whose probability another area of the same period also has: the
+    plateaus on which a ranking by probability cannot tell areas apart."""
+    frame = pd.DataFrame({"period": np.asarray(period), "p": np.asarray(probability, float)})
+    return float(frame.duplicated(["period", "p"], keep=False).mean()) if len(frame) else 0.0
 
 
 def expected_calibration_error(flag: np.ndarray, probability: np.ndarray,
@@ -156,6 +164,42 @@ def hotspot_metrics(frame: pd.DataFrame, shares: Sequence[float] = (0.01, 0.05, 
         best = np.maximum(_best_catch(m, flagged_area), caught)
         out[f"pei@{_percent(share)}"] = _mean(_ratio(caught, best))
     return out
+
+
+def hotspot_area_metrics(frame: pd.DataFrame, area_km2: float) -> dict[str, float]:
+    """Hit rate, PAI and PEI of a fixed flagged area, as the NIJ challenge scored hotspot maps.
+
+    Per period, areas are ranked by score (the expected count, not a density; ties by
+    area_id; NaN last) and flagged in that order until ``area_km2`` is covered: the area that
+    crosses the budget is flagged too, so 0.25 sq mi of 600 ft cells is 20 cells. The figures
+    pool the periods (as the challenge pooled its weeks): hit_rate = events caught / events;
+    pai = hit_rate / (flagged area / total area); pei = events caught / n*, n* the most the
+    best ranking (by events, or events per unit area) catches within the same flagged area.
+
+    Args:
+        frame: Columns period, area_id, y_true, score, area_size (km2, > 0).
+        area_km2: The area to flag each period, in km2 (the whole map if it is larger).
+
+    Returns:
+        ``hit_rate@area``, ``pai@area`` and ``pei@area``; NaN when no period has an event.
+    """
+    if not area_km2 > 0:
+        raise ValueError(f"the flagged area must be positive; got {area_km2} km2.")
+    m = _hotspot_map(frame)
+    events = m.y.sum()
+    total = m.size.sum()
+    ranked = _order(m.period, -m.score, m.area)
+    before = _cumulative(m.period[ranked], m.size[ranked]) - m.size[ranked]
+    rows = ranked[before < area_km2 * (1 - _AREA_SLACK)]
+    caught = m.per_period(m.y[rows], rows)
+    flagged = m.per_period(m.size[rows], rows)
+    best = np.maximum(_best_catch(m, flagged), caught)
+    if events <= 0:
+        return {"hit_rate@area": float("nan"), "pai@area": float("nan"),
+                "pei@area": float("nan")}
+    hit = caught.sum() / events
+    return {"hit_rate@area": float(hit), "pai@area": float(hit / (flagged.sum() / total)),
+            "pei@area": float(caught.sum() / best.sum())}
 
 
 def _flag(m: _Map, ranked: np.ndarray, cumulative: np.ndarray,

@@ -15,33 +15,62 @@ from sklearn.linear_model import LogisticRegression
 from riskgrid.experiment import TrainingConfig
 from training.metrics import risk_metrics
 from training.shrinkage import Choice, TrainingRows, choose, sample_weights, shrunk_labels
+from training.uncertainty import fit_dispersion, interval
 
 
 @dataclass
 class Calibrator:
-    """Maps raw classifier scores to probabilities; fitted on periods the booster never saw."""
+    """Maps raw classifier scores to probabilities; fitted on periods the booster never saw.
+
+    ``isotonic``: the isotonic fit, interpolated linearly between the centres of its blocks
+    (each block's mean raw score at its observed rate, from (0, 0) to (1, 1)), so the map is
+    strictly increasing: it keeps the booster's ranking instead of tying every score of a
+    block on one plateau. ``sigmoid``: Platt scaling of the raw score's logit.
+    """
 
     method: str
     model: IsotonicRegression | LogisticRegression | None = None
+    knots: tuple[np.ndarray, np.ndarray] | None = None  # isotonic: raw score -> probability
 
     def fit(self, raw: np.ndarray, flag: np.ndarray,
             weight: np.ndarray | None = None) -> Calibrator:
         if len(np.unique(flag)) < 2:
             return self  # nothing to learn from: keep the raw scores
         if self.method == "isotonic":
-            self.model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            self.model.fit(raw, flag, sample_weight=weight)
+            self.knots = _isotonic_knots(raw, flag, weight)
         else:
             self.model = LogisticRegression()
             self.model.fit(_logit(raw)[:, None], flag, sample_weight=weight)
         return self
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
+        knots = getattr(self, "knots", None)  # calibrators pickled before knots existed
+        if knots is not None:
+            return np.interp(raw, *knots)
         if self.model is None:
             return raw
         if isinstance(self.model, IsotonicRegression):
             return self.model.predict(raw)
         return self.model.predict_proba(_logit(raw)[:, None])[:, 1]
+
+
+def _isotonic_knots(raw: np.ndarray, flag: np.ndarray,
+                    weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each isotonic block's weighted mean raw score and its level, with (0, 0) and (1, 1)
+    (the blocks at level 0 or 1 left out)."""
+    w = np.ones(len(raw)) if weight is None else np.asarray(weight, float)
+    level = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+        raw, flag, sample_weight=w).predict(raw)
+    levels, block = np.unique(level, return_inverse=True)
+    centre = np.bincount(block, weights=w * raw) / np.bincount(block, weights=w)
+    # A block at rate 0 (or 1) would be a plateau claiming certainty: the anchor replaces it.
+    inner = (levels > 0) & (levels < 1)
+    centre, levels = centre[inner], levels[inner]
+    first = int(not centre.size or centre[0] > 0)
+    last = int(not centre.size or centre[-1] < 1)
+    x = np.r_[[0.0] * first, centre, [1.0] * last]
+    y = np.r_[[0.0] * first, levels, [1.0] * last]
+    return x, y
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -64,12 +93,18 @@ class HorizonModel:
     risk: lgb.Booster
     calibrator: Calibrator
     by_count: bool = False
+    # Of the count's negative-binomial law around the expected count (0: Poisson).
+    dispersion: float = 0.0
 
     def expected_count(self, X: pd.DataFrame) -> np.ndarray:
         return self.count.predict(X[self.features].to_numpy(np.float32))
 
+    def interval(self, expected: np.ndarray, level: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+        """The count interval nearest ``level`` around expected counts (training.uncertainty)."""
+        return interval(expected, self.dispersion, level)
+
     def raw_risk(self, X: pd.DataFrame, threshold: np.ndarray | None = None) -> np.ndarray:
-        return _raw_risk(self.risk, X[self.features].to_numpy(np.float32), self.by_count,
+        return raw_risk(self.risk, X[self.features].to_numpy(np.float32), self.by_count,
                          threshold)
 
     def risk_probability(self, X: pd.DataFrame,
@@ -81,15 +116,17 @@ class HorizonModel:
 _ONE_THREAD_ROWS = 100_000
 
 
-def _raw_risk(risk: lgb.Booster, matrix: np.ndarray, by_count: bool,
-              threshold: np.ndarray | None) -> np.ndarray:
+def raw_risk(risk: lgb.Booster, matrix: np.ndarray, by_count: bool,
+             threshold: np.ndarray | None) -> np.ndarray:
+    """The risk booster's raw score of each row (P(count > threshold) for a count model)."""
     raw = risk.predict(matrix)
     if by_count:
         return stats.poisson.sf(np.floor(threshold), np.maximum(raw, 1e-9))
     return raw
 
 
-def _params(config: TrainingConfig, objective: str, rows: int) -> dict:
+def booster_params(config: TrainingConfig, objective: str, rows: int) -> dict:
+    """LightGBM's parameters for one booster of ``rows`` rows."""
     leaves = config.risk_num_leaves if objective == "binary" else config.num_leaves
     return {
         "objective": objective, "learning_rate": config.learning_rate,
@@ -207,6 +244,8 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
     shrinkage weight toward the long-run rate by the primary metric; the count model then
     trains on every period with those. Boosters see the rows :func:`sample_weights` keeps,
     with their weights.
+    The count's dispersion (its negative-binomial law) is learned on the same slice,
+    around the early count booster's forecasts, shrunk as the final one is.
 
     Args:
         rows: each row's period, area and long-run rate; with a count-threshold flag, also
@@ -219,7 +258,7 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
     objective = "poisson" if config.objective == "poisson" else "tweedie"
     unique = np.unique(rows.period)
     late = rows.period >= unique[int(len(unique) * (1 - config.calibration_share))]
-    weight = sample_weights(count, flag, config, rows.area_id)
+    weight = sample_weights(count, flag, config, area=rows.area_id)
     used = (weight > 0) | late  # only these rows become a matrix
     matrix = X[used].to_numpy(np.float32)
     count, flag, weight, late = (values[used] for values in (count, flag, weight, late))
@@ -231,28 +270,33 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
 
     def booster(keep: np.ndarray, label: np.ndarray, loss: str, rounds: int) -> lgb.Booster:
         sample = Sample.of(matrix[keep], label, weight[keep], rows.area_id[keep], names)
-        return fit(sample, _params(config, loss, len(label)), rounds)
+        return fit(sample, booster_params(config, loss, len(label)), rounds)
 
     most = config.num_boost_round
     risk = booster(early, target[early], kind, most)
     choosing = len(round_candidates(config)) > 1 or len(set(config.shrinkage_weights)) > 1
-    early_count = risk if by_count or not choosing else booster(early, count[early], objective,
-                                                                  most)
+    # Always fitted: the count's dispersion is learned around its forecasts.
+    early_count = risk if by_count else booster(early, count[early], objective, most)
     held_out = matrix[late]
+    # The count objectives (poisson, tweedie) have a log link.
+    forecasts = {r: np.exp(raw) for r, raw in
+                 staged(early_count, held_out, round_candidates(config)).items()}
     if choosing:
-        # The count objectives (poisson, tweedie) have a log link.
-        choice = choose({r: np.exp(raw) for r, raw in
-                         staged(early_count, held_out, round_candidates(config)).items()},
-                        count[late], rows.take(late), config)
+        choice = choose(forecasts, count[late], rows.take(late), config)
     else:
         choice = Choice(most, config.shrinkage_weights[0], float("nan"))
     risk = truncated(risk, choice.rounds if by_count else
                      risk_rounds(risk, held_out, flag[late], config))
     label = shrunk_labels(count[kept], rows.anchor(choice.anchor)[kept], choice.weight)
     count_model = booster(kept, label, objective, choice.rounds)
+    # The count's dispersion: how the late counts spread around the early count booster's
+    # forecasts, shrunk as the final one is; every row of the slice, unweighted.
+    dispersion = fit_dispersion(count[late], shrunk_labels(
+        forecasts[choice.rounds], rows.anchor(choice.anchor)[late], choice.weight), None)
     model = HorizonModel(horizon=horizon, features=names, count=count_model, risk=risk,
-                         calibrator=Calibrator(config.calibration), by_count=by_count)
+                         calibrator=Calibrator(config.calibration), by_count=by_count,
+                         dispersion=dispersion)
     threshold = None if rows.threshold is None else rows.threshold[late]
     # Every row of the slice, unweighted: the calibrator sees the periods as they were.
-    model.calibrator.fit(_raw_risk(risk, held_out, by_count, threshold), flag[late])
+    model.calibrator.fit(raw_risk(risk, held_out, by_count, threshold), flag[late])
     return Fitted(model, choice.weight, choice.rounds, risk.current_iteration(), choice.anchor)

@@ -12,12 +12,14 @@ import pandas as pd
 
 from features import LOCAL, Engine, read_clean, read_features
 from riskgrid import vocabulary as C
+from riskgrid.errors import InputError
 from riskgrid.experiment import Experiment
 from riskgrid.settings import Settings
 from training.backtest import (
     BacktestResult,
     design,
     feature_columns,
+    periods_step,
     run_backtest,
     training_rows,
 )
@@ -25,6 +27,8 @@ from training.coherence import coherence_report
 from training.distributed import booster_fit
 from training.metrics import calibration_table
 from training.models import fit_horizon
+from training.oracle import TRUTH_COLUMNS, oracle_forecasts
+from training.partitioned import fit_final_partitioned, shap_importance_partitioned
 from training.registry import TrainingRecord, log_training
 from training.riskmodel import RiskModel, contributions
 from training.targets import (
@@ -44,16 +48,28 @@ class Inputs:
     petitions: pd.DataFrame
     counts: pd.DataFrame
     meta: dict
+    truth: pd.DataFrame | None = None  # a synthetic city's true intensity ([training] oracle)
 
 
 def load_inputs(experiment: Experiment, settings: Settings) -> Inputs:
-    """The feature snapshot and the clean tables of an experiment."""
+    """The feature snapshot and the clean tables of an experiment (and its truth, if any)."""
     folder = experiment.output_dir(settings)
     features = read_features(folder)
     clean = read_clean(folder)
+    oracle = experiment.training.oracle
     return Inputs(panel=features.panel, catalogue=features.catalogue, areas=clean.areas,
                   incidents=clean.incidents, petitions=clean.petitions, counts=features.counts,
-                  meta=features.meta)
+                  meta=features.meta,
+                  truth=None if oracle is None else read_truth(experiment.resolve(oracle,
+                                                                                   settings)))
+
+
+def read_truth(path: Path) -> pd.DataFrame:
+    """The true intensity table [training] oracle names (riskgrid synth writes it)."""
+    if not path.is_file():
+        raise InputError(f"{path}: [training] oracle names no file here; run riskgrid synth "
+                         "for the synthetic city, or leave oracle out for a real city.")
+    return pd.read_parquet(path, columns=list(TRUTH_COLUMNS))
 
 
 def backtest(experiment: Experiment, inputs: Inputs, progress=None,
@@ -63,6 +79,10 @@ def backtest(experiment: Experiment, inputs: Inputs, progress=None,
         result = run_backtest(inputs.panel, inputs.catalogue, inputs.areas, experiment.features,
                               experiment.training, records=(inputs.incidents, inputs.petitions),
                               progress=progress, fit=fit)
+    if inputs.truth is not None:
+        if progress:
+            progress("scoring the oracle (the true intensity)")
+        score_oracle(result, inputs, experiment)
     if experiment.features.period != "month":  # Prophet's periods align with ours by a fixed step
         if progress:
             progress("comparing bottom-up sums with Prophet")
@@ -70,6 +90,19 @@ def backtest(experiment: Experiment, inputs: Inputs, progress=None,
                                             experiment.features.period,
                                             experiment.training.target)
     return result
+
+
+def score_oracle(result: BacktestResult, inputs: Inputs, experiment: Experiment) -> None:
+    """The truth's forecasts of the backtest's rows, scored beside the model's."""
+    config = experiment.training
+    panel = inputs.panel
+    thresholds = None
+    if config.risk_flag == "above_quantile":
+        ids = panel[C.AREA_ID].unique()
+        thresholds = {f.number: pd.Series(flag_threshold(panel, config, before=f.start), ids)
+                      for f in result.folds}
+    result.score_oracle(*oracle_forecasts(result.predictions, inputs.truth, config,
+                                          periods_step(panel[C.PERIOD]), thresholds))
 
 
 def fingerprint(experiment: Experiment, inputs: Inputs, result: BacktestResult) -> str:
@@ -190,10 +223,15 @@ def train(experiment: Experiment, settings: Settings, config_text: str,
     result = backtest(experiment, inputs, progress, engine)
     if progress:
         progress("fitting the final models")
-    model = fit_final(experiment, inputs, engine)
+    # A panel the workers wrote as parts: the final fit and TreeSHAP read them there.
+    folder = experiment.output_dir(settings)
+    parts = engine.scheduler is not None and (folder / "features" / "panel.parquet").is_dir()
+    model = (fit_final_partitioned(experiment, folder, engine)[0] if parts
+             else fit_final(experiment, inputs, engine))
     if progress:
         progress("explaining the models (TreeSHAP)")
-    importance, values, X = shap_importance(model, inputs)
+    importance, values, X = (shap_importance_partitioned(model, folder, engine) if parts
+                             else shap_importance(model, inputs))
     backtest_fp = fingerprint(experiment, inputs, result)
     plots_dir = experiment.output_dir(settings) / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,8 @@ class RiskModel:
                 "risk_flag": self.risk_flag, "features": self.features,
                 "calendar": self.calendar,
                 "horizons": sorted(self.horizons), "thresholds": self.thresholds,
-                "by_count": {str(h): m.by_count for h, m in self.horizons.items()}}
+                "by_count": {str(h): m.by_count for h, m in self.horizons.items()},
+                "dispersion": {str(h): m.dispersion for h, m in self.horizons.items()}}
         (folder / "model.json").write_text(json.dumps(meta, indent=2))
         for h, model in self.horizons.items():
             model.count.save_model(str(folder / f"count_h{h}.txt"))
@@ -80,7 +81,8 @@ class RiskModel:
                 count=lgb.Booster(model_file=str(folder / f"count_h{h}.txt")),
                 risk=lgb.Booster(model_file=str(folder / f"risk_h{h}.txt")),
                 calibrator=pickle.loads((folder / f"calibrator_h{h}.pkl").read_bytes()),
-                by_count=meta["by_count"][str(h)])
+                by_count=meta["by_count"][str(h)],
+                dispersion=float(meta.get("dispersion", {}).get(str(h), 0.0)))
         return cls(experiment=meta["experiment"], period=meta["period"], target=meta["target"],
                    risk_flag=meta["risk_flag"], features=meta["features"], horizons=horizons,
                    thresholds=meta["thresholds"], calendar=meta.get("calendar", "CN"))

@@ -92,27 +92,39 @@ def long_run_rate(panel: pd.DataFrame, stream: str, window: int,
 
 
 def sample_weights(count: np.ndarray, flag: np.ndarray, config: TrainingConfig,
-                   area: np.ndarray | None = None) -> np.ndarray:
+                   offset: int = 0, area: np.ndarray | None = None) -> np.ndarray:
     """Per row, the booster's weight: 0 (left out), 1, or more for a sampled zero row.
 
-    Rows with an event (count or flag) are all kept with weight 1. Of each area's rows with
-    neither, ``config.zero_share`` are kept, spread evenly over its periods from a random
-    start (systematic sampling), and weighted by the area's zero rows over the ones kept: the
-    weighted zeros of every area add up to its own, so each area's share of the losses the
-    boosters minimise stays what it was (importance sampling) while they train on far fewer
-    rows. Without ``area``, all rows are one area.
+    Rows with an event (count or flag) are all kept with weight 1. With ``area``, of each
+    area's rows with neither, ``config.zero_share`` are kept, spread evenly over its periods
+    from a start drawn from the area's id (systematic sampling), and weighted by the area's
+    zero rows over the ones kept: the weighted zeros of every area add up to its own, so each
+    area's share of the losses the boosters minimise stays what it was (importance sampling)
+    while they train on far fewer rows; an area's draws are the same in any block of whole
+    areas. Without ``area``, a random ``zero_share`` of those rows is kept, weighted
+    1 / share.
+
+    Args:
+        offset: without ``area``, the rows are rows offset.. of a longer sample (one block of
+            it): each row gets the draw it gets in the whole sample.
     """
     weight = np.ones(len(count))
     if config.zero_share >= 1:
         return weight
+    if area is None:
+        empty = (count == 0) & (np.nan_to_num(flag) == 0)
+        draws = np.random.default_rng(config.seed)
+        draws.bit_generator.advance(offset)  # one 64-bit draw a row
+        drawn = draws.random(len(count)) < config.zero_share
+        weight[empty] = np.where(drawn[empty], 1 / config.zero_share, 0.0)
+        return weight
     empty = np.flatnonzero((count == 0) & (np.nan_to_num(flag) == 0))
-    codes = (np.zeros(len(empty), dtype=np.int64) if area is None
-             else pd.factorize(area[empty])[0])
+    codes, uniques = pd.factorize(area[empty])
     order = np.argsort(codes, kind="stable")  # each area's zero rows together, in time order
     codes, empty = codes[order], empty[order]
     firsts = np.r_[0, np.flatnonzero(np.diff(codes)) + 1]
     rank = np.arange(len(codes)) - np.repeat(firsts, np.diff(np.r_[firsts, len(codes)]))
-    start = np.random.default_rng(config.seed).random(len(firsts))[codes]
+    start = _area_starts(np.asarray(uniques, dtype=str), config.seed)[codes]
     # Row k is drawn when the running count (k + start) * share passes a whole number.
     drawn = (np.floor((rank + 1 + start) * config.zero_share)
              > np.floor((rank + start) * config.zero_share))
@@ -121,6 +133,12 @@ def sample_weights(count: np.ndarray, flag: np.ndarray, config: TrainingConfig,
     scale = np.divide(zeros, kept, out=np.zeros_like(zeros), where=kept > 0)
     weight[empty] = np.where(drawn, scale[codes], 0.0)
     return weight
+
+
+def _area_starts(ids: np.ndarray, seed: int) -> np.ndarray:
+    """A number in [0, 1) per area id, fixed by the id and the seed."""
+    hashed = pd.util.hash_array(ids, hash_key=f"{seed:016d}"[:16])
+    return (hashed >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 
 def shrunk_labels(count: np.ndarray, long_run: np.ndarray, weight: float) -> np.ndarray:

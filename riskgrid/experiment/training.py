@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# km2 per unit of the flagged hotspot area, by the spellings `hotspot_area` accepts.
+AREA_UNITS: dict[str, float] = {
+    **dict.fromkeys(("km2", "km²", "sq km", "square km", "square kilometres",
+                     "square kilometers"), 1.0),
+    **dict.fromkeys(("m2", "m²", "sq m", "square metres", "square meters"), 1e-6),
+    **dict.fromkeys(("ha", "hectares"), 0.01),
+    **dict.fromkeys(("sq mi", "mi2", "mi²", "square miles"), 2.589988110336),
+    **dict.fromkeys(("acres", "acre"), 0.0040468564224),
+    **dict.fromkeys(("sq ft", "ft2", "ft²", "square feet"), 0.09290304e-6),
+}
+_AREA = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([^0-9].*?)\s*$")
+
+
+def area_km2(text: str) -> float:
+    """An area such as "0.25 sq mi" or "0.65 km2" in km2 (ValueError naming the fix)."""
+    match = _AREA.match(text)
+    unit = match and AREA_UNITS.get(match.group(2).lower())
+    if not unit or float(match.group(1)) <= 0:
+        raise ValueError(f"hotspot_area must be a positive number and a unit, such as "
+                         f"\"0.25 sq mi\" or \"0.65 km2\" (units: sq mi, km2, m2, ha, acres, sq ft); "
+                         f"got \"{text}\"")
+    return float(match.group(1)) * unit
 
 
 class TrainingConfig(BaseModel):
@@ -78,3 +102,25 @@ class TrainingConfig(BaseModel):
         0.25, gt=0, lt=1, description="Latest share of training periods held out as the "
         "inner validation slice: the calibrator fits on it and the rounds and the shrinkage weight are chosen on it.")
     seed: int = 7
+    hotspot_area: str | None = Field(
+        None, description="Area flagged each period for the NIJ-style hotspot metrics "
+        "(pai@area, pei@area, hit_rate@area), e.g. \"0.25 sq mi\" or \"0.65 km2\": the areas "
+        "with the highest expected count, until this area is covered. None: not scored.")
+
+    oracle: str | None = Field(
+        None, description="A synthetic city's truth (its truth/intensity.parquet, e.g. "
+        "\"{data_dir}/synthetic_city/truth/intensity.parquet\"): the backtest also scores the "
+        "true intensity on the model's rows (\"oracle\" and \"gap_closed\" in its JSON). "
+        "Real cities have no truth: leave it out.")
+
+    @field_validator("hotspot_area")
+    @classmethod
+    def _area_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            area_km2(value)
+        return value
+
+    @property
+    def hotspot_km2(self) -> float | None:
+        """``hotspot_area`` in km2 (None when unset)."""
+        return None if self.hotspot_area is None else area_km2(self.hotspot_area)

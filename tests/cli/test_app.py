@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
+from features.io import read_table
 
 RISKGRID = str(Path(sys.executable).parent / "riskgrid")
 
@@ -33,7 +33,7 @@ def test_ingest_and_features_write_their_outputs(tiny_city, tmp_path):
     assert "incidents" in done.stdout and "14" in done.stdout
     done = riskgrid("features", str(tiny_city), data_dir=data)
     assert done.returncode == 0, done.stderr
-    panel = pd.read_parquet(data / "tiny" / "features" / "panel.parquet")
+    panel = read_table(data / "tiny" / "features", "panel")
     assert {"area_id", "period", "dispute_sum_4"} <= set(panel.columns)
     catalogue = json.loads((data / "tiny" / "features" / "catalogue.json").read_text())
     assert {"name", "family", "en", "zh"} == set(catalogue[0])

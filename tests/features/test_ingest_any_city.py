@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from features import build_features, ingest
+from features.io import read_table
 from riskgrid import InputError, load_experiment
 from riskgrid.calendar import period_calendar
 
@@ -140,7 +141,7 @@ def test_declared_channels_and_families_are_kept_and_others_named(tmp_path, sett
     catalogue = pd.read_json(features.path / "catalogue.json").set_index("name")
     assert catalogue.loc["violence_sum_4", "en"] == "shootings in the last 4 weeks"
     assert "枪击事件" in catalogue.loc["violence_sum_4", "zh"]
-    panel = pd.read_parquet(features.path / "panel.parquet")
+    panel = read_table(features.path, "panel")
     # A declared family counts in "all" too.
     assert panel["outcome_violence"].sum() > 0
     assert (panel["outcome_all"] == panel["outcome_violence"]
@@ -224,7 +225,7 @@ def test_neighbours_give_spread_features(tmp_path, settings):
                                             areas_extra='neighbours = "centroids"'))
     ingest(experiment, settings)
     features = build_features(experiment, settings)
-    panel = pd.read_parquet(features.path / "panel.parquet")
+    panel = read_table(features.path, "panel")
     assert panel["neighbours_all_sum_4"].max() > 0
 
 
@@ -276,7 +277,7 @@ def test_a_source_that_ends_earlier_is_missing_after_its_end_not_zero(tmp_path, 
     (tmp_path / "city" / "calls.csv").write_text("\n".join([HEADER, *calls]) + "\n")
     exp = load_experiment(experiment)
     ingest(exp, settings)
-    panel = pd.read_parquet(build_features(exp, settings).path / "panel.parquet")
+    panel = read_table(build_features(exp, settings).path, "panel")
     by_week = panel.groupby("period")["outcome_all"].apply(lambda s: s.isna().all())
     assert not by_week[:pd.Timestamp("2024-04-22")].any()
     assert by_week[pd.Timestamp("2024-04-29"):].all()  # the calls source ends on 2024-04-30

@@ -80,3 +80,19 @@ def test_parts_of_two_kinds_are_one_sentence_naming_the_folder(tmp_path):
     _panel(["G1"], 2).to_parquet(folder / "period-00000.parquet", index=False)
     with pytest.raises(InputError, match="panel.parquet: parts must all be named"):
         read_table(tmp_path, "panel")
+
+
+def test_counts_kept_in_blocks_of_periods_read_back_unit_by_unit(tmp_path):
+    periods = pd.date_range("2024-01-01", periods=4, freq="7D")
+    units = [("grid", "G2", "二"), ("grid", "G1", "一"), ("city", "city", "city")]
+    counts = pd.DataFrame([(lv, uid, name, p) for lv, uid, name in units for p in periods],
+                          columns=["level", "unit_id", "unit_name", "period"])
+    counts["all"] = np.arange(len(counts), dtype=np.float32)
+    folder = tmp_path / "counts.parquet"
+    folder.mkdir()
+    for i, part in enumerate((periods[:3], periods[3:])):
+        counts[counts["period"].isin(part)].to_parquet(folder / f"period-{i}.parquet",
+                                                       index=False)
+    assert_frame_equal(read_table(tmp_path, "counts"), counts)
+    assert_frame_equal(read_table(tmp_path, "counts", ["period", "all"]),
+                       counts[["period", "all"]])

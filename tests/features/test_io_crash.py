@@ -1,10 +1,10 @@
 """kill -9 of `riskgrid ingest` and `riskgrid features`: readers never see half a snapshot, and a
 re-run writes exactly what an uninterrupted run writes.
 
-One kill comes after a delay (half an uninterrupted ingest), one when the staging folder
-appears (files half written), and one from inside the process at the last step, the symlink
-swap (``KILLER`` makes that ``os.replace`` a SIGKILL of the process itself), a moment too
-short to hit from outside.
+One kill comes from outside after a delay (half an uninterrupted ingest); two come from inside
+the process (``KILLER`` turns a call into a SIGKILL of the process itself), at moments too short
+to hit from outside: while the snapshot's files are written (before the second file), and at
+the last step, the symlink swap (``os.replace``).
 """
 
 from __future__ import annotations
@@ -48,14 +48,33 @@ windows = [4, 13]
 KILLER = """
 import os, signal, sys
 
-swap, link = os.replace, sys.argv.pop(2)  # the link this step publishes
+mode, link = sys.argv.pop(2), sys.argv.pop(2)  # where to die; the link this step publishes
 
-def replace(src, dst, *args, **kwargs):
-    if os.path.basename(dst) == link:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return swap(src, dst, *args, **kwargs)
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
 
-os.replace = replace
+if mode == "swap":
+    swap = os.replace
+
+    def replace(src, dst, *args, **kwargs):
+        if os.path.basename(dst) == link:
+            die()
+        return swap(src, dst, *args, **kwargs)
+
+    os.replace = replace
+else:  # "write": write_snapshot makes each file's folder first; die before the second file
+    import pathlib
+
+    mkdir, made = pathlib.Path.mkdir, []
+
+    def make(self, *args, **kwargs):
+        if f".{link}.staging-" in str(self):
+            made.append(self)
+            if len(made) == 3:  # the staging folder, the first file's folder, the second's
+                die()
+        return mkdir(self, *args, **kwargs)
+
+    pathlib.Path.mkdir = make
 sys.argv[0] = "riskgrid"
 from cli import main
 main()
@@ -68,9 +87,13 @@ def environment(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def start(step: str, root: Path, data_dir: Path, kill_at_swap: bool = False) -> subprocess.Popen:
-    command = ([sys.executable, "-c", KILLER, step, "clean" if step == "ingest" else step]
-               if kill_at_swap else [str(BIN / "riskgrid"), step])
+def start(step: str, root: Path, data_dir: Path, kill_at: str | None = None
+          ) -> subprocess.Popen:
+    """The step as a user runs it, or (``kill_at`` "write" or "swap") one that kills itself
+    there."""
+    command = ([sys.executable, "-c", KILLER, step, kill_at,
+                "clean" if step == "ingest" else step]
+               if kill_at else [str(BIN / "riskgrid"), step])
     return subprocess.Popen([*command, str(root / "small.toml")], env=environment(data_dir),
                             cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
@@ -96,12 +119,18 @@ def kill_when(process: subprocess.Popen, ready) -> None:
     assert process.returncode == -signal.SIGKILL
 
 
+def killed_itself(process: subprocess.Popen) -> None:
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == -signal.SIGKILL, f"the step did not reach its kill point: {err}"
+
+
 def digest(folder: Path) -> str:
-    """The content hash write_snapshot names a snapshot by (features/io.py)."""
+    """The content hash write_snapshot names a snapshot by (features/io.py): of each file's
+    path and content hash, the list of file hashes itself left out."""
     hasher = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".digests.json"):
         hasher.update(str(path.relative_to(folder)).encode())
-        hasher.update(path.read_bytes())
+        hasher.update(hashlib.sha256(path.read_bytes()).hexdigest().encode())
     return hasher.hexdigest()
 
 
@@ -186,8 +215,11 @@ def city(tmp_path_factory) -> Iterator[City]:
     city.close()
 
 
-TABLES = {"ingest": {"areas.parquet", "incidents.parquet", "petitions.parquet", "summary.json"},
-          "features": {"panel.parquet", "counts.parquet", "catalogue.json", "meta.json"}}
+# Top-level names: the event tables and the panel are folders of parts.
+TABLES = {"ingest": {"areas.parquet", "incidents.parquet", "petitions.parquet", "summary.json",
+                     "manifest.json"},
+          "features": {"panel.parquet", "counts.parquet", "catalogue.json", "meta.json",
+                       "state"}}
 
 
 @pytest.mark.parametrize("step", ["ingest", "features"])
@@ -208,7 +240,7 @@ def test_a_killed_step_publishes_nothing_half_written_and_a_rerun_matches(city, 
     expected = published(city.reference_ingest() / link_name)
     assert expected is not None and published(link).name == expected.name
     assert files(published(link)) == files(expected)
-    assert TABLES[step] <= set(files(expected))
+    assert TABLES[step] <= {name.split("/", 1)[0] for name in files(expected)}
     leftovers = {p.name for p in link.parent.iterdir() if link_name in p.name}
     assert leftovers == {link_name, expected.name}, "the crashes left files behind"
 
@@ -224,14 +256,12 @@ def killed_three_times(step: str, city: City, crashed: Path, link: Path) -> None
         started = time.monotonic()
         kill_when(process, lambda: time.monotonic() - started > city.ingest_seconds / 2)
         assert published(link) is None
-        # 2. While the snapshot's files are being written.
-        process = start(step, city.root, crashed)
-        kill_when(process, lambda: any(link.parent.glob(f".{link_name}.staging-*")))
+        # 2. While the snapshot's files are being written: the first written, not the second.
+        killed_itself(start(step, city.root, crashed, kill_at="write"))
         assert published(link) is None
+        assert any(link.parent.glob(f".{link_name}.staging-*"))
         # 3. At the symlink swap: the snapshot folder is complete, the link not yet moved.
-        process = start(step, city.root, crashed, kill_at_swap=True)
-        process.communicate(timeout=600)
-        assert process.returncode == -signal.SIGKILL
+        killed_itself(start(step, city.root, crashed, kill_at="swap"))
         assert published(link) is None
         assert any(link.parent.glob(f".{link_name}-*"))
         # The re-run, after three crashes.

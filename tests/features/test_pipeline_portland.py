@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from features import build_features, ingest
+from features.io import read_table
 from riskgrid import load_experiment as _load
 from riskgrid.experiment import Experiment
 
@@ -37,7 +38,7 @@ def test_vehicle_thefts_by_police_district(settings):
     assert set(areas["street_id"]) >= {"NO", "EA", "CE"}  # precincts are the level above
     assert 300 < areas["area_km2"].sum() < 450  # Portland is about 375 km2
     features = build_features(experiment, settings)
-    panel = pd.read_parquet(features.path / "panel.parquet")
+    panel = read_table(features.path, "panel")
     assert panel["outcome_all"].sum() > 8600
     assert features.periods == ("2012-03-05", "2017-01-23")
 

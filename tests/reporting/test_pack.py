@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from markupsafe import escape
 
+from features.io import read_table
 from reporting import build_pack, render_html, write_report
 from reporting.charts import map_svg
 from reporting.counts import is_count, suppress
@@ -143,7 +144,7 @@ def test_the_pack_ranks_grids_with_reasons_and_their_usual_value(pack, city):
     settings, _, experiment = city
     assert 1 <= len(pack.ranked) <= ReportConfig().top_areas
     assert [r["rank"] for r in pack.ranked] == sorted(r["rank"] for r in pack.ranked)
-    panel = pd.read_parquet(experiment.output_dir(settings) / "features" / "panel.parquet")
+    panel = read_table(experiment.output_dir(settings) / "features", "panel")
     as_of = pd.Timestamp(pack.meta["as_of"])
     checked = 0
     for row in pack.ranked:

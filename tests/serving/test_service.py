@@ -64,7 +64,8 @@ def test_score_answers_the_documented_shape_with_the_champions_numbers(server):
         assert s["expected_count"] == pytest.approx(row.expected_count.item(), rel=1e-6)
         assert s["risk_probability"] == pytest.approx(row.risk_probability.item(), rel=1e-6)
         low, high = s["interval"]
-        assert low <= s["expected_count"] <= high
+        # counts around the most likely ones: within one count of the expected count
+        assert low <= high and low - 1 < s["expected_count"] < high + 1
         assert s["risk_level"] in LEVEL_NAMES and 1 <= s["rank"] <= 6
         assert 0 <= s["percentile"] <= 100
         assert len(s["drivers"]) == 5

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from features.io import read_table
 from serving.warnings import (
     KINDS,
     LEVELS,
@@ -398,9 +399,9 @@ PANEL = Path(__file__).resolve().parents[2] / "data/synthetic_city/features/pane
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not PANEL.is_file(), reason="the synthetic city has not been built")
+@pytest.mark.skipif(not PANEL.exists(), reason="the synthetic city has not been built")
 def test_warnings_on_the_synthetic_city_panel():
-    panel = pd.read_parquet(PANEL)
+    panel = read_table(PANEL.parent, "panel")
     catalogue = pd.read_csv(PANEL.with_name("catalogue.csv"))
     as_of = panel["period"].max()
     rows = panel[panel["period"] >= as_of - 3 * WEEK]

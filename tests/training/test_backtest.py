@@ -16,10 +16,12 @@ from training.backtest import make_folds, run_backtest
 FEATURES = FeaturesConfig(period="week", start="2023-01-02", end="2023-12-25")
 # Two folds of 13 weeks: the first origin is the week of 2023-07-03, whose cutoff is CUTOFF.
 TRAINING = TrainingConfig(folds=2, fold_step=13, min_train_periods=20, num_boost_round=15,
-                          min_data_in_leaf=5, risk_flag="above_quantile", flag_quantile=0.8)
+                          min_data_in_leaf=5, risk_flag="above_quantile", flag_quantile=0.8,
+                          hotspot_area="0.6 km2")
 METRICS = {"poisson_deviance", "mae", "rmse", "roc_auc", "pr_auc", "brier", "ece",
            "hit_rate@1%", "hit_rate@5%", "hit_rate@10%", "pai@1%", "pai@5%", "pai@10%",
-           "pei@5%"}
+           "pei@5%", "hit_rate@area", "pai@area", "pei@area", "crps", "coverage@80%",
+           "width@80%", "tied_share"}
 
 
 def backtest(areas, incidents, petitions):
@@ -45,10 +47,14 @@ def test_json_has_the_documented_layout(result):
     assert set(out["model"]) == {"1", "2", "3", "4"}
     assert set(out["model"]["1"]) == METRICS
     # One year of data: no year-ago values before the first origin, so no seasonal naive.
+    # Areas known by their neighbours: the kernel maps smooth over neighbour rings.
     assert set(out["baselines"]) == {"last_value", "moving_average_4", "moving_average_13",
-                                     "long_run_mean"}
+                                     "moving_average_52", "long_run_mean", "kernel_density_0.5",
+                                     "kernel_density_1", "kernel_density_2"}
     assert all(set(b["4"]) == METRICS for b in out["baselines"].values())
     assert out["skill"]["1"]["best_baseline"] in out["baselines"]
+    # 0.6 km2 of areas of 0.3 km2 each: two of the eight flagged, a quarter of the map.
+    assert out["model"]["1"]["pai@area"] == pytest.approx(4 * out["model"]["1"]["hit_rate@area"])
 
 
 def test_each_origin_records_what_it_chose_on_its_inner_validation_slice(result):
@@ -145,3 +151,19 @@ def test_validation_backtest_never_scores_a_reported_period(tables):
     assert (target < first_reported).all()
     assert (rows[C.PERIOD] >= first_reported - pd.Timedelta(weeks=13)).all()
     assert rows.groupby("horizon").size().tolist() == [8 * 12, 8 * 11, 8 * 10, 8 * 9]
+
+
+def test_the_oracle_is_scored_on_the_models_rows_and_gives_the_gap_closed(result):
+    import copy
+
+    scored = copy.copy(result)
+    rows = result.predictions
+    scored.score_oracle(np.maximum(rows["y"].to_numpy(), 1e-9), rows["flag"].to_numpy())
+    out = scored.as_json()
+    assert set(out["oracle"]) == {"1", "2", "3", "4"} and set(out["oracle"]["1"]) == METRICS
+    assert out["oracle"]["1"]["poisson_deviance"] == pytest.approx(0, abs=1e-6)
+    gap = out["gap_closed"]["1"]["poisson_deviance"]
+    best = out["skill"]["1"]["baseline_value"]
+    assert gap["share"] == pytest.approx((best - out["model"]["1"]["poisson_deviance"]) / best,
+                                         rel=1e-4)
+    assert "oracle" not in result.as_json()  # the original result is untouched

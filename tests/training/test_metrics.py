@@ -13,6 +13,7 @@ from training.metrics import (
     calibration_table,
     count_metrics,
     expected_calibration_error,
+    hotspot_area_metrics,
     hotspot_metrics,
     risk_metrics,
     skill,
@@ -281,7 +282,8 @@ def test_skill_rejects_an_unknown_metric():
 
 
 def test_losses_are_the_lower_is_better_metrics():
-    assert LOWER_IS_BETTER == {"poisson_deviance", "mae", "rmse", "brier", "ece"}
+    assert LOWER_IS_BETTER == {"poisson_deviance", "mae", "rmse", "brier", "ece", "crps",
+                               "tied_share"}
 
 
 def test_pei_of_equal_cells_is_the_catch_over_the_top_cells_by_events():
@@ -304,3 +306,31 @@ def test_pei_never_exceeds_one_when_area_sizes_differ():
 def test_areas_without_a_score_are_flagged_last():
     frame = hotspots([3, 1, 0, 0], [np.nan, 0.1, 0.0, 0.0])
     assert hotspot_metrics(frame, (0.25,), ())["hit_rate@25%"] == pytest.approx(0.25)
+
+
+# --- hotspots by absolute area (NIJ rules) --------------------------------------------------
+
+def test_a_fixed_area_flags_the_highest_counts_until_it_is_covered_pooled_over_periods():
+    # Budget 1.5 of 10 unit areas: the first area leaves 0.5 uncovered, so the second is
+    # flagged too. Period 0 catches 5 + 3 of 10, period 1 catches 0 + 2 of 10 (best: 6 + 2).
+    first = hotspots([5, 3, 2, 0, 0, 0, 0, 0, 0, 0], [9, 8, 7, 0, 0, 0, 0, 0, 0, 0])
+    second = hotspots([6, 2, 0, 1, 1, 0, 0, 0, 0, 0], [0, 8, 9, 0, 0, 0, 0, 0, 0, 0], period=1)
+    out = hotspot_area_metrics(pd.concat([first, second]), 1.5)
+    assert out["hit_rate@area"] == pytest.approx(10 / 20)
+    assert out["pai@area"] == pytest.approx((10 / 20) / (4 / 20))
+    assert out["pei@area"] == pytest.approx(10 / 16)
+
+
+def test_a_fixed_area_ranks_by_expected_count_not_by_density():
+    # A thin edge area with a high density but a low count is not what the meeting patrols.
+    frame = hotspots([0, 4], [0.5, 2.0], size=[0.1, 1.0])
+    out = hotspot_area_metrics(frame, 1.0)
+    assert out["hit_rate@area"] == 1.0
+    assert out["pai@area"] == pytest.approx(1.0 / (1.0 / 1.1))
+
+
+def test_a_fixed_area_larger_than_the_map_flags_everything_and_no_events_give_nan():
+    assert hotspot_area_metrics(hotspots([1, 2], [0, 1]), 5.0)["pai@area"] == pytest.approx(1)
+    assert all(math.isnan(v) for v in hotspot_area_metrics(hotspots([0, 0], [0, 1]), 1).values())
+    with pytest.raises(ValueError, match="positive"):
+        hotspot_area_metrics(hotspots([1, 0], [1, 0]), 0.0)

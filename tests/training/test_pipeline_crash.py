@@ -22,6 +22,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.artifacts import download_artifacts
 
+from features.io import read_table
 from riskgrid import InputError, Settings
 from tests.tracking import BIN, riskgrid, riskgrid_env, write_tiny
 from training import registry
@@ -162,7 +163,7 @@ def test_promote_refuses_a_challenger_whose_run_did_not_finish(crashes):
 def predictions(settings: Settings, version: str, tmp: Path) -> pd.DataFrame:
     uri = client(settings).get_model_version_download_uri(NAME, version)
     folder = download_artifacts(artifact_uri=f"{uri}/artifacts/risk_model", dst_path=str(tmp))
-    panel = pd.read_parquet(settings.data_dir / "tiny" / "features" / "panel.parquet")
+    panel = read_table(settings.data_dir / "tiny" / "features", "panel")
     return RiskModel.load(Path(folder)).predict(panel)
 
 

@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from features.io import read_table
 from riskgrid import Settings
 from tests.tracking import (
     BIN,
@@ -100,7 +101,7 @@ def test_train_promote_and_serve_through_a_postgresql_backed_server(tracked, mon
         artifact_uri=client.get_model_version_download_uri(NAME, by_alias),
         tracking_uri=tracked.server.url,
         dst_path=str(tracked.settings.data_dir.parent / "pyfunc")))
-    panel = pd.read_parquet(tracked.settings.data_dir / "tiny" / "features" / "panel.parquet")
+    panel = read_table(tracked.settings.data_dir / "tiny" / "features", "panel")
     rows = panel[panel["period"] >= panel["period"].max() - pd.Timedelta(weeks=3)]
     served = loaded.model.predict(rows)
     assert len(served) == len(rows) and served["expected_count"].notna().all()

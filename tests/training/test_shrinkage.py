@@ -27,12 +27,17 @@ def test_sampling_keeps_every_event_and_reweights_the_zeros_it_keeps():
     weight = sample_weights(count, flag, TrainingConfig(zero_share=0.1))
     events = (count > 0) | (flag > 0)
     assert (weight[events] == 1).all()
-    kept = weight[~events][weight[~events] > 0]
-    np.testing.assert_allclose(kept, 10.0, rtol=1e-3)
+    assert set(np.unique(weight[~events])) == {0.0, 10.0}
     assert (weight > 0).mean() < 0.2  # the boosters see a fraction of the rows
-    # weighted totals keep the full ones: the loss keeps its expectation
-    assert weight.sum() == pytest.approx(len(count))
+    # weighted totals estimate the full ones: the loss keeps its expectation
+    assert weight.sum() == pytest.approx(len(count), rel=0.02)
     assert (weight * count).sum() == count.sum()
+    # By area, each area's weighted zeros are exactly its own.
+    area = np.repeat(np.arange(20), 10_000).astype(str)
+    weight = sample_weights(count, flag, TrainingConfig(zero_share=0.1), area=area)
+    assert (weight[events] == 1).all()
+    np.testing.assert_allclose(weight[~events][weight[~events] > 0], 10.0, rtol=1e-3)
+    assert weight.sum() == pytest.approx(len(count))
 
 
 def test_each_areas_zeros_are_sampled_evenly_over_its_periods_and_keep_their_weight():
@@ -42,7 +47,8 @@ def test_each_areas_zeros_are_sampled_evenly_over_its_periods_and_keep_their_wei
     area = np.repeat(["busy", "quiet"], periods)
     count = np.zeros(2 * periods)
     count[:periods:2] = 3.0  # the busy area has an event every other period
-    weight = sample_weights(count, np.zeros_like(count), TrainingConfig(zero_share=0.05), area)
+    weight = sample_weights(count, np.zeros_like(count), TrainingConfig(zero_share=0.05),
+                            area=area)
     for name, zeros in (("busy", periods // 2), ("quiet", periods)):
         mine = (area == name) & (count == 0)
         assert weight[mine].sum() == pytest.approx(zeros)
@@ -159,3 +165,19 @@ def test_rounds_can_be_chosen_by_the_loss_before_the_blend():
     joint = choose(forecasts, count, rows, config.model_copy(update={"rounds_by":
                                                                      "primary_metric"}))
     assert joint.rounds == 25  # the same ranking: the tie goes to fewer rounds
+
+
+def test_a_block_of_rows_gets_the_draws_it_gets_in_the_whole_sample():
+    rng = np.random.default_rng(3)
+    count, flag = rng.poisson(0.3, 1000).astype(float), np.zeros(1000)
+    config = TrainingConfig(zero_share=0.3)
+    whole = sample_weights(count, flag, config)
+    blocks = [sample_weights(count[lo:hi], flag[lo:hi], config, offset=lo)
+              for lo, hi in ((0, 137), (137, 600), (600, 1000))]
+    np.testing.assert_array_equal(np.concatenate(blocks), whole)
+    # By area: a block of whole areas draws what it draws in the whole sample.
+    area = np.repeat(np.arange(10), 100).astype(str)
+    whole = sample_weights(count, flag, config, area=area)
+    blocks = [sample_weights(count[lo:hi], flag[lo:hi], config, area=area[lo:hi])
+              for lo, hi in ((0, 300), (300, 1000))]
+    np.testing.assert_array_equal(np.concatenate(blocks), whole)

@@ -1,0 +1,143 @@
+"""The final fit from the panel's parts: the same rows as the in-process fit, on the workers."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import mean_poisson_deviance
+
+from features import Engine, build_panel
+from riskgrid import vocabulary as C
+from riskgrid.experiment import Experiment
+from tests.training.test_distributed import EXPERIMENT, skewed_city
+from training.backtest import design, feature_columns, training_rows
+from training.models import fit_horizon, fit_local
+from training.partitioned import (
+    add_frames,
+    booster_rows,
+    fit_final_partitioned,
+    horizon_rows,
+    panel_parts,
+    period_sums,
+    plans_of,
+    rows_summary,
+    sample_areas,
+    shap_importance_partitioned,
+)
+from training.pipeline import Inputs, fit_final, shap_importance
+from training.targets import flag_threshold, target_counts, target_flags
+
+BLOCKS = 5  # parts of 2 or 3 of the 12 areas, as the workers write them
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory) -> tuple[Inputs, Path]:
+    """The skewed test city's panel, and a folder holding it as parts of blocks of areas."""
+    areas, incidents, petitions = skewed_city()
+    panel = build_panel(areas, incidents, petitions, EXPERIMENT.features)
+    folder = tmp_path_factory.mktemp("parts")
+    parts = folder / "features" / "panel.parquet"
+    parts.mkdir(parents=True)
+    edges = np.linspace(0, len(areas), BLOCKS + 1).astype(int)
+    ids = areas[C.AREA_ID].to_numpy()
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        block = panel.frame[panel.frame[C.AREA_ID].isin(ids[lo:hi])]
+        block.to_parquet(parts / f"area-{i:05d}.parquet", index=False)
+    panel.catalogue.to_json(folder / "features" / "catalogue.json", orient="records")
+    inputs = Inputs(panel=panel.frame, catalogue=panel.catalogue, areas=areas,
+                    incidents=incidents, petitions=petitions, counts=pd.DataFrame(), meta={})
+    return inputs, folder
+
+
+def with_training(**changes) -> Experiment:
+    return EXPERIMENT.model_copy(update={"training": EXPERIMENT.training.model_copy(
+        update=changes)})
+
+
+def in_process_samples(experiment: Experiment, inputs: Inputs, h: int = 1) -> list:
+    """The samples fit_final's fit_horizon gives each booster it fits, in order."""
+    config, panel = experiment.training, inputs.panel
+    features = feature_columns(panel, inputs.catalogue)
+    threshold = flag_threshold(panel, config)
+    rows = training_rows(panel, inputs.areas, config, threshold, experiment.features.windows[-1])
+    count, flag = target_counts(panel, config, h), target_flags(panel, config, h, threshold)
+    known = ~np.isnan(count) & ~np.isnan(flag)
+    X = design(panel, features, experiment.features.period, h, experiment.features.calendar)
+    samples = []
+
+    def recording(sample, params, rounds):
+        samples.append(sample)
+        return fit_local(sample, params, rounds)
+
+    fit_horizon(X[known], count[known], flag[known], rows.take(known), config, h, recording)
+    return samples
+
+
+@pytest.mark.parametrize(("changes", "roles"), [
+    # count-threshold flag, zero rows sampled
+    ({"zero_share": 0.5, "shrinkage_weights": [1.0], "choose_rounds": False},
+     ["risk", "count"]),
+    # A classifier, a shrinkage weight to choose (the blocks' fit chooses neither the rounds
+    # nor the anchor).
+    ({"risk_flag": "collective_or_group", "shrinkage_weights": [1.0, 0.6],
+      "choose_rounds": False, "anchors": ["long_run"]}, ["risk", "early_count", "count"]),
+])
+def test_the_blocks_give_each_booster_the_in_process_rows(city, changes, roles):
+    inputs, folder = city
+    experiment = with_training(**changes)
+    expected = in_process_samples(experiment, inputs)
+    features = feature_columns(inputs.panel, inputs.catalogue)
+    parts = [str(p) for p in panel_parts(folder)]
+    window = experiment.features.windows[-1]
+    sums = add_frames(*[period_sums(p, [f"all_sum_{window}", "all_mean_all"]) for p in parts])
+    rows = [horizon_rows(p, features, experiment, 1, sums) for p in parts]
+    plans = plans_of([rows_summary(r) for r in rows], experiment.training)
+    assert len(expected) == len(roles)
+    for sample, role in zip(expected, roles, strict=True):
+        shrink = 0.6 if role == "count" and 0.6 in changes["shrinkage_weights"] else 1.0
+        pieces = [booster_rows(r, p, experiment, role, shrink) for r, p in zip(rows, plans,
+                                                                                 strict=True)]
+        X, label, weight = (np.concatenate([piece[i] for piece in pieces])
+                            if pieces[0][i] is not None else None for i in range(3))
+        np.testing.assert_array_equal(X, sample.X)
+        np.testing.assert_allclose(label, sample.label, rtol=1e-6)  # float32 sums, in-process
+        assert (weight is None) == (sample.weight is None)
+        if weight is not None:
+            np.testing.assert_array_equal(weight, sample.weight)
+
+
+def test_the_calibration_sample_is_every_area_unless_the_slice_is_large():
+    ids = np.array([f"G{i}" for i in range(1000)])
+    assert sample_areas(ids, 5_000, seed=7) == set(ids)
+    drawn = sample_areas(ids, 40_000, seed=7, limit=10_000)
+    assert 200 < len(drawn) < 300 and drawn == sample_areas(ids, 40_000, seed=7, limit=10_000)
+
+
+@pytest.mark.distributed
+def test_the_final_fit_from_the_parts_is_as_good_as_the_in_process_one(city, dask_cluster):
+    inputs, folder = city
+    engine = Engine(scheduler=dask_cluster.scheduler_address)
+    local = fit_final(EXPERIMENT, inputs)
+    model, stated = fit_final_partitioned(EXPERIMENT, folder, engine)
+    assert stated["calibration_sample"][1]["areas"] == 12  # the slice is small: every area
+    for booster in (model.horizons[1].count, model.horizons[1].risk):
+        assert "[num_machines: 2]" in booster.model_to_string()
+    assert model.thresholds == local.thresholds and model.features == local.features
+    count = target_counts(inputs.panel, EXPERIMENT.training, 1)
+    known = ~np.isnan(count)
+    here, there = local.predict(inputs.panel), model.predict(inputs.panel)
+    deviance = [mean_poisson_deviance(count[known], p["expected_count"].to_numpy()[known])
+                for p in (here, there)]
+    constant = mean_poisson_deviance(count[known], np.full(known.sum(), count[known].mean()))
+    # data-parallel LightGBM bins and bags per worker: close to the local fit, not equal
+    assert deviance[1] < 0.8 * constant and deviance[1] <= 1.05 * deviance[0], deviance
+    importance, values, X = shap_importance_partitioned(model, folder, engine)
+    whole, _, _ = shap_importance(model, inputs)
+    pd.testing.assert_series_equal(importance.set_index("feature")["mean_abs_shap"],
+                                   whole.set_index("feature")["mean_abs_shap"].loc[
+                                       importance["feature"]], rtol=1e-9)
+    assert list(values.columns) == model.horizons[1].features and len(values) == len(X) > 0
