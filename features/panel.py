@@ -23,6 +23,7 @@ from features.engine import LOCAL, Engine, run_by_area
 from features.events import IncidentIndex, index_incidents
 from features.handling import handling_features
 from features.informative import Declared, informative, uncovered_as_missing
+from features.intensity import decay_features, intensity_features
 from features.layout import Layout, complete_periods
 from features.petitions import petition_streams, weak_signal_features, with_repeats
 from features.spread import spatial_features
@@ -161,7 +162,8 @@ def area_features(events: IncidentIndex, petitions: pd.DataFrame, layout: Layout
     petitions = with_repeats(petitions)  # once, for the streams and the weak signals
     streams = incident_streams(events, layout) | petition_streams(petitions, layout, True)
     values, specs = count_features(streams, config, composites={"all": events.families})
-    for part in (handling_features(events, layout, long, config.handling_deadline_days),
+    for part in (decay_features(streams, config),
+                 handling_features(events, layout, long, config.handling_deadline_days),
                  weak_signal_features(petitions, layout, short, config.backlog_days, True)):
         values |= part[0]
         specs += part[1]
@@ -209,6 +211,8 @@ def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Data
     values, specs = run_by_area(area_features, events, petitions, layout, config, engine)
     outcomes = [name for name in values if name.startswith(OUTCOME_PREFIX)]
     spatial, spatial_specs = spatial_features(values, areas, short, long)
+    intense, intense_specs = intensity_features(values, areas, config)
+    spatial, spatial_specs = spatial | intense, spatial_specs + intense_specs
     values, specs = complete_rows(values | spatial, specs + spatial_specs, areas, layout, config,
                                   declared, outcomes)
     frame = assemble(layout, [s.name for s in specs], values, outcomes, periods)

@@ -42,6 +42,7 @@ from features.engine import Engine
 from features.events import family_list, index_incidents
 from features.hierarchy import level_counts
 from features.informative import Declared, family_summary, informative
+from features.intensity import city_sums, intensity_features, intensity_sources, ring_reach
 from features.io import csv_writer, json_writer, read_table, write_snapshot
 from features.layout import Layout
 from features.panel import OUTCOME_PREFIX, area_features, assemble, complete_rows, panel_layout
@@ -146,8 +147,9 @@ def block_unit_sums(sources: dict[str, np.ndarray], areas: pd.DataFrame, block: 
 
 
 def add_sums(*parts: dict) -> dict:
-    """The city's parent-unit sums: the blocks' sums added up."""
-    return {key: np.sum([p[key] for p in parts], axis=0) for key in parts[0]} if parts else {}
+    """The city's parent-unit sums: the blocks' sums added up (key by key)."""
+    keys = dict.fromkeys(key for part in parts for key in part)
+    return {key: np.sum([p[key] for p in parts if key in p], axis=0) for key in keys}
 
 
 def held_values(held: np.ndarray, blocks: list[Block], sources: list[dict[str, np.ndarray]]
@@ -171,8 +173,11 @@ def write_block(values: tuple[dict[str, np.ndarray], list[FeatureSpec]], neighbo
     own, specs = values
     short, long = config.windows[0], config.windows[-1]
     rows = slice(block.lo, block.hi)
-    spatial, spatial_specs = spatial_features(held_values(held, held_blocks, neighbours), areas,
-                                              short, long, rows, held, parents, near)
+    around = held_values(held, held_blocks, neighbours)
+    spatial, spatial_specs = spatial_features(around, areas, short, long, rows, held, parents,
+                                              near)
+    intense, intense_specs = intensity_features(around, areas, config, rows, held, parents)
+    spatial, spatial_specs = spatial | intense, spatial_specs + intense_specs
     outcomes = [name for name in own if name.startswith(OUTCOME_PREFIX)]
     mine = areas.iloc[rows].reset_index(drop=True)
     part = Layout(area_ids=layout.area_ids[rows], periods=layout.periods, period=layout.period)
@@ -294,16 +299,20 @@ def _completed(submit, values: list, blocks: list[Block], areas: pd.DataFrame, c
     the city's parent sums, and each block's :func:`write_block` with its neighbours' sums."""
     short, long = config.windows[0], config.windows[-1]
     names = sorted({f"{s}_sum_{w}" for s, w in neighbour_sources(short, long)
-                    + parent_sources(short, long)})
+                    + parent_sources(short, long)} | set(intensity_sources()))
     sources = [submit(block_sources, v, names) for v in values]
     levels = parent_levels(areas)
     parents = submit(add_sums, *[submit(block_unit_sums, s, cluster_areas, b, levels, names)
-                                 for s, b in zip(sources, blocks, strict=True)])
+                                 for s, b in zip(sources, blocks, strict=True)],
+                     *[submit(city_sums, s, names) for s in sources])
     near = neighbour_matrix(areas)
     near_rows = submit(neighbour_matrix, cluster_areas)  # once, for every block
+    # Each block reads the areas within the intensities' rings of its own (and those).
+    reach = ring_reach(areas)
     written = []
     for block, value in zip(blocks, values, strict=True):
-        held = np.unique(near[block.lo:block.hi].indices)
+        held = np.unique(np.r_[near[block.lo:block.hi].indices,
+                               reach[block.lo:block.hi].indices])
         mine = [b for b in blocks if b == block or ((held >= b.lo) & (held < b.hi)).any()]
         written.append(submit(write_block, value, [sources[b.number] for b in mine], parents,
                               cluster_areas, near_rows, block, held, mine, layout, config,

@@ -30,6 +30,22 @@ def neighbour_matrix(areas: pd.DataFrame) -> sparse.csr_matrix:
     return sparse.diags(np.where(degree > 0, 1 / np.maximum(degree, 1), 0)) @ matrix
 
 
+def adjacency(areas: pd.DataFrame) -> sparse.csr_matrix:
+    """0/1 adjacency from the ';'-joined neighbour lists (ids not in ``areas`` ignored)."""
+    ids = pd.Index(areas[C.AREA_ID])
+    n = len(ids)
+    lists = areas[C.NEIGHBOURS].fillna("").astype(str).str.split(";")
+    pairs = pd.DataFrame({"row": np.arange(n), "id": lists.to_numpy()}).explode("id")
+    cols = ids.get_indexer(pairs["id"].astype(object))
+    keep = cols >= 0
+    matrix = sparse.csr_matrix((np.ones(int(keep.sum())),
+                                (pairs["row"].to_numpy(np.int64)[keep], cols[keep])),
+                               shape=(n, n))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
+
 def parent_codes(areas: pd.DataFrame, level: str) -> np.ndarray:
     """Each area's parent unit at ``level``, as a number from 0 (over the whole table)."""
     return pd.factorize(areas[C.LEVEL_ID[level]])[0]

@@ -21,7 +21,7 @@ from training.metrics import (
 )
 from training.models import BoosterFit, Fitted, fit_horizon, fit_local
 from training.oracle import gap_closed
-from training.shrinkage import TrainingRows, long_run_rate
+from training.shrinkage import TrainingRows, anchor_rates, long_run_rate
 from training.targets import flag_threshold, target_calendar, target_counts, target_flags
 from training.uncertainty import uncertainty_metrics
 
@@ -50,6 +50,7 @@ class BacktestResult:
     per_fold: list[dict] = field(default_factory=list)
     predictions: pd.DataFrame | None = None
     coherence: dict | None = None
+    choices: list[dict] = field(default_factory=list)
     hotspot_km2: float | None = None
     oracle: dict[int, dict[str, float]] | None = None  # the synthetic city's truth, if scored
 
@@ -64,6 +65,7 @@ class BacktestResult:
                                     self.primary_metric) for h in self.horizons},
             "fold_periods": [[str(f.start.date()), str(f.stop.date())] for f in self.folds],
             **({"coherence": self.coherence} if self.coherence else {}),
+            "choices": self.choices,
             **({"oracle": {str(h): m for h, m in self.oracle.items()},
                 "gap_closed": {str(h): gap_closed(
                     self.model[h], {n: b[h] for n, b in self.baselines.items()}, m)
@@ -192,7 +194,8 @@ def training_rows(panel: pd.DataFrame, areas: pd.DataFrame, config: TrainingConf
         period=panel[C.PERIOD].to_numpy(), area_id=panel[C.AREA_ID].to_numpy(),
         area_size=area_sizes(areas).reindex(panel[C.AREA_ID]).to_numpy(np.float64),
         long_run=long_run_rate(panel, config.target, window),
-        threshold=row_thresholds(panel, config, threshold))
+        threshold=row_thresholds(panel, config, threshold),
+        anchors=anchor_rates(panel, config.target, window, config.anchors))
 
 
 def area_sizes(areas: pd.DataFrame) -> pd.Series:
@@ -222,7 +225,8 @@ def _predictions(panel, areas, fitted: Fitted, X, test, count, flag, baselines, 
         C.PERIOD: panel.loc[test, C.PERIOD].to_numpy(), "y": count[test], "flag": flag[test],
         "model_count": model.expected_count(X[test]),
         "model_probability": model.risk_probability(X[test], threshold),
-        "model_shrinkage": fitted.shrinkage, "model_dispersion": model.dispersion,
+        **{f"model_{k}": v for k, v in fitted.choices().items()},
+        "model_dispersion": model.dispersion,
     })
     out["area_size"] = size.reindex(out[C.AREA_ID]).to_numpy()
     for name, (expected, probability) in baselines.items():
@@ -270,4 +274,23 @@ def score(predictions: pd.DataFrame, folds: list[Fold], horizons: list[int], pri
                              **_metrics(fold_rows, "model", hotspot_km2)})
     return BacktestResult(horizons=list(horizons), folds=folds, primary_metric=primary,
                           model=model, baselines=baselines, per_fold=per_fold,
-                          predictions=predictions, hotspot_km2=hotspot_km2)
+                          predictions=predictions, hotspot_km2=hotspot_km2,
+                          choices=fold_choices(predictions, folds))
+
+
+CHOICES = ("shrinkage", "anchor", "count_rounds", "risk_rounds")
+
+
+def fold_choices(predictions: pd.DataFrame, folds: list[Fold]) -> list[dict]:
+    """What each origin and horizon chose on its inner validation slice."""
+    columns = [f"model_{c}" for c in CHOICES if f"model_{c}" in predictions]
+    starts = {f.number: str(f.start.date()) for f in folds}
+    first = predictions.groupby(["fold", "horizon"], sort=True)[columns].first()
+    return [{"fold": int(fold), "origin": starts[int(fold)], "horizon": int(h),
+             **{c[len("model_"):]: _plain(row[c]) for c in columns}}
+            for (fold, h), row in first.iterrows()]
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value JSON writes."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -24,6 +24,7 @@ BLOCKS_PER_WORKER = 3  # dealt out in turn, so every worker holds areas from all
 # The scikit-learn names of native parameters: the Dask estimator is a scikit-learn estimator,
 # whose own defaults (min_child_samples=20, ...) would otherwise sit beside the native names.
 SKLEARN_NAMES = {"min_data_in_leaf": "min_child_samples", "feature_fraction": "colsample_bytree",
+                 "min_sum_hessian_in_leaf": "min_child_weight", "lambda_l2": "reg_lambda",
                  "bagging_fraction": "subsample", "bagging_freq": "subsample_freq",
                  "seed": "random_state"}
 

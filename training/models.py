@@ -13,7 +13,8 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from riskgrid.experiment import TrainingConfig
-from training.shrinkage import TrainingRows, choose_weight, sample_weights, shrunk_labels
+from training.metrics import risk_metrics
+from training.shrinkage import Choice, TrainingRows, choose, sample_weights, shrunk_labels
 from training.uncertainty import fit_dispersion, interval
 
 
@@ -126,9 +127,12 @@ def raw_risk(risk: lgb.Booster, matrix: np.ndarray, by_count: bool,
 
 def booster_params(config: TrainingConfig, objective: str, rows: int) -> dict:
     """LightGBM's parameters for one booster of ``rows`` rows."""
+    leaves = config.risk_num_leaves if objective == "binary" else config.num_leaves
     return {
         "objective": objective, "learning_rate": config.learning_rate,
-        "num_leaves": config.num_leaves, "min_data_in_leaf": config.min_data_in_leaf,
+        "num_leaves": leaves, "min_data_in_leaf": config.min_data_in_leaf,
+        "min_sum_hessian_in_leaf": config.min_sum_hessian_in_leaf,
+        "lambda_l2": config.lambda_l2, "max_bin": config.max_bin,
         "feature_fraction": config.feature_fraction, "bagging_fraction": 0.8,
         "bagging_freq": 1, "seed": config.seed, "deterministic": True, "verbosity": -1,
         "num_threads": 1 if rows < _ONE_THREAD_ROWS else 0,
@@ -165,23 +169,83 @@ def fit_local(sample: Sample, params: dict, rounds: int) -> lgb.Booster:
 
 @dataclass(frozen=True)
 class Fitted:
-    """A horizon's models and the shrinkage weight chosen for its count model."""
+    """A horizon's models and what was chosen for them on the inner validation slice."""
 
     model: HorizonModel
     shrinkage: float
+    count_rounds: int = 0
+    risk_rounds: int = 0
+    anchor: str = "long_run"
+
+    def choices(self) -> dict:
+        return {"shrinkage": self.shrinkage, "anchor": self.anchor,
+                "count_rounds": self.count_rounds, "risk_rounds": self.risk_rounds}
+
+
+# Candidate numbers of boosting rounds (those below num_boost_round, and it).
+ROUND_GRID = (25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1200, 1600)
+
+
+def round_candidates(config: TrainingConfig) -> list[int]:
+    if not config.choose_rounds:
+        return [config.num_boost_round]
+    most = config.num_boost_round
+    return sorted({r for r in ROUND_GRID if r < most} | {most})
+
+
+def truncated(booster: lgb.Booster, rounds: int) -> lgb.Booster:
+    """The booster's first ``rounds`` trees, as a booster of its own."""
+    if rounds >= booster.current_iteration():
+        return booster
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=rounds))
+
+
+def staged(booster: lgb.Booster, matrix: np.ndarray, rounds: list[int]) -> dict[int, np.ndarray]:
+    """Raw scores after each of ``rounds`` boosting rounds, each tree evaluated once."""
+    out, total, done = {}, np.zeros(len(matrix)), 0
+    for r in sorted(rounds):
+        if r > done:
+            total = total + booster.predict(matrix, start_iteration=done, num_iteration=r - done,
+                                            raw_score=True)
+        out[r], done = total, max(done, r)
+    return out
+
+
+def risk_rounds(risk: lgb.Booster, matrix: np.ndarray, flag: np.ndarray,
+                config: TrainingConfig) -> int:
+    """The classifier's rounds with the best score on held-out rows: the primary metric if
+    it judges risk (roc_auc, pr_auc, brier), else the log-loss; ties go to fewer rounds."""
+    candidates = round_candidates(config)
+    if len(candidates) == 1 or len(np.unique(flag)) < 2:
+        return candidates[-1]
+    metric = config.primary_metric
+    higher = metric in ("roc_auc", "pr_auc")
+    best, best_score = candidates[-1], np.inf
+    for rounds, raw in staged(risk, matrix, candidates).items():
+        p = np.clip(1 / (1 + np.exp(-raw)), 1e-9, 1 - 1e-9)
+        if metric in ("roc_auc", "pr_auc", "brier"):
+            score = risk_metrics(flag, p)[metric]
+        else:
+            score = -np.mean(flag * np.log(p) + (1 - flag) * np.log(1 - p))
+        score = -score if higher else score
+        if score < best_score:
+            best, best_score = rounds, score
+    return best
 
 
 def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: TrainingRows,
                 config: TrainingConfig, horizon: int, fit: BoosterFit = fit_local) -> Fitted:
     """Fit one horizon's models on rows whose targets are known.
 
-    The risk model trains on the earlier periods and the calibrator on the latest
-    ``calibration_share`` of them, so calibration is fitted on data the booster did not see.
-    The shrinkage weight of the count model is chosen on that same slice, from a count
-    booster fitted on the earlier periods only, against every area of each late period
-    (a hotspot map needs them all). Everything else sees the rows :func:`sample_weights`
-    keeps, with their weights. The count's dispersion (its negative-binomial law) is learned
-    on the same slice, around the forecasts of a count model fitted on the earlier periods.
+    The latest ``calibration_share`` of the periods is the inner validation slice. The risk
+    model trains on the earlier periods; its rounds are chosen and its calibrator fitted on
+    that slice, which it did not see. A count booster fitted on the earlier periods chooses,
+    on the slice's every area and period (a hotspot map needs them all), its rounds and the
+    shrinkage weight toward the long-run rate by the primary metric; the count model then
+    trains on every period with those. Boosters see the rows :func:`sample_weights` keeps,
+    with their weights.
+    The count's dispersion (its negative-binomial law) is learned on the same slice,
+    around the early count booster's forecasts, shrunk as the final one is.
 
     Args:
         rows: each row's period, area and long-run rate; with a count-threshold flag, also
@@ -194,9 +258,8 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
     objective = "poisson" if config.objective == "poisson" else "tweedie"
     unique = np.unique(rows.period)
     late = rows.period >= unique[int(len(unique) * (1 - config.calibration_share))]
-    weight = sample_weights(count, flag, config)
-    choose = len(set(config.shrinkage_weights)) > 1
-    used = (weight > 0) | (late & choose)  # only these rows become a matrix
+    weight = sample_weights(count, flag, config, area=rows.area_id)
+    used = (weight > 0) | late  # only these rows become a matrix
     matrix = X[used].to_numpy(np.float32)
     count, flag, weight, late = (values[used] for values in (count, flag, weight, late))
     rows = rows.take(used)
@@ -205,29 +268,35 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
     by_count = rows.threshold is not None
     target, kind = (count, objective) if by_count else (flag, "binary")
 
-    def booster(keep: np.ndarray, label: np.ndarray, loss: str) -> lgb.Booster:
+    def booster(keep: np.ndarray, label: np.ndarray, loss: str, rounds: int) -> lgb.Booster:
         sample = Sample.of(matrix[keep], label, weight[keep], rows.area_id[keep], names)
-        return fit(sample, booster_params(config, loss, len(label)), config.num_boost_round)
+        return fit(sample, booster_params(config, loss, len(label)), rounds)
 
-    risk = booster(early, target[early], kind)
-    shrink = config.shrinkage_weights[0]
-    early_count = risk if by_count else booster(early, count[early], objective)
-    if choose:
-        shrink = choose_weight(early_count.predict(matrix[late]), count[late], rows.take(late),
-                               config)
-    label = shrunk_labels(count[kept], rows.long_run[kept], shrink)
-    count_model = booster(kept, label, objective)
-    calibrate = late & kept
-    # The count's dispersion: how the late counts spread around the forecasts of a count
-    # model fitted on the earlier periods only, shrunk as the final one is.
-    dispersion = fit_dispersion(
-        count[calibrate], shrunk_labels(early_count.predict(matrix[calibrate]),
-                                        rows.long_run[calibrate], shrink),
-        None if config.zero_share >= 1 else weight[calibrate])
+    most = config.num_boost_round
+    risk = booster(early, target[early], kind, most)
+    choosing = len(round_candidates(config)) > 1 or len(set(config.shrinkage_weights)) > 1
+    # Always fitted: the count's dispersion is learned around its forecasts.
+    early_count = risk if by_count else booster(early, count[early], objective, most)
+    held_out = matrix[late]
+    # The count objectives (poisson, tweedie) have a log link.
+    forecasts = {r: np.exp(raw) for r, raw in
+                 staged(early_count, held_out, round_candidates(config)).items()}
+    if choosing:
+        choice = choose(forecasts, count[late], rows.take(late), config)
+    else:
+        choice = Choice(most, config.shrinkage_weights[0], float("nan"))
+    risk = truncated(risk, choice.rounds if by_count else
+                     risk_rounds(risk, held_out, flag[late], config))
+    label = shrunk_labels(count[kept], rows.anchor(choice.anchor)[kept], choice.weight)
+    count_model = booster(kept, label, objective, choice.rounds)
+    # The count's dispersion: how the late counts spread around the early count booster's
+    # forecasts, shrunk as the final one is; every row of the slice, unweighted.
+    dispersion = fit_dispersion(count[late], shrunk_labels(
+        forecasts[choice.rounds], rows.anchor(choice.anchor)[late], choice.weight), None)
     model = HorizonModel(horizon=horizon, features=names, count=count_model, risk=risk,
                          calibrator=Calibrator(config.calibration), by_count=by_count,
                          dispersion=dispersion)
-    threshold = None if rows.threshold is None else rows.threshold[calibrate]
-    model.calibrator.fit(raw_risk(risk, matrix[calibrate], by_count, threshold),
-                         flag[calibrate], None if config.zero_share >= 1 else weight[calibrate])
-    return Fitted(model, shrink)
+    threshold = None if rows.threshold is None else rows.threshold[late]
+    # Every row of the slice, unweighted: the calibrator sees the periods as they were.
+    model.calibrator.fit(raw_risk(risk, held_out, by_count, threshold), flag[late])
+    return Fitted(model, choice.weight, choice.rounds, risk.current_iteration(), choice.anchor)

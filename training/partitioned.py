@@ -159,7 +159,7 @@ def booster_rows(rows: Rows, plan: Plan, experiment: Experiment, role: str,
     :func:`training.models.fit_horizon`: ``risk`` (the earlier periods), ``early_count``, or
     ``count`` (every kept row, labels shrunk by ``shrink``)."""
     config = experiment.training
-    weight = sample_weights(rows.count, rows.flag, config, plan.offset)
+    weight = sample_weights(rows.count, rows.flag, config, plan.offset, area=rows.area)
     kept = weight > 0
     early = kept & (rows.period < plan.late_from)
     if role == "count":
@@ -177,7 +177,8 @@ def late_rows(rows: Rows, plan: Plan, experiment: Experiment, risk: lgb.Booster,
               early_count: lgb.Booster | None, sampled: set) -> dict[str, np.ndarray]:
     """The calibration slice's rows of the sampled areas: raw risk, flag, weight, and what
     choosing a shrinkage weight reads."""
-    weight = sample_weights(rows.count, rows.flag, experiment.training, plan.offset)
+    weight = sample_weights(rows.count, rows.flag, experiment.training, plan.offset,
+                            area=rows.area)
     late = (weight > 0) & (rows.period >= plan.late_from) & np.isin(rows.area, list(sampled))
     threshold = None if rows.threshold is None else rows.threshold[late]
     out = {"raw": raw_risk(risk, rows.X[late], threshold is not None, threshold),

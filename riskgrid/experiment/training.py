@@ -52,25 +52,55 @@ class TrainingConfig(BaseModel):
         "`folds` blocks just before the first reported origin, scored only on targets that fall "
         "before it. Settings chosen by looking at backtest numbers are chosen there.")
     objective: Literal["poisson", "tweedie"] = "poisson"
-    num_boost_round: int = Field(300, ge=10)
-    learning_rate: float = Field(0.05, gt=0, le=1)
-    num_leaves: int = Field(31, ge=2)
-    min_data_in_leaf: int = Field(100, ge=1)
-    feature_fraction: float = Field(0.8, gt=0, le=1)
+    num_boost_round: int = Field(
+        300, ge=10, description="Most boosting rounds. With `choose_rounds`, each booster's "
+        "rounds are chosen on the inner validation slice (the latest `calibration_share` of "
+        "the training periods) among a grid up to this many.")
+    choose_rounds: bool = Field(
+        True, description="Choose the rounds of each booster on the inner validation slice "
+        "(the count model's with its shrinkage weight, by the primary metric; the risk "
+        "classifier's by log-loss, or by the primary metric when that judges risk).")
+    rounds_by: Literal["loss", "primary_metric"] = Field(
+        "primary_metric", description="How the count model's rounds are chosen: together with the "
+        "shrinkage by the primary metric; or by its own loss (the Poisson deviance of its "
+        "forecasts on the inner slice) first, then the shrinkage by the primary metric, which "
+        "is steadier when that metric ranks only a few areas.")
+    learning_rate: float = Field(0.1, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2, description="Leaves per tree of the count model.")
+    risk_num_leaves: int = Field(
+        7, ge=2, description="Leaves per tree of the risk classifier: its flags are rare, "
+        "so it gets smaller trees than the count model.")
+    min_data_in_leaf: int = Field(20, ge=1)
+    min_sum_hessian_in_leaf: float = Field(
+        1.0, ge=0, description="Least summed hessian (which counts row weights) per leaf: "
+        "the leaf-size limit that stays right when sampled zero rows weigh more than one.")
+    lambda_l2: float = Field(10.0, ge=0, description="L2 penalty on leaf values.")
+    max_bin: int = Field(63, ge=2, description="Most histogram bins per input.")
+    feature_fraction: float = Field(0.5, gt=0, le=1)
     shrinkage_weights: list[Annotated[float, Field(ge=0, le=1)]] = Field(
-        default_factory=lambda: [1.0], min_length=1,
+        default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], min_length=1,
         description="Candidate weights w of the count model's own forecast against the "
         "area's long-run rate r (its long-run mean at the city's recent level): the count "
         "booster trains on w * count + (1 - w) * r. With several candidates, w is chosen per "
-        "fold and horizon on the calibration slice by the primary metric (the Poisson deviance "
-        "if that is a risk metric); one candidate is used as given. [1.0]: no shrinkage.")
+        "fold and horizon on the inner validation slice by the primary metric (the Poisson "
+        "deviance if that is a risk metric); one candidate is used as given. [1.0]: no "
+        "shrinkage.")
+    anchors: list[Literal["long_run", "kernel_long_run", "recent"]] = Field(
+        default_factory=lambda: ["long_run", "kernel_long_run", "recent"], min_length=1,
+        description="Rates the count model can be shrunk toward, chosen with the weight: "
+        "long_run (the area's long-run mean at the city's recent level), kernel_long_run "
+        "(that mean smoothed over the area's neighbour rings), recent (its decayed recent "
+        "rate). The long-run rate is always a candidate.")
     zero_share: float = Field(
         1.0, gt=0, le=1, description="Share of training rows without an event (zero count, "
-        "no flag) the boosters train on, weighted by 1 / share so the losses stay unbiased; "
-        "lower it for large, sparse panels such as small cells.")
+        "no flag) the boosters train on: the same share of each area's zero rows, spread "
+        "evenly over its periods, each weighted by the area's zero rows over those kept, so "
+        "the losses stay unbiased area by area; lower it for large, sparse panels such as "
+        "small cells.")
     calibration: Literal["isotonic", "sigmoid"] = "isotonic"
     calibration_share: float = Field(
-        0.25, gt=0, lt=1, description="Latest share of training periods the calibrator fits on.")
+        0.25, gt=0, lt=1, description="Latest share of training periods held out as the "
+        "inner validation slice: the calibrator fits on it and the rounds and the shrinkage weight are chosen on it.")
     seed: int = 7
     hotspot_area: str | None = Field(
         None, description="Area flagged each period for the NIJ-style hotspot metrics "

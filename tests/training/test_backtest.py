@@ -57,6 +57,17 @@ def test_json_has_the_documented_layout(result):
     assert out["model"]["1"]["pai@area"] == pytest.approx(4 * out["model"]["1"]["hit_rate@area"])
 
 
+def test_each_origin_records_what_it_chose_on_its_inner_validation_slice(result):
+    choices = result.as_json()["choices"]
+    assert [(c["fold"], c["horizon"]) for c in choices] == [
+        (f, h) for f in (1, 2) for h in (1, 2, 3, 4)]
+    assert choices[0]["origin"] == "2023-07-03"
+    for c in choices:
+        assert c["shrinkage"] in TRAINING.shrinkage_weights and c["anchor"] in TRAINING.anchors
+        assert 1 <= c["count_rounds"] <= TRAINING.num_boost_round
+        assert 1 <= c["risk_rounds"] <= TRAINING.num_boost_round
+
+
 def test_model_and_baselines_are_scored_on_the_same_rows(result):
     rows = result.predictions
     # Every forecaster has a forecast on every row; later horizons lose the last weeks only.

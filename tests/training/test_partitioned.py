@@ -78,9 +78,13 @@ def in_process_samples(experiment: Experiment, inputs: Inputs, h: int = 1) -> li
 
 
 @pytest.mark.parametrize(("changes", "roles"), [
-    ({"zero_share": 0.5}, ["risk", "count"]),  # count-threshold flag, zero rows sampled
-    ({"risk_flag": "collective_or_group", "shrinkage_weights": [1.0, 0.6]},
-     ["risk", "early_count", "count"]),  # a classifier, a shrinkage weight to choose
+    # count-threshold flag, zero rows sampled
+    ({"zero_share": 0.5, "shrinkage_weights": [1.0], "choose_rounds": False},
+     ["risk", "count"]),
+    # A classifier, a shrinkage weight to choose (the blocks' fit chooses neither the rounds
+    # nor the anchor).
+    ({"risk_flag": "collective_or_group", "shrinkage_weights": [1.0, 0.6],
+      "choose_rounds": False, "anchors": ["long_run"]}, ["risk", "early_count", "count"]),
 ])
 def test_the_blocks_give_each_booster_the_in_process_rows(city, changes, roles):
     inputs, folder = city
@@ -94,7 +98,7 @@ def test_the_blocks_give_each_booster_the_in_process_rows(city, changes, roles):
     plans = plans_of([rows_summary(r) for r in rows], experiment.training)
     assert len(expected) == len(roles)
     for sample, role in zip(expected, roles, strict=True):
-        shrink = 0.6 if role == "count" and "shrinkage_weights" in changes else 1.0
+        shrink = 0.6 if role == "count" and 0.6 in changes["shrinkage_weights"] else 1.0
         pieces = [booster_rows(r, p, experiment, role, shrink) for r, p in zip(rows, plans,
                                                                                  strict=True)]
         X, label, weight = (np.concatenate([piece[i] for piece in pieces])

@@ -22,22 +22,24 @@ CITY = CityConfig(seed=5, n_districts=1, streets_per_district=2, communities_per
 NOISE = "noise"
 
 # Planted mechanisms (docs/synthetic_city.md) and the inputs through which a model can see them.
-RECENT = ("_now", "_prev", "_ewm", "_sum_4", "_sum_13", "_trend")
+RECENT = ("_now", "_prev", "_ewm", "_sum_4", "_sum_13", "_trend", "_decay_1", "_decay_2",
+          "_decay_13")
+PARENTS = ("neighbours_", "community_", "street_", "district_", "city_")
 FAMILIES = {
     # 9. grid regimes: lasting rises and falls of a grid's own recent counts
-    "grid regimes": lambda f: f.endswith(RECENT) and not f.startswith(
-        ("neighbours_", "community_", "street_", "district_")),
+    "grid regimes": lambda f: f.endswith(RECENT) and not f.startswith(PARENTS),
     # 2. floating population and rental units raise the rates
     "grid covariates": lambda f: f in ("floating_share", "rental_per_household"),
     # 1 and 6. seasons, holidays and Spring Festival
     "Spring Festival": lambda f: "spring_festival" in f,
     # 3. near-repeat spread to neighbouring grids
-    "neighbour spread": lambda f: f.startswith("neighbours_"),
+    "neighbour spread": lambda f: f.startswith("neighbours_") or any(
+        k in f for k in ("_ring1_", "_block_surge", "_kernel_")),
     # 12. street campaigns: the community's and street's recent counts
     "street campaigns": lambda f: f.startswith(("community_", "street_")),
 }
-# Best rank (1 = most important) each family's strongest input must reach.
-TOP = {"grid regimes": 3, "grid covariates": 15, "Spring Festival": 15,
+# Best rank (1 = most important) each family's strongest input must reach, of about 200.
+TOP = {"grid regimes": 3, "grid covariates": 15, "Spring Festival": 20,
        "neighbour spread": 20, "street campaigns": 20}
 
 

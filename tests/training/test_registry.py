@@ -22,7 +22,8 @@ from training.pipeline import train
 SANE = {"folds": 1, "fold_step": 8, "min_train_periods": 20, "num_boost_round": 20,
         "min_data_in_leaf": 20, "risk_flag": "above_quantile", "flag_quantile": 0.8}
 WILD = SANE | {"num_boost_round": 150, "learning_rate": 1.0, "num_leaves": 64,
-               "min_data_in_leaf": 1}
+               "min_data_in_leaf": 1, "min_sum_hessian_in_leaf": 0.0, "lambda_l2": 0.0,
+               "choose_rounds": False, "shrinkage_weights": [1.0]}
 
 
 def experiment(**training) -> Experiment:

@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 from riskgrid.experiment import TrainingConfig
+from training.metrics import count_metrics
 from training.shrinkage import (
     TrainingRows,
+    choose,
     choose_weight,
     long_run_rate,
     sample_weights,
@@ -30,6 +32,29 @@ def test_sampling_keeps_every_event_and_reweights_the_zeros_it_keeps():
     # weighted totals estimate the full ones: the loss keeps its expectation
     assert weight.sum() == pytest.approx(len(count), rel=0.02)
     assert (weight * count).sum() == count.sum()
+    # By area, each area's weighted zeros are exactly its own.
+    area = np.repeat(np.arange(20), 10_000).astype(str)
+    weight = sample_weights(count, flag, TrainingConfig(zero_share=0.1), area=area)
+    assert (weight[events] == 1).all()
+    np.testing.assert_allclose(weight[~events][weight[~events] > 0], 10.0, rtol=1e-3)
+    assert weight.sum() == pytest.approx(len(count))
+
+
+def test_each_areas_zeros_are_sampled_evenly_over_its_periods_and_keep_their_weight():
+    """A busy area and a quiet one: each keeps its own total weight of zero rows, and the
+    kept rows of each are spread over its periods, not bunched in some of them."""
+    periods = 400
+    area = np.repeat(["busy", "quiet"], periods)
+    count = np.zeros(2 * periods)
+    count[:periods:2] = 3.0  # the busy area has an event every other period
+    weight = sample_weights(count, np.zeros_like(count), TrainingConfig(zero_share=0.05),
+                            area=area)
+    for name, zeros in (("busy", periods // 2), ("quiet", periods)):
+        mine = (area == name) & (count == 0)
+        assert weight[mine].sum() == pytest.approx(zeros)
+        drawn = np.flatnonzero(weight[mine] > 0)
+        assert len(drawn) == pytest.approx(0.05 * zeros, abs=1)
+        assert np.diff(drawn).max() <= 21  # one zero row in every 20 or so
 
 
 def test_no_sampling_by_default():
@@ -95,6 +120,53 @@ def test_hotspots_are_ranked_by_events_per_unit_of_area():
     assert choose_weight(forecast, count, rows, config) == 0.0
 
 
+def test_rounds_and_weight_are_chosen_together():
+    """More rounds fit the signal better here; the best blend of each is compared."""
+    rng = np.random.default_rng(2)
+    truth = rng.gamma(2.0, 1.0, 40)
+    rows = rows_for(truth, 30)
+    count = rng.poisson(rows.long_run).astype(float)
+    forecasts = {10: np.full(len(count), count.mean()), 50: rows.long_run * 1.0}
+    config = TrainingConfig(shrinkage_weights=[0.5, 1.0])
+    found = choose(forecasts, count, rows, config)
+    assert (found.rounds, found.weight) == (50, 1.0)
+    assert found.score == pytest.approx(
+        count_metrics(count, rows.long_run)["poisson_deviance"])
+
+
+def test_the_anchor_is_chosen_with_the_weight():
+    """The truth is a smooth map the noisy long-run means only estimate: shrinking toward
+    the smooth map beats shrinking toward the long-run means."""
+    rng = np.random.default_rng(3)
+    truth = np.repeat(rng.gamma(2.0, 1.0, 10), 4)  # blocks of four alike areas
+    rows = rows_for(truth * rng.gamma(4.0, 0.25, 40), 30)
+    rows = TrainingRows(rows.period, rows.area_id, rows.area_size, rows.long_run,
+                        anchors={"kernel_long_run": np.tile(truth, 30)})
+    count = rng.poisson(np.tile(truth, 30)).astype(float)
+    found = choose({100: rng.gamma(2.0, 1.0, len(count))}, count, rows,
+                   TrainingConfig(shrinkage_weights=[0.0, 1.0]))
+    assert (found.weight, found.anchor) == (0.0, "kernel_long_run")
+    without = choose({100: rng.gamma(2.0, 1.0, len(count))}, count, rows,
+                     TrainingConfig(shrinkage_weights=[0.0, 1.0], anchors=["long_run"]))
+    assert without.anchor == "long_run"
+
+
+def test_rounds_can_be_chosen_by_the_loss_before_the_blend():
+    """A map metric cannot tell a flat forecast from a sharp one of the same order; the
+    deviance can, so choosing the rounds by the loss keeps the sharper forecast."""
+    rng = np.random.default_rng(4)
+    truth = rng.gamma(2.0, 1.0, 40)
+    rows = rows_for(truth, 30)
+    count = rng.poisson(rows.long_run).astype(float)
+    forecasts = {25: rows.long_run * 0.5 + 0.5, 300: rows.long_run}
+    config = TrainingConfig(primary_metric="pai@10%", shrinkage_weights=[1.0],
+                            rounds_by="loss")
+    assert choose(forecasts, count, rows, config).rounds == 300
+    joint = choose(forecasts, count, rows, config.model_copy(update={"rounds_by":
+                                                                     "primary_metric"}))
+    assert joint.rounds == 25  # the same ranking: the tie goes to fewer rounds
+
+
 def test_a_block_of_rows_gets_the_draws_it_gets_in_the_whole_sample():
     rng = np.random.default_rng(3)
     count, flag = rng.poisson(0.3, 1000).astype(float), np.zeros(1000)
@@ -102,4 +174,10 @@ def test_a_block_of_rows_gets_the_draws_it_gets_in_the_whole_sample():
     whole = sample_weights(count, flag, config)
     blocks = [sample_weights(count[lo:hi], flag[lo:hi], config, offset=lo)
               for lo, hi in ((0, 137), (137, 600), (600, 1000))]
+    np.testing.assert_array_equal(np.concatenate(blocks), whole)
+    # By area: a block of whole areas draws what it draws in the whole sample.
+    area = np.repeat(np.arange(10), 100).astype(str)
+    whole = sample_weights(count, flag, config, area=area)
+    blocks = [sample_weights(count[lo:hi], flag[lo:hi], config, area=area[lo:hi])
+              for lo, hi in ((0, 300), (300, 1000))]
     np.testing.assert_array_equal(np.concatenate(blocks), whole)
