@@ -11,7 +11,10 @@ count feature here is a weighted sum over the lags ``k`` of the counts of period
 The first term is a convolution of the dense final counts; the second, the correction for
 events still unreported at ``t``, is added event by event for the few events reported late.
 Areas are independent of each other, so any subset of areas can be computed on its own (one
-partition per set of areas on a cluster).
+partition per set of areas on a cluster). Every ``known_*`` function also takes ``first``: the
+values of the periods ``first..n-1`` only (what a daily update writes again). Each of those
+values is computed by the same operations in the same order as in the whole array (the running
+sums and filters still run over every period), so it is the same to the bit.
 """
 
 from __future__ import annotations
@@ -104,30 +107,33 @@ def combine(parts: list[Stream]) -> Stream:
                   late_value=np.concatenate([p.late_value for p in parts]))
 
 
-def known_sum(s: Stream, weights: np.ndarray, running: np.ndarray | None = None) -> np.ndarray:
-    """Point-in-time weighted sum: ``sum_k weights[k] * known count of period t - k`` for all t
-    (``running``: the stream's :func:`running_sums`, when the caller has them)."""
+def known_sum(s: Stream, weights: np.ndarray, running: np.ndarray | None = None,
+              first: int = 0) -> np.ndarray:
+    """Point-in-time weighted sum: ``sum_k weights[k] * known count of period t - k`` for the
+    periods t from ``first`` (``running``: the stream's :func:`running_sums`, when the caller
+    has them)."""
     weights = np.asarray(weights, dtype=np.float64)
     lags = np.flatnonzero(weights)
     if len(lags) and np.all(weights[lags] == weights[lags[0]]) and \
             lags[-1] - lags[0] + 1 == len(lags):
         return weights[lags[0]] * known_window(s, len(lags), start_lag=int(lags[0]),
-                                               running=running)
+                                               running=running, first=first)
     n_areas, n_periods = s.shape
-    out = np.zeros(s.shape, dtype=np.float64)
+    out = np.zeros((n_areas, n_periods - first), dtype=np.float64)
     for k in lags[lags < n_periods]:
-        out[:, k:] += weights[k] * s.final[:, : n_periods - k]
+        lo = max(first, int(k))
+        out[:, lo - first:] += weights[k] * s.final[:, lo - k: n_periods - k]
     if len(s.late_area):
         # An event of period p_o reported in p_r is missing from origins t = p_o + k < p_r.
         delay = s.late_reported - s.late_occurred
         cells, amounts = [], []
         for k in lags:
-            hit = (delay > k) & (s.late_occurred + k < n_periods)
-            cells.append(s.late_area[hit] * n_periods + s.late_occurred[hit] + k)
+            hit = (delay > k) & (s.late_occurred + k < n_periods) & (s.late_occurred + k >= first)
+            cells.append(s.late_area[hit] * (n_periods - first) + s.late_occurred[hit] + k - first)
             amounts.append(weights[k] * s.late_value[hit])
         correction = np.bincount(np.concatenate(cells), weights=np.concatenate(amounts),
-                                 minlength=n_areas * n_periods)
-        out -= correction.reshape(s.shape)
+                                 minlength=out.size)
+        out -= correction.reshape(out.shape)
     return out
 
 
@@ -140,45 +146,49 @@ def running_sums(s: Stream) -> np.ndarray:
 
 
 def known_window(s: Stream, length: int, start_lag: int = 0,
-                 running: np.ndarray | None = None) -> np.ndarray:
-    """Point-in-time sum over the ``length`` periods ending ``start_lag`` periods before t
-    (``running``: the stream's :func:`running_sums`, computed here when not given)."""
+                 running: np.ndarray | None = None, first: int = 0) -> np.ndarray:
+    """Point-in-time sum over the ``length`` periods ending ``start_lag`` periods before t, for
+    the periods t from ``first`` (``running``: the stream's :func:`running_sums`, computed here
+    when not given)."""
     n_periods = s.shape[1]
     running = running_sums(s) if running is None else running
-    out = _running_at(running, 1 - start_lag, n_periods)  # the sum up to t - start_lag ...
-    out -= _running_at(running, 1 - start_lag - length, n_periods)  # ... less the sum before
+    out = _running_at(running, 1 - start_lag, n_periods, first)  # the sum up to t - start_lag
+    out -= _running_at(running, 1 - start_lag - length, n_periods, first)  # less the sum before
     late = s.late_reported - s.late_occurred > start_lag  # only these are missing at t
     if late.any():
         # Events of periods t-start_lag-length+1 .. t-start_lag reported after t.
         occurred = s.late_occurred[late]
         end = np.minimum(occurred + start_lag + length, s.late_reported[late])
         out -= intervals(s.late_area[late], occurred + start_lag, end, s.shape,
-                         s.late_value[late])
+                         s.late_value[late], first)
     return out
 
 
-def _running_at(running: np.ndarray, offset: int, n_periods: int) -> np.ndarray:
-    """``running[:, max(t + offset, 0)]`` for every period t (``offset <= 1``), by slicing:
-    the running sums start at zero, so positions before the first are zero."""
-    out = np.zeros((running.shape[0], n_periods))
-    first = max(-offset, 0)
-    if first < n_periods:
-        out[:, first:] = running[:, first + offset: n_periods + offset]
+def _running_at(running: np.ndarray, offset: int, n_periods: int, first: int = 0) -> np.ndarray:
+    """``running[:, max(t + offset, 0)]`` for the periods t from ``first`` (``offset <= 1``), by
+    slicing: the running sums start at zero, so positions before the first are zero."""
+    out = np.zeros((running.shape[0], n_periods - first))
+    begin = max(-offset, first)
+    if begin < n_periods:
+        out[:, begin - first:] = running[:, begin + offset: n_periods + offset]
     return out
 
 
-def known_total(s: Stream) -> np.ndarray:
-    """Point-in-time sum over all periods up to and including t (an expanding window)."""
-    total = np.cumsum(s.final, axis=1)
+def known_total(s: Stream, first: int = 0) -> np.ndarray:
+    """Point-in-time sum over all periods up to and including t (an expanding window), for the
+    periods t from ``first``."""
+    total = np.cumsum(s.final, axis=1)[:, first:]
     if len(s.late_area):
         # Events with p_o <= t < p_r are not yet known at t.
-        total -= intervals(s.late_area, s.late_occurred, s.late_reported, s.shape, s.late_value)
+        total -= intervals(s.late_area, s.late_occurred, s.late_reported, s.shape, s.late_value,
+                           first)
     return total
 
 
 def intervals(area: np.ndarray, start: np.ndarray, stop: np.ndarray, shape: tuple[int, int],
-              value: np.ndarray | None = None) -> np.ndarray:
-    """How many items are active in each period: each item counts for ``start <= t < stop``."""
+              value: np.ndarray | None = None, first: int = 0) -> np.ndarray:
+    """How many items are active in each period from ``first``: each item counts for
+    ``start <= t < stop``."""
     n_areas, n_periods = shape
     if (area < 0).any():
         keep = area >= 0
@@ -191,30 +201,33 @@ def intervals(area: np.ndarray, start: np.ndarray, stop: np.ndarray, shape: tupl
     size = n_areas * (n_periods + 1)
     diff = np.bincount(base + start, weights=value, minlength=size)
     diff -= np.bincount(base + stop, weights=value, minlength=size)
-    return np.cumsum(diff.reshape(n_areas, n_periods + 1)[:, :n_periods], axis=1)
+    return np.cumsum(diff.reshape(n_areas, n_periods + 1)[:, :n_periods], axis=1)[:, first:]
 
 
-def known_ewm(s: Stream, halflife: float) -> np.ndarray:
-    """Point-in-time exponentially weighted mean: weights ``a * (1 - a) ** k`` over lags ``k``."""
+def known_ewm(s: Stream, halflife: float, first: int = 0) -> np.ndarray:
+    """Point-in-time exponentially weighted mean: weights ``a * (1 - a) ** k`` over lags ``k``,
+    for the periods from ``first`` (the filter runs over every period)."""
     alpha = 1 - 0.5 ** (1 / halflife)
     from scipy.signal import lfilter  # imported here: scipy.signal takes seconds to load
 
-    out = lfilter([alpha], [1, -(1 - alpha)], s.final, axis=1)
+    out = lfilter([alpha], [1, -(1 - alpha)], s.final, axis=1)[:, first:]
     if len(s.late_area):
         n_areas, n_periods = s.shape
         delay = s.late_reported - s.late_occurred
         cells, amounts = [], []
         for k in range(min(int(delay.max()), n_periods)):
-            hit = (delay > k) & (s.late_occurred + k < n_periods)
-            cells.append(s.late_area[hit] * n_periods + s.late_occurred[hit] + k)
+            at = s.late_occurred + k
+            hit = (delay > k) & (at < n_periods) & (at >= first)
+            cells.append(s.late_area[hit] * (n_periods - first) + at[hit] - first)
             amounts.append(alpha * (1 - alpha) ** k * s.late_value[hit])
         out -= np.bincount(np.concatenate(cells), weights=np.concatenate(amounts),
-                           minlength=n_areas * n_periods).reshape(s.shape)
+                           minlength=out.size).reshape(out.shape)
     return out
 
 
-def periods_since(events: np.ndarray, cap: int) -> np.ndarray:
-    """Periods since the last period with a positive value (``cap`` if none within ``cap``).
+def periods_since(events: np.ndarray, cap: int, first: int = 0) -> np.ndarray:
+    """Periods since the last period with a positive value (``cap`` if none within ``cap``),
+    for the periods from ``first``.
 
     ``events`` must hold counts known at their own period (e.g. petitions, known when filed).
     """
@@ -222,4 +235,4 @@ def periods_since(events: np.ndarray, cap: int) -> np.ndarray:
     idx = np.where(events > 0, np.arange(n_periods)[None, :], -1)
     last = np.maximum.accumulate(idx, axis=1)
     since = np.arange(n_periods)[None, :] - last
-    return np.where(last < 0, cap, np.minimum(since, cap)).astype(np.float64)
+    return np.where(last < 0, cap, np.minimum(since, cap)).astype(np.float64)[:, first:]

@@ -17,8 +17,10 @@ from riskgrid import vocabulary as C
 
 
 def handling_features(events: IncidentIndex, layout: Layout, window: int,
-                      deadline_days: float) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
-    """Open cases, overdue cases, and the quality of recent closing, at each cutoff."""
+                      deadline_days: float, first: int = 0
+                      ) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
+    """Open cases, overdue cases, and the quality of recent closing, at each cutoff from the
+    period ``first`` on."""
     # Incidents of sources without a handling record are never open, overdue or closed.
     area = np.where(events.handled, events.area, -1)
     reported, closed, due = events.reported, events.closed, events.due
@@ -36,7 +38,8 @@ def handling_features(events: IncidentIndex, layout: Layout, window: int,
         # Known once closed: the closing period is both occurrence and report.
         final = np.bincount(cell, weights=weights[inside].astype(np.float64),
                             minlength=n_areas * n_periods)
-        return known_window(Stream.known_when_occurred(final.reshape(layout.shape)), window)
+        return known_window(Stream.known_when_occurred(final.reshape(layout.shape)), window,
+                            first=first)
 
     n_closed = closing_sum(has_close)
     n_rated = closing_sum(rated)
@@ -45,10 +48,10 @@ def handling_features(events: IncidentIndex, layout: Layout, window: int,
         overdue_share = closing_sum(late_close) / n_closed
         mean_satisfaction = closing_sum(np.where(rated, satisfaction, 0.0)) / n_rated
     values = {
-        "open_cases": intervals(area, reported, closed, layout.shape),
-        "overdue_open_cases": intervals(area, due, closed, layout.shape),
+        "open_cases": intervals(area, reported, closed, layout.shape, first=first),
+        "overdue_open_cases": intervals(area, due, closed, layout.shape, first=first),
         "overdue_open_disputes": intervals(area[dispute], due[dispute], closed[dispute],
-                                           layout.shape),
+                                           layout.shape, first=first),
         "closed_cases": n_closed,
         "days_to_close": mean_days,
         "closed_late_share": overdue_share,

@@ -51,9 +51,10 @@ def decay_name(stream: str, half_life: float) -> str:
     return f"{stream}_decay_{half_life:g}"
 
 
-def decay_features(streams: dict[str, Stream], config: FeaturesConfig
+def decay_features(streams: dict[str, Stream], config: FeaturesConfig, first: int = 0
                    ) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
-    """Per area: decayed rates (events per period) and long-window sums of the mapped streams.
+    """Per area: decayed rates (events per period) and long-window sums of the mapped streams,
+    for the periods from ``first``.
 
     A half-life equal to the panel's own EWMA, or a window it already sums, is not repeated.
     """
@@ -69,7 +70,7 @@ def decay_features(streams: dict[str, Stream], config: FeaturesConfig
             if half_life == config.ewm_halflife:
                 continue
             key = decay_name(name, half_life)
-            values[key] = known_ewm(streams[name], half_life)
+            values[key] = known_ewm(streams[name], half_life, first)
             specs.append(FeatureSpec(key, "intensity",
                                      f"{en} per {one}, decayed with a {half_life:g}-{one} "
                                      "half-life", f"{zh}指数衰减率(半衰期{half_life:g}{unit_zh})"))
@@ -77,7 +78,7 @@ def decay_features(streams: dict[str, Stream], config: FeaturesConfig
             if window in config.windows:
                 continue
             key = f"{name}_sum_{window}"
-            values[key] = known_window(streams[name], window)
+            values[key] = known_window(streams[name], window, first=first)
             specs.append(FeatureSpec(key, "counts", f"{en} in the last {window} {unit_en}",
                                      f"近{window}{unit_zh}{zh}数"))
     return values, specs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ from features.handling import handling_features
 from features.informative import Declared, informative, uncovered_as_missing
 from features.intensity import decay_features, intensity_features
 from features.layout import Layout, complete_periods
+from features.panel_update import block_of
 from features.petitions import petition_streams, weak_signal_features, with_repeats
 from features.spread import spatial_features
 from riskgrid import vocabulary as C
@@ -45,6 +47,7 @@ class Panel:
     catalogue: pd.DataFrame
     layout: Layout
     left_out: dict[str, list[str]] = field(default_factory=dict)
+    ranges: np.ndarray | None = None  # per block of periods, each feature's finite min and max
 
     @property
     def feature_names(self) -> list[str]:
@@ -74,13 +77,14 @@ def incident_streams(events: IncidentIndex, layout: Layout) -> dict[str, Stream]
 
 
 def count_features(streams: dict[str, Stream], config: FeaturesConfig,
-                   composites: dict[str, tuple[str, ...]] | None = None
+                   composites: dict[str, tuple[str, ...]] | None = None, first: int = 0
                    ) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
     """Lags, rolling sums, EWMA, long-run mean, same weeks last year and trend of each stream.
 
     Args:
         composites: streams that are the sum of others (every feature but the trend is linear
             in the counts, so it is the sum of the parts' features and costs one addition).
+        first: the first period whose values are returned (:mod:`features.counts`).
     """
     composites = composites or {}
     short, long = config.windows[0], config.windows[-1]
@@ -94,13 +98,14 @@ def count_features(streams: dict[str, Stream], config: FeaturesConfig,
         if name in composites:
             continue
         s = streams[name]
-        elapsed = np.arange(1, s.shape[1] + 1, dtype=np.float64)
+        elapsed = np.arange(first + 1, s.shape[1] + 1, dtype=np.float64)
         r = running_sums(s)  # once for every window of the stream
-        v = {"now": known_window(s, 1, running=r),
-             "prev": known_window(s, 1, start_lag=1, running=r),
-             "ewm": known_ewm(s, config.ewm_halflife), "mean_all": known_total(s) /
-             elapsed[None, :], "last_year": known_sum(s, last_year, running=r)}
-        v |= {f"sum_{w}": known_window(s, w, running=r) for w in config.windows}
+        v = {"now": known_window(s, 1, running=r, first=first),
+             "prev": known_window(s, 1, start_lag=1, running=r, first=first),
+             "ewm": known_ewm(s, config.ewm_halflife, first),
+             "mean_all": known_total(s, first) / elapsed[None, :],
+             "last_year": known_sum(s, last_year, running=r, first=first)}
+        v |= {f"sum_{w}": known_window(s, w, running=r, first=first) for w in config.windows}
         values |= {f"{name}_{kind}": v[kind] for kind in kinds}
     for name, parts in composites.items():
         values |= {f"{name}_{kind}": np.sum([values[f"{p}_{kind}"] for p in parts], axis=0)
@@ -153,21 +158,26 @@ def static_features(areas: pd.DataFrame, covariates: dict[str, tuple[str, str]] 
 
 
 def area_features(events: IncidentIndex, petitions: pd.DataFrame, layout: Layout,
-                  config: FeaturesConfig) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
-    """Every feature that depends on one area's own records, plus the outcomes.
+                  config: FeaturesConfig, first: int = 0
+                  ) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
+    """Every feature that depends on one area's own records, plus the outcomes, for the
+    periods from ``first`` (every record is still read: windows, filters and running sums
+    reach back to the first period).
 
     Areas are independent here, so this runs on any subset of areas (one partition).
     """
     short, long = config.windows[0], config.windows[-1]
     petitions = with_repeats(petitions)  # once, for the streams and the weak signals
     streams = incident_streams(events, layout) | petition_streams(petitions, layout, True)
-    values, specs = count_features(streams, config, composites={"all": events.families})
-    for part in (decay_features(streams, config),
-                 handling_features(events, layout, long, config.handling_deadline_days),
-                 weak_signal_features(petitions, layout, short, config.backlog_days, True)):
+    values, specs = count_features(streams, config, composites={"all": events.families},
+                                   first=first)
+    for part in (decay_features(streams, config, first),
+                 handling_features(events, layout, long, config.handling_deadline_days, first),
+                 weak_signal_features(petitions, layout, short, config.backlog_days, True,
+                                      first)):
         values |= part[0]
         specs += part[1]
-    values |= {f"{OUTCOME_PREFIX}{n}": s.final for n, s in streams.items()}
+    values |= {f"{OUTCOME_PREFIX}{n}": s.final[:, first:] for n, s in streams.items()}
     # The panel stores float32; casting here also halves what workers send back.
     return {name: v.astype(np.float32) for name, v in values.items()}, specs
 
@@ -190,8 +200,8 @@ def outcomes_known_at(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: p
 def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.DataFrame,
                 config: FeaturesConfig, engine: Engine = LOCAL,
                 declared: Declared | None = None, layout: Layout | None = None,
-                events: IncidentIndex | None = None, periods: np.ndarray | None = None
-                ) -> Panel:
+                events: IncidentIndex | None = None, periods: np.ndarray | None = None,
+                ranges: np.ndarray | None = None) -> Panel:
     """Every feature for every grid and period, plus the outcomes training turns into targets.
 
     Args:
@@ -201,23 +211,66 @@ def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Data
         layout, events: the layout and the incidents placed on it, when the caller has them
             already (a daily update keeps them; ``incidents`` is then not read).
         periods: positions of the only periods whose rows the frame holds (the ones a daily
-            update writes again); all when None.
+            update writes again); all when None. Values are computed from the first of them
+            on only, which must then be the first period of a block (:func:`block_ranges`).
+        ranges: the previous panel's :attr:`Panel.ranges` of the blocks before that period,
+            which decide with the new values which features the catalogue keeps.
     """
     declared = declared or Declared()
     layout = layout or panel_layout(areas, incidents, petitions, config)
     short, long = config.windows[0], config.windows[-1]
     if events is None:
         events = index_incidents(incidents, layout, config.handling_deadline_days)
-    values, specs = run_by_area(area_features, events, petitions, layout, config, engine)
+    first = int(np.min(periods)) if periods is not None and len(periods) else 0
+    step = block_of(config.period)
+    if first % step:
+        raise ValueError(f"period {first} is not the first of a block of {step}")
+    values, specs = run_by_area(partial(area_features, first=first), events, petitions, layout,
+                                config, engine)
     outcomes = [name for name in values if name.startswith(OUTCOME_PREFIX)]
+    later = Layout(area_ids=layout.area_ids, periods=layout.periods[first:], period=layout.period)
     spatial, spatial_specs = spatial_features(values, areas, short, long)
     intense, intense_specs = intensity_features(values, areas, config)
     spatial, spatial_specs = spatial | intense, spatial_specs + intense_specs
-    values, specs = complete_rows(values | spatial, specs + spatial_specs, areas, layout, config,
+    values, specs = complete_rows(values | spatial, specs + spatial_specs, areas, later, config,
                                   declared, outcomes)
-    frame = assemble(layout, [s.name for s in specs], values, outcomes, periods)
-    kept, left_out = informative(specs, values)
-    return Panel(frame=frame, catalogue=catalogue_frame(kept), layout=layout, left_out=left_out)
+    frame = assemble(later, [s.name for s in specs], values, outcomes,
+                     None if periods is None else np.asarray(periods) - first)
+    found = block_ranges(specs, values, step)
+    if first:
+        found = np.concatenate([np.asarray(ranges)[: first // step], found])
+    kept, left_out = informative_ranges(specs, found)
+    return Panel(frame=frame, catalogue=catalogue_frame(kept), layout=layout, left_out=left_out,
+                 ranges=found)
+
+
+def block_ranges(specs: list[FeatureSpec], values: dict[str, np.ndarray], step: int
+                 ) -> np.ndarray:
+    """Per block of ``step`` periods (the values' first period starts a block), each feature's
+    least and greatest finite value (inf and -inf when it has none): (blocks x features x 2).
+    """
+    n_periods = next(iter(values.values())).shape[1]
+    cuts = np.arange(0, n_periods, step)
+    out = np.empty((len(cuts), len(specs), 2))
+    for j, spec in enumerate(specs):
+        column = np.asarray(values[spec.name])
+        if column.dtype.kind != "f":
+            column = column.astype(np.float64)
+        finite = np.isfinite(column)
+        # Min and max are exact in the values' own type, and exact again as float64.
+        low = np.minimum.reduceat(np.where(finite, column, np.inf), cuts, axis=1)
+        high = np.maximum.reduceat(np.where(finite, column, -np.inf), cuts, axis=1)
+        out[:, j, 0], out[:, j, 1] = low.min(axis=0), high.max(axis=0)
+    return out
+
+
+def informative_ranges(specs: list[FeatureSpec], ranges: np.ndarray
+                       ) -> tuple[list[FeatureSpec], dict[str, list[str]]]:
+    """:func:`features.informative.informative` on the features' ranges by block (each feature
+    a two-value column of its least and greatest finite value), exactly as on the values."""
+    low, high = ranges[:, :, 0].min(axis=0), ranges[:, :, 1].max(axis=0)
+    return informative(specs, {spec.name: np.array([lo, hi]) if lo <= hi else np.array([])
+                               for spec, lo, hi in zip(specs, low, high)})
 
 
 def complete_rows(values: dict[str, np.ndarray], specs: list[FeatureSpec], areas: pd.DataFrame,

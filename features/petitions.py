@@ -41,30 +41,31 @@ def petition_streams(petitions: pd.DataFrame, layout: Layout,
 
 
 def weak_signal_features(petitions: pd.DataFrame, layout: Layout, window: int,
-                         backlog_days: float, marked: bool = False
+                         backlog_days: float, marked: bool = False, first: int = 0
                          ) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
     """Weak signals (repeat petitions massing on one topic, time since the last collective
-    petition) and the petition backlog (积案) open at each cutoff (``marked``: as above)."""
+    petition) and the petition backlog (积案) open at each cutoff (``marked``: as above), for
+    the periods from ``first``."""
     p = petitions if marked else with_repeats(petitions)
     area = layout.rows(p[C.AREA_ID])
     filed = layout.index(p[C.FILED_AT])
     unit_en, unit_zh = PERIOD_WORDS[layout.period]
-    topic_max = np.zeros(layout.shape)
+    topic_max = np.zeros((layout.shape[0], layout.shape[1] - first))
     repeat = p[C.REPEAT].to_numpy(bool)
     for topic in C.PETITION_TOPICS:
         m = repeat & (p[C.TOPIC] == topic).to_numpy()
         if m.any():
             s = stream(area[m], filed[m], filed[m], layout.shape)
-            topic_max = np.maximum(topic_max, known_window(s, window))
+            topic_max = np.maximum(topic_max, known_window(s, window, first=first))
     collective = stream(area, filed, filed, layout.shape,
                         p[C.COLLECTIVE].to_numpy(bool).astype(float)).final
     closed = layout.index(p[C.CLOSED_AT])
     aged = layout.index(p[C.FILED_AT] + pd.Timedelta(days=backlog_days))
     values = {
         "repeat_same_topic_max": topic_max,
-        "periods_since_collective": periods_since(collective, C.SINCE_CAP),
-        "petitions_open": intervals(area, filed, closed, layout.shape),
-        "petition_backlog": intervals(area, aged, closed, layout.shape),
+        "periods_since_collective": periods_since(collective, C.SINCE_CAP, first),
+        "petitions_open": intervals(area, filed, closed, layout.shape, first=first),
+        "petition_backlog": intervals(area, aged, closed, layout.shape, first=first),
     }
     specs = [
         FeatureSpec("repeat_same_topic_max", "petitions",

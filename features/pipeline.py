@@ -31,7 +31,7 @@ from features.io import (
     write_snapshot,
 )
 from features.layout import Layout
-from features.panel import Panel, build_panel, panel_layout
+from features.panel import OUTCOME_PREFIX, Panel, build_panel, panel_layout
 from features.panel_update import (
     STATE,
     block_names,
@@ -55,6 +55,7 @@ from riskgrid.settings import Settings
 
 PART = "_part"
 PETITIONS = "petitions.parquet"
+RANGES = "ranges.npy"  # each feature's finite min and max per block of periods
 
 
 @dataclass(frozen=True)
@@ -150,11 +151,13 @@ def _written(value) -> Callable[[Path], None]:
     return parquet_writer(value)
 
 
-def _state(build: dict, arrays: dict, petitions) -> dict:
-    """The writers of ``state/``: build.json, each incident part's array and the petitions."""
+def _state(build: dict, arrays: dict, petitions, ranges: np.ndarray) -> dict:
+    """The writers of ``state/``: build.json, each incident part's array, the petitions and
+    the features' ranges by block (which decide the catalogue without the older values)."""
     writers = {f"{STATE}/incidents/{name.removesuffix('.parquet')}.npy": _written(value)
                for name, value in arrays.items()}
     writers[f"{STATE}/{PETITIONS}"] = _written(petitions)
+    writers[f"{STATE}/{RANGES}"] = _written(npy_bytes(ranges))
     writers[f"{STATE}/build.json"] = json_writer(build)
     return writers
 
@@ -180,7 +183,7 @@ def _full_state(experiment: Experiment, manifest: dict, declared: Declared, pane
     sizes = [manifest["petitions"][n]["rows"] for n in parts]
     tagged = petitions.assign(**{PART: np.repeat(np.array(parts, dtype=object), sizes)})
     return _state(_build(experiment, manifest, declared, panel, events.families, extras),
-                  arrays, tagged)
+                  arrays, tagged, panel.ranges)
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ def _previous(experiment: Experiment, settings: Settings) -> _Previous | None:
         return None
     old, clean = (folder / "features").resolve(), (folder / "clean").resolve()
     if not all((old / f"{table}.parquet").is_dir() for table in ("panel", "counts")) or \
-            not (old / STATE / PETITIONS).is_file():
+            not all((old / STATE / name).is_file() for name in (PETITIONS, RANGES)):
         return None
     state, manifest = json.loads(state_file.read_text()), read_manifest(clean)
     declared, config = Declared.read(clean), experiment.features
@@ -240,17 +243,23 @@ def update_features(experiment: Experiment, settings: Settings,
     if len(filed):
         start = min(start, float(p.layout.index(pd.Series([filed.min()]))[0]))
     blocks = changed_blocks(start, p.before, p.layout, p.state["spans"], p.declared.spans, True)
-    periods = block_periods(p.layout, blocks)
+    # Computed from the first block written on; the earlier blocks' ranges are the stored ones.
+    written = block_periods(p.layout, blocks)
+    periods = np.arange(written.min(), len(p.layout.periods)) if len(written) else written
+    ranges = np.load(p.old / STATE / RANGES)
+    outcomes = sum(c.startswith(OUTCOME_PREFIX) for c in p.state["columns"])
+    if ranges.shape[1] != len(p.state["columns"]) - 2 - outcomes:
+        return None
     panel = build_panel(p.areas, pd.DataFrame(), petitions, experiment.features,
                         Engine.from_settings(settings), p.declared, layout=p.layout,
-                        events=events, periods=periods)
+                        events=events, periods=periods, ranges=ranges)
     if list(panel.frame.columns) != p.state["columns"]:
         return None  # the panel's columns changed: every block is new
     writers = _panel_writers(p.old, panel, p.areas, p.layout, blocks, periods)
     writers |= _tables(panel, _meta(experiment, panel, p.areas,
                                     manifest_fingerprint(p.manifest)))
     writers |= _state(_build(experiment, p.manifest, p.declared, panel, events.families,
-                             extras), arrays, tagged)
+                             extras), arrays, tagged, panel.ranges)
     link = write_snapshot(experiment.output_dir(settings) / "features", writers)
     return FeaturesReport(path=link, rows=p.layout.shape[0] * p.layout.shape[1],
                           columns=len(panel.catalogue), periods=_periods(p.layout),
@@ -312,7 +321,7 @@ def _panel_writers(old: Path, panel: Panel, areas: pd.DataFrame, layout: Layout,
                    blocks: list[int], periods: np.ndarray) -> dict:
     """The changed blocks of the panel and of the hierarchy counts written (the counts of
     those periods counted again), the others linked from the previous snapshot. The panel's
-    frame holds the rows of ``periods``, the changed blocks' periods."""
+    frame holds the rows of ``periods``, from the first changed block's on."""
     fresh = {f"panel.parquet/{n}": f
              for n, f in panel_blocks(panel.frame, layout, blocks, periods).items()}
     if blocks:
