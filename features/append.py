@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -144,11 +145,11 @@ def area_index(experiment: Experiment, settings: Settings) -> AreaIndex:
 
 def _tally(counts: dict[str, dict[str, int]], found: dict[str, SourceResult], kind: str,
            new: pd.DataFrame, status: np.ndarray) -> None:
-    source = pd.Series({i: n for n, r in found.items() for i in r.clean[ID[kind]]})
-    table = pd.crosstab(source.loc[new[ID[kind]]].to_numpy(), status)
-    for name, row in table.iterrows():
-        for key in APPEND_KEYS:
-            counts[name][key] = int(row.get(key, 0))
+    source = {i: n for n, r in found.items() for i in r.clean[ID[kind]]}
+    tallied = Counter(zip((source[i] for i in new[ID[kind]]), status))
+    for (name, key), n in tallied.items():
+        if key in APPEND_KEYS:
+            counts[name][key] = n
 
 
 def _quarantine(clean: Path, kinds: dict[str, dict[str, SourceResult]]) -> Writers:
