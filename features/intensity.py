@@ -30,7 +30,6 @@ from features.spread import (
     adjacency,
     neighbour_mean,
     parent_codes,
-    parent_mean,
 )
 from riskgrid import vocabulary as C
 from riskgrid.experiment import FeaturesConfig
@@ -176,6 +175,7 @@ class _View:
         n = len(areas)
         self.own = (None if held is None
                     else np.searchsorted(held, np.arange(n)[rows]))
+        self._units: dict[str, tuple] = {}
 
     def mine(self, x: np.ndarray) -> np.ndarray:
         return x[self.rows] if self.own is None else x[self.own]
@@ -188,6 +188,17 @@ class _View:
             return bool(np.any(values[name]))
         return bool(np.any(self.parents[("city", name)]))
 
+    def units(self, level: str) -> tuple[np.ndarray, np.ndarray, sparse.csr_matrix]:
+        """Each area's unit at ``level``, the units' sizes and their membership matrix (as
+        :func:`features.spread.parent_sums` builds it), found once per level."""
+        if level not in self._units:
+            codes = parent_codes(self.areas, level)
+            n_units = codes.max() + 1 if len(codes) else 0
+            member = sparse.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
+                                       shape=(n_units, len(codes)))
+            self._units[level] = codes, np.bincount(codes).astype(np.float64), member
+        return self._units[level]
+
     def unit_mean(self, level: str, name: str, x: np.ndarray) -> np.ndarray:
         """Each row's average of ``x`` over its unit at ``level`` ("city": every area)."""
         n = len(self.areas)
@@ -195,17 +206,18 @@ class _View:
             total = (city_sums({name: x}, [name])[("city", name)] if self.parents is None
                      else self.parents[("city", name)])
             return np.repeat(total / n, len(np.arange(n)[self.rows]), axis=0)
+        codes, size, member = self.units(level)
         sums = None if self.parents is None else self.parents[(level, name)]
-        if sums is None:
-            return parent_mean(self.areas, level, x)[self.rows]
-        return parent_mean(self.areas, level, x, self.rows, sums)
+        if sums is None:  # the whole city's rows: parent_mean's sums, by the same product
+            sums = member @ np.asarray(x, dtype=np.float64)
+        return (sums / size[:, None])[codes[self.rows]]
 
     def unit_size(self, level: str) -> np.ndarray:
         n = len(self.areas)
         if level == "city":
             return np.full((len(np.arange(n)[self.rows]), 1), float(n))
-        codes = parent_codes(self.areas, level)
-        return np.bincount(codes).astype(np.float64)[codes[self.rows]][:, None]
+        codes, size, _ = self.units(level)
+        return size[codes[self.rows]][:, None]
 
 
 def _smoothed(values, stream, kernels, config, view):

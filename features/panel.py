@@ -252,15 +252,15 @@ def block_ranges(specs: list[FeatureSpec], values: dict[str, np.ndarray], step: 
     n_periods = next(iter(values.values())).shape[1]
     cuts = np.arange(0, n_periods, step)
     out = np.empty((len(cuts), len(specs), 2))
-    for j, spec in enumerate(specs):
-        column = np.asarray(values[spec.name])
-        if column.dtype.kind != "f":
-            column = column.astype(np.float64)
-        finite = np.isfinite(column)
-        # Min and max are exact in the values' own type, and exact again as float64.
-        low = np.minimum.reduceat(np.where(finite, column, np.inf), cuts, axis=1)
-        high = np.maximum.reduceat(np.where(finite, column, -np.inf), cuts, axis=1)
-        out[:, j, 0], out[:, j, 1] = low.min(axis=0), high.max(axis=0)
+    chunk = 32  # features at a time, as float64 (exact for float32 values; their min and max)
+    for lo in range(0, len(specs), chunk):
+        block = np.stack([np.asarray(values[s.name], dtype=np.float64)
+                          for s in specs[lo: lo + chunk]])
+        finite = np.isfinite(block)
+        low = np.minimum.reduceat(np.where(finite, block, np.inf), cuts, axis=2)
+        high = np.maximum.reduceat(np.where(finite, block, -np.inf), cuts, axis=2)
+        out[:, lo: lo + chunk, 0] = low.min(axis=1).T
+        out[:, lo: lo + chunk, 1] = high.max(axis=1).T
     return out
 
 
