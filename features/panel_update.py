@@ -84,21 +84,27 @@ def config_key(config: FeaturesConfig, declared: Declared, areas_digest: str) ->
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def events_array(events: IncidentIndex) -> np.ndarray:
-    """An IncidentIndex as one structured array (one record per incident)."""
-    columns = {name: getattr(events, name) for name in FIELDS}
-    dtype = [(name, values.dtype) for name, values in columns.items()]
-    out = np.empty(len(events.area), dtype=dtype)
+def events_array(events: IncidentIndex, lo: int = 0, hi: int | None = None) -> np.ndarray:
+    """The incidents ``lo..hi-1`` of an IncidentIndex as one record of columns: each field is
+    a sub-array, so its values lie together on disk and in memory (a part's fields are joined
+    to the others' by copying blocks, not by gathering every incident's fields)."""
+    columns = {name: getattr(events, name)[lo:hi] for name in FIELDS}
+    n = len(columns["area"])
+    out = np.empty((), dtype=[(name, values.dtype, (n,)) for name, values in columns.items()])
     for name, values in columns.items():
         out[name] = values
     return out
 
 
 def events_of(arrays: list[np.ndarray], families: tuple[str, ...]) -> IncidentIndex:
-    """The IncidentIndex of the parts' arrays, in their order."""
-    joined = np.concatenate(arrays) if arrays else None
-    return IncidentIndex(**{name: (np.ascontiguousarray(joined[name]) if joined is not None
+    """The IncidentIndex of the parts' arrays (:func:`events_array`), in their order."""
+    return IncidentIndex(**{name: (np.concatenate([a[name] for a in arrays]) if arrays
                                    else np.zeros(0)) for name in FIELDS}, families=families)
+
+
+def events_frame(array: np.ndarray) -> pd.DataFrame:
+    """One part's array (:func:`events_array`) as a frame, a column per field."""
+    return pd.DataFrame({name: array[name] for name in FIELDS})
 
 
 def place(frame: pd.DataFrame, layout: Layout, config: FeaturesConfig,

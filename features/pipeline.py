@@ -44,6 +44,7 @@ from features.panel_update import (
     config_key,
     count_blocks,
     events_array,
+    events_frame,
     events_of,
     extra_families,
     layout_of,
@@ -181,10 +182,9 @@ def _full_state(experiment: Experiment, manifest: dict, declared: Declared, pane
                 events, incidents: pd.DataFrame, petitions: pd.DataFrame) -> dict:
     names = sorted(manifest.get("incidents", {}))
     cuts = np.cumsum([manifest["incidents"][n]["rows"] for n in names])[:-1]
-    array = events_array(events)
-    arrays = {n: npy_bytes(part) for n, part in zip(names, np.split(array, cuts))} \
-        if names else {}
     bounds = list(zip([0, *cuts], [*cuts, len(incidents)]))
+    arrays = {n: npy_bytes(events_array(events, lo, hi)) for n, (lo, hi) in zip(names, bounds)} \
+        if names else {}
     extras = {n: extra_families(incidents.iloc[lo:hi]) for n, (lo, hi) in zip(names, bounds)}
     parts = sorted(manifest.get("petitions", {}))
     sizes = [manifest["petitions"][n]["rows"] for n in parts]
@@ -293,8 +293,8 @@ def _update_incidents(old: Path, clean: Path, state: dict, manifest: dict, layou
     start = np.inf
     for name in changed:
         path = stored / f"{name.removesuffix('.parquet')}.npy"
-        previous = pd.DataFrame(np.load(path)) if path.is_file() else None
-        fresh = pd.DataFrame(placed[name]) if name in placed else None
+        previous = events_frame(np.load(path)) if path.is_file() else None
+        fresh = events_frame(placed[name]) if name in placed else None
         found = changed_values(previous if previous is not None else fresh.iloc[:0],
                                fresh if fresh is not None else previous.iloc[:0], "occurred")
         start = min(start, float(found.min()) if len(found) else np.inf)
