@@ -49,6 +49,7 @@ from features.io import (
     read_table,
     write_snapshot,
 )
+from riskgrid import vocabulary as C
 from riskgrid.errors import InputError
 from riskgrid.experiment import Experiment
 from riskgrid.settings import Settings
@@ -85,7 +86,7 @@ def append(experiment: Experiment, settings: Settings, paths: dict[str, Path] | 
     subset = subset.model_copy(update={"sources": {n: s for n, s in subset.sources.items()
                                                    if n not in empty}})
     sources = read_sources(subset, settings, progress)
-    areas = read_table(clean, "areas")
+    areas = read_table(clean, "areas", columns=[C.AREA_ID])  # all that cleaning reads of them
     kinds = clean_sources(subset, settings, sources, areas, area_index(experiment, settings),
                           progress)
     stored = read_manifest(clean)
@@ -98,13 +99,14 @@ def append(experiment: Experiment, settings: Settings, paths: dict[str, Path] | 
         if not len(merged):
             continue
         new = finalize(merged, kind)
-        done = append_rows(clean, kind, new, stored.get(kind, {}), empty_table(kind))
+        none = empty_table(kind)
+        done = append_rows(clean, kind, new, stored.get(kind, {}), none)
         _tally(counts, found, kind, new, done.status)
         if not done.parts and len(done.kept) == len(stored.get(kind, {})):
             continue
         found_writers, stored[kind] = table_writers(
             kind, done.parts, done.kept, lambda name: link_writer(clean / name), done.index,
-            empty_table(kind))
+            none)
         writers |= found_writers | {f"drop:{kind}": None}
     quarantine = _quarantine(clean, kinds)
     if not writers and not quarantine:
