@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,17 @@ class Stream:
     @property
     def shape(self) -> tuple[int, int]:
         return self.final.shape
+
+    def pending_after(self, first: int) -> Stream:
+        """The stream for the periods from ``first`` on: a late event reported by ``first`` is
+        known at every one of them, so only the later ones are kept as late (when their values
+        are whole numbers, whose sums are exact in any order; else the stream as it is)."""
+        if not first or not _whole(self.late_value):
+            return self
+        keep = self.late_reported > first
+        return Stream(final=self.final, late_area=self.late_area[keep],
+                      late_occurred=self.late_occurred[keep],
+                      late_reported=self.late_reported[keep], late_value=self.late_value[keep])
 
     @classmethod
     def known_when_occurred(cls, final: np.ndarray) -> Stream:
@@ -219,13 +231,29 @@ def _whole(value: np.ndarray | None) -> bool:
                 and np.abs(value).sum() < 2.0 ** 52)
 
 
-def known_ewm(s: Stream, halflife: float, first: int = 0) -> np.ndarray:
+def known_ewm(s: Stream, halflife: float, first: int = 0, before: np.ndarray | None = None,
+              ends: np.ndarray | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Point-in-time exponentially weighted mean: weights ``a * (1 - a) ** k`` over lags ``k``,
-    for the periods from ``first`` (the filter runs over every period)."""
+    for the periods from ``first``.
+
+    Args:
+        before: the filter's value at period ``first - 1`` (per area, before the late
+            corrections; a value ``ends`` gave earlier): the filter then runs from ``first``
+            on, carrying on exactly where it was. Without it, it runs over every period.
+        ends: periods (from ``first`` on) whose filter values are returned too, as
+            ``(mean, values at ends)``.
+    """
     alpha = 1 - 0.5 ** (1 / halflife)
     from scipy.signal import lfilter  # imported here: scipy.signal takes seconds to load
 
-    out = lfilter([alpha], [1, -(1 - alpha)], s.final, axis=1)[:, first:]
+    a = [1, -(1 - alpha)]
+    if before is None or not first:
+        out = lfilter([alpha], a, s.final, axis=1)[:, first:]
+    else:
+        # The filter's delay after period first-1, as it computes it (x * 0 - y * a[1]).
+        carry = (0.0 - np.asarray(before, dtype=np.float64) * a[1])[:, None]
+        out, _ = lfilter([alpha], a, s.final[:, first:], axis=1, zi=carry)
+    kept = None if ends is None else out[:, np.asarray(ends, dtype=np.int64) - first]
     if len(s.late_area):
         n_areas, n_periods = s.shape
         delay = s.late_reported - s.late_occurred
@@ -237,6 +265,50 @@ def known_ewm(s: Stream, halflife: float, first: int = 0) -> np.ndarray:
             amounts.append(alpha * (1 - alpha) ** k * s.late_value[hit])
         out -= np.bincount(np.concatenate(cells), weights=np.concatenate(amounts),
                            minlength=out.size).reshape(out.shape)
+    return out if ends is None else (out, kept)
+
+
+CARRIED = "carried:"  # a value's key prefix: filter values kept for the next run, not features
+
+
+@dataclass(frozen=True)
+class Carry:
+    """Where the exponential filters carry on from in a run that starts at period ``first``.
+
+    Attributes:
+        area_ids: the areas ``before``'s rows are.
+        before: each filter's value (by feature name) at period ``first - 1``, per area; a
+            filter without one runs over every period.
+        step: periods per block; the filters' values at the last period of every complete
+            block from ``first`` on are kept (``CARRIED + name``) for the next run.
+    """
+
+    area_ids: np.ndarray
+    before: dict[str, np.ndarray]
+    step: int
+
+    def ends(self, first: int, n_periods: int) -> np.ndarray:
+        return np.arange(first + self.step - 1, n_periods, self.step)
+
+    def rows(self, area_ids: np.ndarray) -> Carry:
+        """The same for the areas ``area_ids`` (one block of areas)."""
+        if len(area_ids) == len(self.area_ids) and np.array_equal(area_ids, self.area_ids):
+            return self
+        at = pd.Index(self.area_ids).get_indexer(area_ids)
+        return Carry(area_ids=np.asarray(area_ids), before={k: v[at] for k, v in
+                                                            self.before.items()},
+                     step=self.step)
+
+
+def carried_ewm(values: dict[str, np.ndarray], name: str, s: Stream, halflife: float,
+                first: int, carry: Carry | None) -> np.ndarray:
+    """:func:`known_ewm` of the feature ``name``, from ``carry`` when given (its values at the
+    blocks' ends put in ``values`` under ``CARRIED + name``)."""
+    if carry is None:
+        return known_ewm(s, halflife, first)
+    out, kept = known_ewm(s, halflife, first, carry.before.get(name),
+                          carry.ends(first, s.shape[1]))
+    values[CARRIED + name] = kept
     return out
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import sparse
 
 from features.catalogue import PERIOD_WORDS, FeatureSpec, stream_words
-from features.counts import Stream, known_ewm, known_window
+from features.counts import Carry, Stream, carried_ewm, known_window
 from features.spread import (
     LEVEL_WORDS,
     PARENT_LEVELS,
@@ -50,10 +50,11 @@ def decay_name(stream: str, half_life: float) -> str:
     return f"{stream}_decay_{half_life:g}"
 
 
-def decay_features(streams: dict[str, Stream], config: FeaturesConfig, first: int = 0
+def decay_features(streams: dict[str, Stream], config: FeaturesConfig, first: int = 0,
+                   carry: Carry | None = None
                    ) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
     """Per area: decayed rates (events per period) and long-window sums of the mapped streams,
-    for the periods from ``first``.
+    for the periods from ``first`` (``carry``: where the filters carry on from).
 
     A half-life equal to the panel's own EWMA, or a window it already sums, is not repeated.
     """
@@ -69,7 +70,7 @@ def decay_features(streams: dict[str, Stream], config: FeaturesConfig, first: in
             if half_life == config.ewm_halflife:
                 continue
             key = decay_name(name, half_life)
-            values[key] = known_ewm(streams[name], half_life, first)
+            values[key] = carried_ewm(values, key, streams[name], half_life, first, carry)
             specs.append(FeatureSpec(key, "intensity",
                                      f"{en} per {one}, decayed with a {half_life:g}-{one} "
                                      "half-life", f"{zh}指数衰减率(半衰期{half_life:g}{unit_zh})"))

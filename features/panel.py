@@ -12,7 +12,9 @@ from features.catalogue import FeatureSpec, catalogue_frame, count_specs
 from features.counts import (
     Stream,
     combine,
-    known_ewm,
+    CARRIED,
+    Carry,
+    carried_ewm,
     known_sum,
     known_total,
     known_window,
@@ -48,6 +50,7 @@ class Panel:
     layout: Layout
     left_out: dict[str, list[str]] = field(default_factory=dict)
     ranges: np.ndarray | None = None  # per block of periods, each feature's finite min and max
+    carried: dict[str, np.ndarray] = field(default_factory=dict)  # filters at the blocks' ends
 
     @property
     def feature_names(self) -> list[str]:
@@ -77,7 +80,8 @@ def incident_streams(events: IncidentIndex, layout: Layout) -> dict[str, Stream]
 
 
 def count_features(streams: dict[str, Stream], config: FeaturesConfig,
-                   composites: dict[str, tuple[str, ...]] | None = None, first: int = 0
+                   composites: dict[str, tuple[str, ...]] | None = None, first: int = 0,
+                   carry: Carry | None = None
                    ) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
     """Lags, rolling sums, EWMA, long-run mean, same weeks last year and trend of each stream.
 
@@ -85,6 +89,7 @@ def count_features(streams: dict[str, Stream], config: FeaturesConfig,
         composites: streams that are the sum of others (every feature but the trend is linear
             in the counts, so it is the sum of the parts' features and costs one addition).
         first: the first period whose values are returned (:mod:`features.counts`).
+        carry: where the EWMA filters carry on from (:class:`features.counts.Carry`).
     """
     composites = composites or {}
     short, long = config.windows[0], config.windows[-1]
@@ -102,7 +107,7 @@ def count_features(streams: dict[str, Stream], config: FeaturesConfig,
         r = running_sums(s)  # once for every window of the stream
         v = {"now": known_window(s, 1, running=r, first=first),
              "prev": known_window(s, 1, start_lag=1, running=r, first=first),
-             "ewm": known_ewm(s, config.ewm_halflife, first),
+             "ewm": carried_ewm(values, f"{name}_ewm", s, config.ewm_halflife, first, carry),
              "mean_all": known_total(s, first) / elapsed[None, :],
              "last_year": known_sum(s, last_year, running=r, first=first)}
         v |= {f"sum_{w}": known_window(s, w, running=r, first=first) for w in config.windows}
@@ -158,20 +163,22 @@ def static_features(areas: pd.DataFrame, covariates: dict[str, tuple[str, str]] 
 
 
 def area_features(events: IncidentIndex, petitions: pd.DataFrame, layout: Layout,
-                  config: FeaturesConfig, first: int = 0
+                  config: FeaturesConfig, first: int = 0, carry: Carry | None = None
                   ) -> tuple[dict[str, np.ndarray], list[FeatureSpec]]:
     """Every feature that depends on one area's own records, plus the outcomes, for the
-    periods from ``first`` (every record is still read: windows, filters and running sums
-    reach back to the first period).
+    periods from ``first`` (every record is still read: windows and running sums reach back
+    to the first period; the exponential filters too, unless ``carry`` says where they were).
 
     Areas are independent here, so this runs on any subset of areas (one partition).
     """
     short, long = config.windows[0], config.windows[-1]
     petitions = with_repeats(petitions)  # once, for the streams and the weak signals
     streams = incident_streams(events, layout) | petition_streams(petitions, layout, True)
+    streams = {name: s.pending_after(first) for name, s in streams.items()}
+    carry = None if carry is None else carry.rows(layout.area_ids)
     values, specs = count_features(streams, config, composites={"all": events.families},
-                                   first=first)
-    for part in (decay_features(streams, config, first),
+                                   first=first, carry=carry)
+    for part in (decay_features(streams, config, first, carry),
                  handling_features(events, layout, long, config.handling_deadline_days, first),
                  weak_signal_features(petitions, layout, short, config.backlog_days, True,
                                       first)):
@@ -179,7 +186,8 @@ def area_features(events: IncidentIndex, petitions: pd.DataFrame, layout: Layout
         specs += part[1]
     values |= {f"{OUTCOME_PREFIX}{n}": s.final[:, first:] for n, s in streams.items()}
     # The panel stores float32; casting here also halves what workers send back.
-    return {name: v.astype(np.float32) for name, v in values.items()}, specs
+    return {name: v if name.startswith(CARRIED) else v.astype(np.float32)
+            for name, v in values.items()}, specs
 
 
 def outcomes_known_at(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.DataFrame,
@@ -201,7 +209,7 @@ def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Data
                 config: FeaturesConfig, engine: Engine = LOCAL,
                 declared: Declared | None = None, layout: Layout | None = None,
                 events: IncidentIndex | None = None, periods: np.ndarray | None = None,
-                ranges: np.ndarray | None = None) -> Panel:
+                ranges: np.ndarray | None = None, carry: Carry | None = None) -> Panel:
     """Every feature for every grid and period, plus the outcomes training turns into targets.
 
     Args:
@@ -215,6 +223,8 @@ def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Data
             on only, which must then be the first period of a block (:func:`block_ranges`).
         ranges: the previous panel's :attr:`Panel.ranges` of the blocks before that period,
             which decide with the new values which features the catalogue keeps.
+        carry: where the exponential filters carry on from (:class:`features.counts.Carry`);
+            their values at the blocks' ends are then :attr:`Panel.carried`.
     """
     declared = declared or Declared()
     layout = layout or panel_layout(areas, incidents, petitions, config)
@@ -225,8 +235,10 @@ def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Data
     step = block_of(config.period)
     if first % step:
         raise ValueError(f"period {first} is not the first of a block of {step}")
-    values, specs = run_by_area(partial(area_features, first=first), events, petitions, layout,
-                                config, engine)
+    values, specs = run_by_area(partial(area_features, first=first, carry=carry), events,
+                                petitions, layout, config, engine)
+    carried = {name[len(CARRIED):]: values.pop(name) for name in list(values)
+               if name.startswith(CARRIED)}
     outcomes = [name for name in values if name.startswith(OUTCOME_PREFIX)]
     later = Layout(area_ids=layout.area_ids, periods=layout.periods[first:], period=layout.period)
     spatial, spatial_specs = spatial_features(values, areas, short, long)
@@ -241,7 +253,7 @@ def build_panel(areas: pd.DataFrame, incidents: pd.DataFrame, petitions: pd.Data
         found = np.concatenate([np.asarray(ranges)[: first // step], found])
     kept, left_out = informative_ranges(specs, found)
     return Panel(frame=frame, catalogue=catalogue_frame(kept), layout=layout, left_out=left_out,
-                 ranges=found)
+                 ranges=found, carried=carried)
 
 
 def block_ranges(specs: list[FeatureSpec], values: dict[str, np.ndarray], step: int

@@ -85,11 +85,15 @@ def config_key(config: FeaturesConfig, declared: Declared, areas_digest: str) ->
 
 
 def events_array(events: IncidentIndex, lo: int = 0, hi: int | None = None) -> np.ndarray:
-    """The incidents ``lo..hi-1`` of an IncidentIndex as one record of columns: each field is
-    a sub-array, so its values lie together on disk and in memory (a part's fields are joined
-    to the others' by copying blocks, not by gathering every incident's fields)."""
-    columns = {name: getattr(events, name)[lo:hi] for name in FIELDS}
-    n = len(columns["area"])
+    """The incidents ``lo..hi-1`` of an IncidentIndex as one record of columns (a part's
+    fields are joined to the others' by copying blocks, not by gathering every incident's)."""
+    return columns_record({name: getattr(events, name)[lo:hi] for name in FIELDS})
+
+
+def columns_record(columns: dict[str, np.ndarray]) -> np.ndarray:
+    """Columns of one length as one record whose fields are sub-arrays, so each column's
+    values lie together on disk and in memory."""
+    n = len(next(iter(columns.values()))) if columns else 0
     out = np.empty((), dtype=[(name, values.dtype, (n,)) for name, values in columns.items()])
     for name, values in columns.items():
         out[name] = values

@@ -34,8 +34,11 @@ from features.io import (
 )
 from features.layout import Layout
 from features.panel import OUTCOME_PREFIX, Panel, build_panel, panel_layout
+from features.counts import Carry
 from features.panel_update import (
     STATE,
+    block_of,
+    columns_record,
     block_names,
     block_periods,
     changed_blocks,
@@ -59,6 +62,7 @@ from riskgrid.settings import Settings
 PART = "_part"
 PETITIONS = "petitions.arrow"
 RANGES = "ranges.npy"  # each feature's finite min and max per block of periods
+FILTERS = "filters"  # the exponential filters' values at the end of each block of periods
 
 
 @dataclass(frozen=True)
@@ -103,8 +107,9 @@ def build_features(experiment: Experiment, settings: Settings,
     declared = Declared.read(experiment.output_dir(settings) / "clean")
     layout = panel_layout(areas, incidents, petitions, experiment.features)
     events = index_incidents(incidents, layout, experiment.features.handling_deadline_days)
+    carry = Carry(area_ids=layout.area_ids, before={}, step=block_of(layout.period))
     panel = build_panel(areas, incidents, petitions, experiment.features,
-                        engine, declared, layout=layout, events=events)
+                        engine, declared, layout=layout, events=events, carry=carry)
     left_out = family_summary(panel.left_out, panel.catalogue)
     counts = level_counts(panel.frame, areas)
     manifest = read_manifest(experiment.output_dir(settings) / "clean")
@@ -121,6 +126,7 @@ def build_features(experiment: Experiment, settings: Settings,
     if manifest:
         writers |= _full_state(experiment, manifest, declared, panel, events, incidents,
                                petitions)
+        writers |= _filter_writers(None, panel, layout, 0)
     link = write_snapshot(experiment.output_dir(settings) / "features", writers)
     return FeaturesReport(path=link, rows=len(panel.frame), columns=len(panel.catalogue),
                           periods=_periods(layout), left_out=tuple(left_out))
@@ -257,9 +263,11 @@ def update_features(experiment: Experiment, settings: Settings,
     outcomes = sum(c.startswith(OUTCOME_PREFIX) for c in p.state["columns"])
     if ranges.shape[1] != len(p.state["columns"]) - 2 - outcomes:
         return None
+    first = int(periods[0]) if len(periods) else 0
     panel = build_panel(p.areas, pd.DataFrame(), petitions, experiment.features,
                         Engine.from_settings(settings), p.declared, layout=p.layout,
-                        events=events, periods=periods, ranges=ranges)
+                        events=events, periods=periods, ranges=ranges,
+                        carry=_carry(p.old, p.layout, first))
     if list(panel.frame.columns) != p.state["columns"]:
         return None  # the panel's columns changed: every block is new
     writers = _panel_writers(p.old, panel, p.areas, p.layout, blocks, periods)
@@ -267,11 +275,44 @@ def update_features(experiment: Experiment, settings: Settings,
                                     manifest_fingerprint(p.manifest)))
     writers |= _state(_build(experiment, p.manifest, p.declared, panel, events.families,
                              extras), arrays, tagged, panel.ranges)
+    writers |= _filter_writers(p.old, panel, p.layout, first)
     link = write_snapshot(experiment.output_dir(settings) / "features", writers)
     return FeaturesReport(path=link, rows=p.layout.shape[0] * p.layout.shape[1],
                           columns=len(panel.catalogue), periods=_periods(p.layout),
                           left_out=tuple(family_summary(panel.left_out, panel.catalogue)),
                           blocks=(len(blocks), len(block_names(p.layout))))
+
+
+def _filter_file(layout: Layout, block: int) -> str:
+    return f"{STATE}/{FILTERS}/{block_names(layout)[block].removesuffix('.parquet')}.npy"
+
+
+def _carry(old: Path, layout: Layout, first: int) -> Carry:
+    """Where the filters carry on from at period ``first`` (a block's first): their values at
+    the end of the block before, as the previous snapshot kept them (none: from the start)."""
+    step = block_of(layout.period)
+    path = old / _filter_file(layout, first // step - 1) if first else None
+    before = {}
+    if path is not None and path.is_file():
+        record = np.load(path)
+        before = {name: record[name] for name in record.dtype.names}
+    return Carry(area_ids=layout.area_ids, before=before, step=step)
+
+
+def _filter_writers(old: Path | None, panel: Panel, layout: Layout, first: int) -> dict:
+    """The filters' values at the end of every complete block: the blocks from ``first`` on
+    written, the earlier ones linked from the previous snapshot."""
+    step, writers = block_of(layout.period), {}
+    for block in range(len(layout.periods) // step):
+        name = _filter_file(layout, block)
+        if (block + 1) * step <= first:
+            if old is not None and (old / name).is_file():
+                writers[name] = link_writer(old / name)
+            continue
+        at = block - first // step  # the block's end among the panel's carried values
+        writers[name] = _written(npy_bytes(columns_record(
+            {key: values[:, at] for key, values in sorted(panel.carried.items())})))
+    return writers
 
 
 def _update_incidents(old: Path, clean: Path, state: dict, manifest: dict, layout: Layout,
