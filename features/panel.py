@@ -268,11 +268,16 @@ def block_ranges(specs: list[FeatureSpec], values: dict[str, np.ndarray], step: 
     for lo in range(0, len(specs), chunk):
         block = np.stack([np.asarray(values[s.name], dtype=np.float64)
                           for s in specs[lo: lo + chunk]])
-        finite = np.isfinite(block)
-        low = np.minimum.reduceat(np.where(finite, block, np.inf), cuts, axis=2)
-        high = np.maximum.reduceat(np.where(finite, block, -np.inf), cuts, axis=2)
-        out[:, lo: lo + chunk, 0] = low.min(axis=1).T
-        out[:, lo: lo + chunk, 1] = high.max(axis=1).T
+        # fmin and fmax pass over missing values; only infinite ones need the masks.
+        low = np.fmin.reduce(np.fmin.reduceat(block, cuts, axis=2), axis=1)
+        high = np.fmax.reduce(np.fmax.reduceat(block, cuts, axis=2), axis=1)
+        if np.isinf(low).any() or np.isinf(high).any():
+            finite = np.isfinite(block)
+            low = np.minimum.reduceat(np.where(finite, block, np.inf), cuts, axis=2).min(axis=1)
+            high = np.maximum.reduceat(np.where(finite, block, -np.inf), cuts,
+                                       axis=2).max(axis=1)
+        out[:, lo: lo + chunk, 0] = np.where(np.isnan(low), np.inf, low).T
+        out[:, lo: lo + chunk, 1] = np.where(np.isnan(high), -np.inf, high).T
     return out
 
 

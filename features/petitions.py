@@ -17,12 +17,24 @@ def with_repeats(petitions: pd.DataFrame) -> pd.DataFrame:
     Works on the pseudonymous ``petitioner_key``; order is by filing time, so a petition is
     only ever marked by earlier ones (point-in-time).
     """
-    out = petitions.sort_values([C.FILED_AT, C.PETITION_ID]).copy()
+    # The clean tables keep petitions in this order already: sorting again is skipped then.
+    out = (petitions.copy() if _in_order(petitions)
+           else petitions.sort_values([C.FILED_AT, C.PETITION_ID]).copy())
     keyed = out[C.PETITIONER_KEY].notna()
     seen_before = pd.Series(False, index=out.index)
     seen_before[keyed] = out.loc[keyed].groupby(C.PETITIONER_KEY).cumcount() > 0
     out[C.REPEAT] = out[C.REPEAT].astype(bool) | seen_before
     return out
+
+
+def _in_order(petitions: pd.DataFrame) -> bool:
+    """Whether the petitions are by filing time, then id (no two share both)."""
+    filed = petitions[C.FILED_AT].to_numpy()
+    if len(filed) < 2 or pd.isna(filed).any() or petitions[C.PETITION_ID].isna().any():
+        return len(filed) < 2
+    ids = petitions[C.PETITION_ID].to_numpy(dtype=object)
+    later, same = filed[1:] > filed[:-1], filed[1:] == filed[:-1]
+    return bool(np.all(later | (same & (ids[1:] > ids[:-1]))))
 
 
 def petition_streams(petitions: pd.DataFrame, layout: Layout,

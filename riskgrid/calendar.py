@@ -127,15 +127,25 @@ def period_calendar(periods: pd.DatetimeIndex, period: str,
     first, last = periods.min().date(), (ends.max() - pd.Timedelta(days=1)).date()
     china = country == CHINA
     daily = daily_calendar(first, last) if china else country_days(first, last, country)
-    daily["period"] = period_start(daily["day"], period).to_numpy()
+    # Each day's position among the periods (-1: a day of no period asked for).
+    at = pd.Index(periods).get_indexer(period_start(daily["day"], period).to_numpy())
     terms = {"holiday_days": ("statutory_holiday", "sum")}
     if china:
         terms |= {"spring_festival_days": ("spring_festival_break", "sum"),
                   "pre_spring_festival_days": ("pre_spring_festival", "sum"),
                   "national_day_days": ("national_day_week", "sum"),
                   "days_to_spring_festival": ("days_to_spring_festival", "first")}
-    agg = daily.groupby("period").agg(**terms)
-    out = agg.reindex(periods)
+    kept = np.flatnonzero(at >= 0)
+    days = np.bincount(at[kept], minlength=len(periods))
+    out = pd.DataFrame(index=periods)
+    for name, (column, how) in terms.items():
+        values = daily[column].to_numpy(dtype=np.float64)[kept]
+        if how == "sum":
+            found = np.bincount(at[kept], weights=values, minlength=len(periods))
+        else:  # the period's first day's value: the later days' written first, then over
+            found = np.full(len(periods), np.nan)
+            found[at[kept][::-1]] = values[::-1]
+        out[name] = np.where(days > 0, found, np.nan)
     out["week_of_year"] = periods.isocalendar().week.to_numpy().astype(int)
     out["month"] = periods.month
     angle = 2 * np.pi * periods.day_of_year.to_numpy() / 365.25
