@@ -221,10 +221,9 @@ def _parse(values: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
         else:
             parsed = text.str.lower().map(BOOL_TEXT)
             parsed = parsed.astype(object).where(parsed.notna(), None)
-    else:
-        parsed = text.astype(object).where(present, None)
-    bad = present & pd.Series(parsed, index=values.index).isna()
-    return pd.Series(parsed, index=values.index), bad
+    else:  # text: every present value parses
+        return text.astype(object).where(present, None), pd.Series(False, index=values.index)
+    return parsed, present & parsed.isna()
 
 
 def _local_times(text: pd.Series) -> pd.Series:
