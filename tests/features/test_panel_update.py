@@ -4,6 +4,7 @@ build of the same records gives, and writes only the blocks of periods the new r
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import date, datetime
 from pathlib import Path
 
@@ -144,3 +145,77 @@ def test_an_update_equals_a_full_build_on_other_days_and_periods(cut_on, day, pe
     build_features(again, full)
     assert files(settings.data_dir / "small" / "features") == \
         files(full.data_dir / "small" / "features")
+
+
+def edited_day(cut: Path, folder: Path, add: list[str] = (),
+               replace: dict[str, str] | None = None) -> Path:
+    """The cut with the day's export edited: ``add``'s incident lines added to the day (and to
+    the full export as of its end), and each stored incident of ``replace`` (id -> its new
+    line) sent again with other content (the full export holding the new version instead)."""
+    shutil.copytree(cut, folder)
+    replace = replace or {}
+    day, through = folder / "day" / "incidents.csv", folder / "through" / "incidents.csv"
+    lines = [*add, *replace.values()]
+    with day.open("a", encoding="gb18030") as out:
+        out.write("".join(f"{line}\n" for line in lines))
+    full = through.read_text(encoding="gb18030").splitlines()
+    full = [replace.get(line.split(",", 1)[0], line) for line in full] + list(add)
+    through.write_text("\n".join(full) + "\n", encoding="gb18030")
+    return folder
+
+
+def update_and_rebuild(folder: Path, tmp_path: Path):
+    """The update of ``folder``'s day on the panel as of the day before, and a full build."""
+    settings, full = settings_in(tmp_path / "update"), settings_in(tmp_path / "full")
+    experiment = load_experiment(experiment_file(tmp_path, folder / "before"))
+    ingest(experiment, settings)
+    build_features(experiment, settings)
+    previous = read_features(settings.data_dir / "small").panel
+    append(experiment, settings, day_paths(folder))
+    report = build_features(experiment, settings)
+    again = load_experiment(experiment_file(tmp_path, folder / "through"))
+    ingest(again, full)
+    build_features(again, full)
+    return previous, report, settings.data_dir / "small", full.data_dir / "small"
+
+
+def assert_same_build(ours: Path, full: Path) -> None:
+    a, b = read_features(ours), read_features(full)
+    pd.testing.assert_frame_equal(a.panel, b.panel, check_exact=True)
+    pd.testing.assert_frame_equal(a.catalogue, b.catalogue, check_exact=True)
+    assert files(ours / "features") == files(full / "features")
+
+
+def test_a_late_report_from_months_before_updates_from_its_block_on(cut, tmp_path):
+    """An incident of May reported on the day: every block from May's on is computed again,
+    the filters carrying on from the block before (state/filters), exactly as a rebuild."""
+    late = ("SJ2022100999999,2022-05-10 09:00:00,2022-10-09 08:00:00,邻里纠纷,12345热线,"
+            "D01S01C01G01,1,已办结,2022-10-09 18:00:00,否,4")
+    folder = edited_day(cut, tmp_path / "cut", add=[late])
+    _, report, ours, full = update_and_rebuild(folder, tmp_path)
+    n_blocks = report.blocks[1]
+    # May 2022 is in the second block of periods: all but the first are written again.
+    assert report.blocks[0] == n_blocks - 1 and n_blocks > 3
+    assert (ours / "features" / "state" / "filters").is_dir()
+    assert_same_build(ours, full)
+    assert files(ours / "clean" / "incidents.parquet") == files(full / "clean" / "incidents.parquet")
+
+
+def test_a_changed_old_record_changes_its_long_run_terms_as_a_rebuild(cut, tmp_path):
+    """A May incident sent again as another family and closed later: the families' long-run
+    means, decays and open cases change from May on, and the update still equals a rebuild."""
+    old = "SJ2022051000001"
+    stored = next(line for line in (cut / "before" / "incidents.csv")
+                  .read_text(encoding="gb18030").splitlines() if line.startswith(old + ","))
+    fields = stored.split(",")
+    fields[3], fields[8] = "邻里纠纷", "2022-09-30 12:00:00"  # was street vending, closed May
+    folder = edited_day(cut, tmp_path / "cut", replace={old: ",".join(fields)})
+    previous, report, ours, full = update_and_rebuild(folder, tmp_path)
+    assert report.blocks[0] == report.blocks[1] - 1
+    assert_same_build(ours, full)
+    now = read_features(ours).panel.set_index(["area_id", "period"])
+    was = previous.set_index(["area_id", "period"])
+    july = ("D01S01C01G01", pd.Timestamp("2022-07-04"))
+    assert now.at[july, "dispute_mean_all"] > was.at[july, "dispute_mean_all"]
+    assert now.at[july, "law_enforcement_mean_all"] < was.at[july, "law_enforcement_mean_all"]
+    assert now.at[july, "open_cases"] == was.at[july, "open_cases"] + 1
