@@ -41,6 +41,7 @@ class Stream:
     late_occurred: np.ndarray
     late_reported: np.ndarray
     late_value: np.ndarray
+    whole: bool = False  # counts of whole numbers: their sums are exact in any order
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -55,7 +56,8 @@ class Stream:
         keep = self.late_reported > first
         return Stream(final=self.final, late_area=self.late_area[keep],
                       late_occurred=self.late_occurred[keep],
-                      late_reported=self.late_reported[keep], late_value=self.late_value[keep])
+                      late_reported=self.late_reported[keep], late_value=self.late_value[keep],
+                      whole=self.whole)
 
     @classmethod
     def known_when_occurred(cls, final: np.ndarray) -> Stream:
@@ -97,6 +99,7 @@ def streams(area: np.ndarray, occurred: np.ndarray, reported: np.ndarray, shape:
     unique, inverse = np.unique(key, return_inverse=True)
     late_value = np.bincount(inverse, weights=None if value is None else value[late],
                              minlength=len(unique)).astype(np.float64)
+    whole = value is None or _whole(value[inside])
     late_reported, late_cell = unique % (n_periods + 1), unique // (n_periods + 1)
     late_code, rest = np.divmod(late_cell, n_areas * n_periods)
     late_area, late_occurred = np.divmod(rest, n_periods)
@@ -106,7 +109,7 @@ def streams(area: np.ndarray, occurred: np.ndarray, reported: np.ndarray, shape:
         out.append(Stream(final=final[c * n_areas * n_periods:(c + 1) * n_areas * n_periods]
                           .reshape(shape), late_area=late_area[m],
                           late_occurred=late_occurred[m], late_reported=late_reported[m],
-                          late_value=late_value[m]))
+                          late_value=late_value[m], whole=whole))
     return out
 
 
@@ -116,7 +119,8 @@ def combine(parts: list[Stream]) -> Stream:
                   late_area=np.concatenate([p.late_area for p in parts]),
                   late_occurred=np.concatenate([p.late_occurred for p in parts]),
                   late_reported=np.concatenate([p.late_reported for p in parts]),
-                  late_value=np.concatenate([p.late_value for p in parts]))
+                  late_value=np.concatenate([p.late_value for p in parts]),
+                  whole=all(p.whole for p in parts))
 
 
 def known_sum(s: Stream, weights: np.ndarray, running: np.ndarray | None = None,
@@ -149,11 +153,22 @@ def known_sum(s: Stream, weights: np.ndarray, running: np.ndarray | None = None,
     return out
 
 
-def running_sums(s: Stream) -> np.ndarray:
-    """The final counts summed up to each period, after a leading column of zeros."""
+def running_sums(s: Stream, first: int = 0, reach: int | None = None) -> np.ndarray:
+    """The final counts summed up to each period, after a leading column of zeros.
+
+    With ``reach``, only the sums a window of at most ``reach`` periods ending at ``first`` or
+    later reads are right (the earlier ones are left zero): for whole counts, the sum up to
+    ``first - reach`` is one total, the same as the running sum gives.
+    """
     n_areas, n_periods = s.shape
     running = np.zeros((n_areas, n_periods + 1))
-    np.cumsum(s.final, axis=1, out=running[:, 1:])
+    start = first - reach if s.whole and reach is not None else 0
+    if start <= 0:
+        np.cumsum(s.final, axis=1, out=running[:, 1:])
+        return running
+    running[:, start] = s.final[:, :start].sum(axis=1)
+    np.cumsum(s.final[:, start:], axis=1, out=running[:, start + 1:])
+    running[:, start + 1:] += running[:, start, None]
     return running
 
 
@@ -163,7 +178,8 @@ def known_window(s: Stream, length: int, start_lag: int = 0,
     the periods t from ``first`` (``running``: the stream's :func:`running_sums`, computed here
     when not given)."""
     n_periods = s.shape[1]
-    running = running_sums(s) if running is None else running
+    if running is None:
+        running = running_sums(s, first, start_lag + length)
     out = _running_at(running, 1 - start_lag, n_periods, first)  # the sum up to t - start_lag
     out -= _running_at(running, 1 - start_lag - length, n_periods, first)  # less the sum before
     late = s.late_reported - s.late_occurred > start_lag  # only these are missing at t
@@ -189,7 +205,11 @@ def _running_at(running: np.ndarray, offset: int, n_periods: int, first: int = 0
 def known_total(s: Stream, first: int = 0) -> np.ndarray:
     """Point-in-time sum over all periods up to and including t (an expanding window), for the
     periods t from ``first``."""
-    total = np.cumsum(s.final, axis=1)[:, first:]
+    if s.whole and first:  # whole counts: the total before ``first``, then running on
+        total = np.cumsum(s.final[:, first:], axis=1)
+        total += s.final[:, :first].sum(axis=1)[:, None]
+    else:
+        total = np.cumsum(s.final, axis=1)[:, first:]
     if len(s.late_area):
         # Events with p_o <= t < p_r are not yet known at t.
         total -= intervals(s.late_area, s.late_occurred, s.late_reported, s.shape, s.late_value,

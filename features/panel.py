@@ -97,6 +97,7 @@ def count_features(streams: dict[str, Stream], config: FeaturesConfig,
     last_year = np.zeros(season)
     last_year[season - horizon: season] = 1.0 / horizon  # the target periods, a year earlier
     kinds = ["now", "prev", "ewm", "mean_all", "last_year"] + [f"sum_{w}" for w in config.windows]
+    reach = max(season, *config.windows, 2)  # the longest window read back from a period
     values: dict[str, np.ndarray] = {}
     specs: list[FeatureSpec] = []
     for name in sorted(streams, key=lambda n: n not in composites):
@@ -104,7 +105,7 @@ def count_features(streams: dict[str, Stream], config: FeaturesConfig,
             continue
         s = streams[name]
         elapsed = np.arange(first + 1, s.shape[1] + 1, dtype=np.float64)
-        r = running_sums(s)  # once for every window of the stream
+        r = running_sums(s, first, reach)  # once for every window of the stream
         v = {"now": known_window(s, 1, running=r, first=first),
              "prev": known_window(s, 1, start_lag=1, running=r, first=first),
              "ewm": carried_ewm(values, f"{name}_ewm", s, config.ewm_halflife, first, carry),
