@@ -353,14 +353,20 @@ def _update_petitions(old: Path, clean: Path, state: dict, manifest: dict):
     changed = changed_parts(before, now)
     if not changed:
         return stored.drop(columns=PART), stored_path, pd.Series(dtype="datetime64[ns]")
-    gone = stored[PART].isin(changed)
-    fresh = [pd.read_parquet(clean / "petitions.parquet" / n).assign(**{PART: n})
-             for n in changed if n in now]
-    tagged = pd.concat([stored[~gone], *fresh], ignore_index=True)
-    tagged = tagged.iloc[np.argsort(tagged[PART].to_numpy(), kind="stable")]
-    tagged = tagged.reset_index(drop=True)
-    new = pd.concat(fresh, ignore_index=True) if fresh else stored.iloc[:0]
-    filed = changed_values(stored[gone].drop(columns=PART).reset_index(drop=True),
+    fresh = {n: pd.read_parquet(clean / "petitions.parquet" / n).assign(**{PART: n})
+             for n in changed if n in now}
+    # The stored rows are in part order: each changed part's rows, one run, are replaced.
+    names = stored[PART].to_numpy(dtype=object)
+    pieces, gone, at = [], [], 0
+    for name in changed:
+        lo, hi = np.searchsorted(names, name, "left"), np.searchsorted(names, name, "right")
+        pieces.append(stored.iloc[at:lo])
+        gone.append(stored.iloc[lo:hi])
+        pieces += [fresh[name]] if name in fresh else []
+        at = hi
+    tagged = pd.concat([*pieces, stored.iloc[at:]], ignore_index=True)
+    new = pd.concat(list(fresh.values()), ignore_index=True) if fresh else stored.iloc[:0]
+    filed = changed_values(pd.concat(gone, ignore_index=True).drop(columns=PART),
                            new.drop(columns=PART), C.FILED_AT)
     return tagged.drop(columns=PART), tagged, filed
 
