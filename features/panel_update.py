@@ -1,14 +1,15 @@
 """Daily updates of the feature panel: what the new records can change, and only that written.
 
 The feature snapshot keeps, under ``state/``, every incident placed on the panel's layout (one
-array per monthly part of the clean dataset), the petitions, and the clean manifest it was
-built from. When ingest --append has changed some months, `riskgrid features` places only
-those months' incidents again, builds the panel from the kept arrays with the same code as a
-full build (so every cell is the one a rebuild gives, to the bit), and writes only the blocks
-of periods the changed records can reach: an event that occurred in period ``p`` changes
-nothing before ``p`` (counts, windows, EWMA and open cases at ``t`` use only what happened by
-``t``; the outcome of ``p`` counts what occurred in it), so every block before the earliest
-changed occurrence is the previous snapshot's file, hard-linked.
+array per monthly part of the clean dataset), the petitions, the clean manifest it was built
+from, each feature's range per block of periods and the exponential filters' values at each
+block's end. When ingest --append has changed some months, `riskgrid features` places only
+those months' incidents again and computes the features from the first block the changed
+records can reach on, with the same code as a full build (so every cell is the one a rebuild
+gives, to the bit; docs/incremental.md says why): an event that occurred in period ``p``
+changes nothing before ``p`` (counts, windows, EWMA and open cases at ``t`` use only what
+happened by ``t``; the outcome of ``p`` counts what occurred in it), so every block before the
+earliest changed occurrence is the previous snapshot's file, hard-linked.
 """
 
 from __future__ import annotations
