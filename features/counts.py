@@ -275,7 +275,7 @@ def known_ewm(s: Stream, halflife: float, first: int = 0, before: np.ndarray | N
         out, _ = lfilter([alpha], a, s.final[:, first:], axis=1, zi=carry)
     kept = None if ends is None else out[:, np.asarray(ends, dtype=np.int64) - first]
     if len(s.late_area):
-        n_areas, n_periods = s.shape
+        n_periods = s.shape[1]
         delay = s.late_reported - s.late_occurred
         cells, amounts = [], []
         for k in range(min(int(delay.max()), n_periods)):

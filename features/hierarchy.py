@@ -44,7 +44,7 @@ def _summed(panel: pd.DataFrame, areas: pd.DataFrame, outcomes: list[str]
         else:
             unit_ids, unit_names = areas[C.LEVEL_ID[level]], areas[C.LEVEL_NAME[level]]
         # Units numbered in the order of (id, name), as a sorted groupby gives them.
-        by_id, ids = pd.factorize(unit_ids, sort=True)
+        by_id, _ = pd.factorize(unit_ids, sort=True)
         by_name, names = pd.factorize(unit_names, sort=True)
         pairs, units = np.unique(by_id.astype(np.int64) * len(names) + by_name,
                                  return_inverse=True)

@@ -10,11 +10,11 @@ import pandas as pd
 
 from features.catalogue import FeatureSpec, catalogue_frame, count_specs
 from features.counts import (
-    Stream,
-    combine,
     CARRIED,
     Carry,
+    Stream,
     carried_ewm,
+    combine,
     known_sum,
     known_total,
     known_window,

@@ -19,6 +19,7 @@ from pyarrow import feather
 
 from features.clean_store import MANIFEST, read_manifest
 from features.clean_store import fingerprint as manifest_fingerprint
+from features.counts import Carry
 from features.engine import Engine
 from features.events import index_incidents
 from features.hierarchy import level_counts
@@ -34,16 +35,15 @@ from features.io import (
 )
 from features.layout import Layout
 from features.panel import OUTCOME_PREFIX, Panel, build_panel, panel_layout
-from features.counts import Carry
 from features.panel_update import (
     STATE,
-    block_of,
-    columns_record,
     block_names,
+    block_of,
     block_periods,
     changed_blocks,
     changed_parts,
     changed_values,
+    columns_record,
     config_key,
     count_blocks,
     events_array,
