@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from features.contracts import plain_text
 from features.privacy import mask_frame, mask_text, strip_personal
 from riskgrid import vocabulary as C
 
@@ -32,8 +34,16 @@ class SourceResult:
 
 def blank_rows(raw: pd.DataFrame) -> pd.Series:
     """Rows whose every field is empty (each is quarantined, never a duplicate of another)."""
-    text = raw.astype("string").apply(lambda c: c.str.strip())
-    return (text.isna() | (text == "")).all(axis=1)
+    blank = np.ones(len(raw), dtype=bool)
+    for i in range(raw.shape[1]):
+        column = raw.iloc[:, i]
+        plain = plain_text(column)  # a day's few rows: value by value
+        if plain is None:
+            text = column.astype("string").str.strip()
+            blank &= (text.isna() | (text == "")).to_numpy(dtype=bool)
+        else:
+            blank &= np.array([v is None or v == "" for v in plain], dtype=bool)
+    return pd.Series(blank, index=raw.index)
 
 
 BLANK_REASON = "the row is empty (every field is blank); remove it from the export"

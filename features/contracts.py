@@ -7,6 +7,8 @@ one reason naming the column, so the row can be quarantined instead of failing t
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
@@ -198,8 +200,36 @@ def _all_pass(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
     return True
 
 
+SMALL = 1000  # rows up to which a column of plain text is read value by value (a day's)
+
+
+def plain_text(values: pd.Series) -> np.ndarray | None:
+    """A small column of text as it stands when stripping it changes nothing: each value a
+    string or None (missing), or None when the column is large, holds other values, or a
+    value starts or ends with a character no letter, digit, punctuation or symbol (anything a
+    strip could take off, by any definition of white space). Read this way, a day's few rows
+    cost no pandas operation per column; the values are the ones the string methods give."""
+    if len(values) > SMALL or not (values.dtype == object or
+                                   isinstance(values.dtype, pd.StringDtype)):
+        return None
+    out = values.to_numpy(dtype=object, na_value=None)
+    for v in out:
+        if v is None or v == "":
+            continue
+        if type(v) is not str or not (_solid(v[0]) and _solid(v[-1])):
+            return None
+    return out
+
+
+def _solid(char: str) -> bool:
+    return "!" <= char <= "~" or unicodedata.category(char)[0] in "LNPS"
+
+
 def _parse(values: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
     """Parse one column; returns the parsed values and where a present value failed to parse."""
+    plain = plain_text(values)
+    if plain is not None:
+        return _parse_plain(values, plain, dtype)
     text = values.astype("string").str.strip()  # computed once, for every kind below
     present = values.notna() & (text != "")
     if dtype.startswith("datetime"):
@@ -224,6 +254,35 @@ def _parse(values: pd.Series, dtype: str) -> tuple[pd.Series, pd.Series]:
     else:  # text: every present value parses
         return text.astype(object).where(present, None), pd.Series(False, index=values.index)
     return parsed, present & parsed.isna()
+
+
+def _parse_plain(values: pd.Series, plain: np.ndarray, dtype: str
+                 ) -> tuple[pd.Series, pd.Series]:
+    """:func:`_parse` of a column :func:`plain_text` read (the same values, value by value
+    where the kind allows; times and numbers still parsed by pandas)."""
+    present = np.array([v is not None and v != "" for v in plain], dtype=bool)
+    index = values.index
+    if dtype.startswith("datetime") or dtype.startswith(("int", "float")):
+        # (``where`` and ``mask`` that would keep every value are skipped: the same values.)
+        kept = values if present.all() else values.where(pd.Series(present, index=index))
+        if dtype.startswith("datetime"):
+            parsed = _local_times(kept.astype("string"))
+            held = parsed.isna() | ((parsed >= pd.Timestamp.min) & (parsed <= pd.Timestamp.max))
+            parsed = (parsed if held.all() else parsed.where(held)).astype("datetime64[ns]")
+        else:
+            parsed = pd.to_numeric(kept, errors="coerce").astype(float)
+            if dtype.startswith("int"):
+                fractional = parsed.notna() & (parsed != np.floor(parsed))
+                parsed = parsed.mask(fractional) if fractional.any() else parsed
+        missing = parsed.isna().to_numpy(dtype=bool)
+    elif dtype in ("bool", "boolean"):
+        found = [BOOL_TEXT.get(v.lower()) if v is not None else None for v in plain]
+        parsed = pd.Series(found, index=index, dtype=object, name=values.name)
+        missing = np.array([v is None for v in found], dtype=bool)
+    else:  # text: every present value parses
+        return (pd.Series(np.where(present, plain, None), index=index, dtype=object,
+                          name=values.name), pd.Series(False, index=index))
+    return parsed, pd.Series(present & missing, index=index)
 
 
 def _local_times(text: pd.Series) -> pd.Series:
