@@ -122,9 +122,14 @@ class IdIndex:
 
     def replaced(self, gone: np.ndarray, hashes: np.ndarray, parts: np.ndarray) -> bytes:
         """The index without the ``gone`` hashes, with ``hashes`` in ``parts`` added."""
-        keep = ~np.isin(self.hashes, gone)
+        # The hashes are sorted: each gone one's run of equal hashes found by bisection.
+        cuts = np.zeros(len(self.hashes) + 1, np.int64)
+        np.add.at(cuts, np.searchsorted(self.hashes, gone, "left"), 1)
+        np.add.at(cuts, np.searchsorted(self.hashes, gone, "right"), -1)
+        keep = np.cumsum(cuts[:-1]) == 0
         old_hashes, old_parts = self.hashes[keep], self.codes[keep]
-        names = np.array(sorted(set(self.names[np.unique(old_parts)]) | set(parts)), object)
+        used = np.bincount(old_parts, minlength=len(self.names)) > 0
+        names = np.array(sorted(set(self.names[used]) | set(parts)), object)
         old_codes = np.searchsorted(names, self.names)[old_parts].astype(np.int32)
         order = np.argsort(hashes, kind="stable")
         new_hashes = hashes[order]
