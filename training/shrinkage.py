@@ -213,13 +213,13 @@ def choose(forecasts: dict[int, np.ndarray], count: np.ndarray, rows: TrainingRo
     ``config.rounds_by = "loss"`` the rounds are first chosen alone, by the Poisson deviance
     of the unblended forecasts, and only the blend by the primary metric.
 
-    Candidates are ordered from the most regularised (the least weight on the forecast,
-    the long-run rate first, the fewest rounds) to the least. With ``config.choice_rule =
-    "one_se"`` the first candidate whose score is within one standard error of the best
-    one's wins, the error that of their paired differences period by period: a candidate
-    better only by the luck of a few periods does not beat a steadier one (the winner's
-    curse of choosing among many candidates on one short slice). ``"best"`` takes the best
-    score, ties going to the more regularised candidate.
+    Candidates are ranked from the most regularised (the least weight on the forecast, then
+    the fewest rounds) to the least; the anchors of one weight compete on their scores. With
+    ``config.choice_rule = "one_se"`` the most regularised candidate whose score is within
+    one standard error of the best one's wins, the error that of their paired differences
+    period by period: a candidate better only by the luck of a few periods does not beat a
+    steadier one (the winner's curse of choosing among many candidates on one short slice).
+    ``"best"`` takes the best score, ties going to the more regularised candidate.
     """
     if config.rounds_by == "loss" and len(forecasts) > 1:
         losses = [(r, r, _by_period(forecasts[r], count, rows, COUNT_METRIC))
