@@ -112,8 +112,11 @@ class HorizonModel:
         return self.calibrator.transform(self.raw_risk(X, threshold))
 
 
-# Below this many rows a second thread costs more in synchronisation than it saves.
-_ONE_THREAD_ROWS = 100_000
+# Below this many rows a second thread costs more in synchronisation than it saves; on a
+# machine whose cores other jobs share it costs far more (OpenMP threads wait on each other:
+# 100 rounds on the synthetic city's 124,800 rows took 45 s with two threads against 5.7 s
+# with one, on 2 shared cores).
+_ONE_THREAD_ROWS = 1_000_000
 
 
 def raw_risk(risk: lgb.Booster, matrix: np.ndarray, by_count: bool,
