@@ -104,8 +104,8 @@ def test_a_leaky_feature_is_caught(tables, monkeypatch):
 
     original = panel_module.count_features
 
-    def leaky(streams, config, composites=None):
-        values, specs = original(streams, config, composites)
+    def leaky(streams, config, composites=None, **kwargs):
+        values, specs = original(streams, config, composites, **kwargs)
         values["all_now"] = np.roll(values["all_now"], -1, axis=1)  # next week's count
         return values, specs
 
