@@ -79,6 +79,26 @@ def panel_parts(folder: Path) -> list[Path]:
     return sorted(path.glob("area-*.parquet")) if path.is_dir() else [path]
 
 
+def panel_rows(folder: Path) -> int:
+    """The panel's rows, from its parts' metadata."""
+    return sum(pq.read_metadata(part).num_rows for part in panel_parts(folder))
+
+
+def latest_rows(folder: Path, n: int) -> pd.DataFrame:
+    """The first ``n`` rows of the latest period, from the first part (an input example)."""
+    panel = pd.read_parquet(panel_parts(folder)[0])
+    return panel[panel[C.PERIOD] == panel[C.PERIOD].max()].head(n).reset_index(drop=True)
+
+
+def upper_counts(folder: Path) -> pd.DataFrame:
+    """The counts of the units above the grids (what the Prophet comparison reads), from the
+    counts' parts (the grids' rows are left in the parts)."""
+    path = folder / "features" / "counts.parquet"
+    parts = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    return pd.concat([pd.read_parquet(p, filters=[(C.UNIT_LEVEL, "!=", "grid")])
+                      for p in parts], ignore_index=True)
+
+
 def read_part(part: str, columns: list[str]) -> pd.DataFrame:
     present = set(pq.read_schema(part).names)
     return pd.read_parquet(part, columns=list(dict.fromkeys(c for c in columns if c in present)))
@@ -119,13 +139,16 @@ def horizon_rows(part: str, features: list[str], experiment: Experiment, h: int,
                                                              fc.windows[-1])[known])
 
 
-def long_run(panel: pd.DataFrame, city: pd.DataFrame, stream: str, window: int) -> np.ndarray:
-    """:func:`training.shrinkage.long_run_rate` of a block, from the whole city's sums."""
+def long_run(panel: pd.DataFrame, city: pd.DataFrame, stream: str, window: int,
+             column: str | None = None) -> np.ndarray:
+    """:func:`training.shrinkage.long_run_rate` of a block, from the whole city's sums (of
+    ``column``, the area's rate, default its long-run mean)."""
+    column = column or f"{stream}_mean_all"
     by_period = city.reindex(pd.DatetimeIndex(panel[C.PERIOD]))
     recent = by_period[f"{stream}_sum_{window}"].to_numpy(np.float64) / window
-    total = by_period[f"{stream}_mean_all"].to_numpy(np.float64)
+    total = by_period[column].to_numpy(np.float64)
     level = np.divide(recent, total, out=np.ones_like(total), where=total > 0)
-    return np.nan_to_num(panel[f"{stream}_mean_all"].to_numpy(np.float64) * level)
+    return np.nan_to_num(panel[column].to_numpy(np.float64) * level)
 
 
 def rows_summary(rows: Rows) -> tuple:
@@ -233,6 +256,13 @@ class Fitter:
         """Each block's rows for ``role``, joined into one piece per worker, fitted there."""
         pieces = [self.submit(booster_rows, r, p, self.experiment, role, shrink)
                   for r, p in zip(rows, plans, strict=True)]
+        return self.fit_pieces(pieces, names, loss, self.experiment.training.num_boost_round,
+                               plans[0].weighted, role)
+
+    def fit_pieces(self, pieces: list, names: list[str], loss: str, rounds: int,
+                   weighted: bool, role: str) -> lgb.Booster:
+        """A booster of ``rounds`` rounds on the blocks' (X, label, weight) ``pieces``
+        (futures, in block order), joined into one piece per worker and fitted there."""
         n = min(len(self.workers), len(pieces))
         shares = [self.submit(join, *pieces[w::n], worker=self.workers[w]) for w in range(n)]
         shapes = self.gather([self.submit(shape_of, s) for s in shares], f"the {role} rows")
@@ -241,11 +271,11 @@ class Fitter:
         X = from_futures(columns[0], [s[0] for s in shapes], np.float32)
         y = from_futures(columns[1], [s[1] for s in shapes], np.float64)
         weight = from_futures(columns[2], [s[1] for s in shapes], np.float64) \
-            if plans[0].weighted else None
+            if weighted else None
         size = sum(s[1][0] for s in shapes)
         config = self.experiment.training
-        return fit_arrays(self.client, X, y, weight, names,
-                          booster_params(config, loss, size), config.num_boost_round)
+        return fit_arrays(self.client, X, y, weight, names, booster_params(config, loss, size),
+                          rounds)
 
 
 def fit_final_partitioned(experiment: Experiment, folder: Path, engine: Engine

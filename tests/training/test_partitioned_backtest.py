@@ -1,0 +1,188 @@
+"""The backtest from the panel's parts, on the workers: the in-process backtest's rows, folds,
+keys and baselines, and models close to its own."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import Engine, Layout, build_panel, outcomes_known_at, read_features
+from riskgrid import InputError, Settings
+from riskgrid import vocabulary as C
+from tests.training.test_distributed import EXPERIMENT, skewed_city
+from training.backtest import design, feature_columns, make_folds, run_backtest
+from training.partitioned import add_frames, panel_parts, period_sums
+from training.partitioned_backtest import (
+    at_origin,
+    read_records,
+    run_backtest_partitioned,
+    train_rows,
+)
+from training.pipeline import load_inputs
+from training.shrinkage import sample_weights
+from training.targets import flag_threshold, target_counts, target_flags
+
+BLOCKS = 5  # parts of 2 or 3 of the 12 areas, as the workers write them
+# Two origins of 4 weeks, two horizons: the backtest's every step, kept short.
+BACKTEST = EXPERIMENT.model_copy(update={
+    "features": EXPERIMENT.features.model_copy(update={"horizons": [1, 2]}),
+    "training": EXPERIMENT.training.model_copy(update={"folds": 2, "fold_step": 4})})
+KEYS = ["fold", "horizon", C.AREA_ID, C.PERIOD]
+# Data-parallel LightGBM bins and bags per worker (docs/distributed.md), so the models'
+# forecasts are close to the in-process ones, not equal: the count metrics within this share
+# of the in-process ones, the Brier score within BRIER (on 156 test rows, a flag of about one
+# row in five: one row's probability moving by 0.5 moves the score by up to 0.0016).
+TOLERANCE = 0.10
+BRIER = 0.03
+CASES = {
+    # The defaults: rounds, shrinkage weight and anchor chosen at each origin; the
+    # count-threshold flag forecast from the count booster.
+    "defaults": {},
+    # A classifier whose rounds are chosen, the count booster unshrunk, zero rows sampled.
+    "classifier": {"risk_flag": "collective_or_group", "shrinkage_weights": [1.0],
+                   "zero_share": 0.5},
+}
+
+pytestmark = pytest.mark.distributed
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory) -> tuple[Path, pd.DataFrame, pd.DataFrame, tuple]:
+    """A folder holding the skewed test city as the workers leave it: the panel as parts of
+    blocks of areas, the clean tables; the whole panel and the in-process backtest."""
+    areas, incidents, petitions = skewed_city()
+    panel = build_panel(areas, incidents, petitions, BACKTEST.features)
+    folder = tmp_path_factory.mktemp("city")
+    parts, clean = folder / "features" / "panel.parquet", folder / "clean"
+    parts.mkdir(parents=True)
+    clean.mkdir()
+    edges = np.linspace(0, len(areas), BLOCKS + 1).astype(int)
+    ids = areas[C.AREA_ID].to_numpy()
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        block = panel.frame[panel.frame[C.AREA_ID].isin(ids[lo:hi])]
+        block.to_parquet(parts / f"area-{i:05d}.parquet", index=False)
+    panel.catalogue.to_json(folder / "features" / "catalogue.json", orient="records")
+    (folder / "features" / "meta.json").write_text(json.dumps({"input_fingerprint": "f"}))
+    counts = folder / "features" / "counts.parquet"
+    counts.mkdir()
+    pd.DataFrame({C.UNIT_LEVEL: ["grid", "city"], C.UNIT_ID: ["A0", C.CITY], "all": [1, 2]}
+                 ).to_parquet(counts / "area-00000.parquet", index=False)
+    # A file the whole-panel reader refuses (it takes a folder of area parts only): the
+    # driver cannot read this panel whole, the workers read its parts.
+    (parts / "notes.parquet").write_bytes(b"not a part")
+    for name, table in (("areas", areas), ("incidents", incidents), ("petitions", petitions)):
+        table.to_parquet(clean / f"{name}.parquet", index=False)
+    return folder, panel, areas, (incidents, petitions)
+
+
+def case(name: str):
+    return BACKTEST.model_copy(update={"training": BACKTEST.training.model_copy(
+        update=CASES[name])})
+
+
+def keys_of(value) -> object:
+    """The JSON's layout: its keys, nested, without the numbers."""
+    if isinstance(value, dict):
+        return {k: keys_of(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [keys_of(v) for v in value]
+    return type(value).__name__
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_the_backtest_on_the_workers_is_the_in_process_one(city, dask_cluster, name):
+    folder, whole, areas, records = city
+    experiment = case(name)
+    local = run_backtest(whole.frame, whole.catalogue, areas, experiment.features,
+                         experiment.training, records=records)
+    panel = whole.frame
+    engine = Engine(scheduler=dask_cluster.scheduler_address)
+    found = run_backtest_partitioned(experiment, folder, engine)
+    there, here = found.result, local
+    ours, theirs = there.as_json(), here.as_json()
+    assert keys_of(ours) == keys_of(theirs)
+    assert ours["fold_periods"] == theirs["fold_periods"] and len(ours["fold_periods"]) == 2
+    a, b = there.predictions, here.predictions
+    assert list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(a[[*KEYS, "y", "flag", "area_size"]],
+                                  b[[*KEYS, "y", "flag", "area_size"]])
+    # 12 areas x (4 test weeks of the first origin at horizons 1 and 2, and of the last
+    # origin's 4 those whose target week is in the data: 3 and 2)
+    assert len(a) == 12 * (4 + 4 + 3 + 2)
+    # The baselines read the same rows (the kernel maps those of the neighbouring parts).
+    names = list(here.baselines)
+    assert list(there.baselines) == names and any(n.startswith("kernel") for n in names)
+    for name in names:
+        for column in (f"{name}_count", f"{name}_probability"):
+            np.testing.assert_allclose(a[column], b[column], rtol=1e-12, err_msg=column)
+        assert there.baselines[name].keys() == here.baselines[name].keys()
+        for h in there.horizons:
+            for metric, value in there.baselines[name][h].items():
+                np.testing.assert_allclose(value, here.baselines[name][h][metric],
+                                           rtol=1e-9, err_msg=f"{name} {metric} h{h}")
+    for h in there.horizons:
+        ours_h, theirs_h = there.model[h], here.model[h]
+        for metric in ("poisson_deviance", "mae", "rmse", "crps"):
+            assert abs(ours_h[metric] - theirs_h[metric]) <= TOLERANCE * theirs_h[metric], \
+                (h, metric, ours_h[metric], theirs_h[metric])
+        assert abs(ours_h["brier"] - theirs_h["brier"]) <= BRIER, (h, ours_h, theirs_h)
+    assert [(c["fold"], c["horizon"]) for c in ours["choices"]] == \
+        [(c["fold"], c["horizon"]) for c in theirs["choices"]]
+
+
+def test_the_blocks_train_on_the_labels_known_at_the_origin(city):
+    """Each block's training rows, from its part and its own records, are the in-process
+    backtest's: inputs, labels as known at the origin (late reports left out), weights."""
+    folder, whole, areas, records = city
+    experiment = case("classifier")  # zero rows sampled
+    config, fc, panel = experiment.training, experiment.features, whole.frame
+    fold, h = make_folds(pd.DatetimeIndex(np.sort(panel[C.PERIOD].unique())), config)[0], 1
+    periods = pd.DatetimeIndex(np.sort(panel[C.PERIOD].unique()))
+    known = panel.assign(**{n: np.where(np.isnan(panel[n]), np.nan, v.ravel()) for n, v in
+                            outcomes_known_at(areas, *records, fc, Layout(
+                                panel[C.AREA_ID].unique(), periods, fc.period), fold.start).items()})
+    threshold = flag_threshold(known, config, before=fold.start)
+    count, flag = target_counts(known, config, h), target_flags(known, config, h, threshold)
+    assert (count != target_counts(panel, config, h))[~np.isnan(count)].any()  # late reports
+    step = periods[1] - periods[0]
+    train = ((panel[C.PERIOD] + h * step < fold.start).to_numpy() & ~np.isnan(count)
+             & ~np.isnan(flag))
+    features = feature_columns(panel, whole.catalogue)
+    X = design(panel, features, fc.period, h, fc.calendar)[train].to_numpy(np.float32)
+    columns = [C.AREA_ID, C.PERIOD, *features, *[f"outcome_{s}" for s in
+                                                  ("all", "collective", "group")]]
+    clean = str(folder / "clean")
+    sums = add_frames(*[period_sums(str(p), ["all_sum_13", "all_mean_all"])
+                        for p in panel_parts(folder)])
+    blocks = []
+    for part in panel_parts(folder):
+        ids = pd.read_parquet(part, columns=[C.AREA_ID])[C.AREA_ID].unique()
+        origin = at_origin(str(part), columns, read_records(clean, "incidents", list(ids)),
+                           read_records(clean, "petitions"), Layout(ids, periods, fc.period),
+                           areas[areas[C.AREA_ID].isin(ids)][[C.AREA_ID, C.AREA_KM2]],
+                           experiment, fold.start)
+        blocks.append(train_rows(origin, features, experiment, fold, h, sums,
+                                 {"long_run": "all_mean_all"}, step))
+    np.testing.assert_array_equal(np.concatenate([b.X for b in blocks]), X)
+    np.testing.assert_array_equal(np.concatenate([b.count for b in blocks]), count[train])
+    np.testing.assert_array_equal(np.concatenate([b.flag for b in blocks]), flag[train])
+    np.testing.assert_array_equal(np.concatenate([b.weight for b in blocks]), sample_weights(
+        count[train], flag[train], config, area=panel[C.AREA_ID].to_numpy()[train]))
+
+
+def test_the_driver_reads_neither_the_panel_nor_the_records(city, dask_cluster, tmp_path):
+    folder = city[0]
+    with pytest.raises(InputError, match="parts must all be named"):
+        read_features(folder)  # the whole panel: refused here, so the backtest never read it
+    settings = Settings(data_dir=folder.parent, engine="dask",
+                        dask_scheduler=dask_cluster.scheduler_address)
+    inputs = load_inputs(BACKTEST.model_copy(update={"name": folder.name}), settings)
+    assert inputs.folder == folder and inputs.rows == 12 * 52
+    assert inputs.panel.empty and inputs.incidents.empty and inputs.petitions.empty
+    assert list(inputs.counts[C.UNIT_LEVEL]) == ["city"]  # the grids' counts stay in the parts
+    assert len(inputs.areas) == 12
