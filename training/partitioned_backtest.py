@@ -16,14 +16,13 @@ back: one row per area, test period and horizon, which :func:`training.backtest.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from scipy import stats
 
 from features import Engine, Layout, outcomes_known_at, read_clean
 from riskgrid import vocabulary as C
@@ -45,64 +44,24 @@ from training.baselines import (
     baseline_names,
     hotspot_smoothers,
 )
-from training.metrics import risk_metrics
-from training.models import (
-    Calibrator,
-    Fitted,
-    HorizonModel,
-    round_candidates,
-    staged,
-    truncated,
-)
+from training.models import Fitted
 from training.partitioned import (
     Fitter,
+    Origin,
     add_frames,
-    long_run,
+    anchor_columns,
+    block_areas,
+    fit_blocks,
+    origin_thresholds,
+    outcome_columns,
     panel_parts,
+    part_areas,
     part_periods,
     period_sums,
     read_part,
-    sample_areas,
-)
-from training.shrinkage import (
-    ANCHORS,
-    LONG_RUN,
-    Choice,
-    TrainingRows,
-    choose,
-    sample_weights,
-    shrunk_labels,
+    train_rows,
 )
 from training.targets import OUTCOME, flag_threshold, target_counts, target_flags
-from training.uncertainty import fit_dispersion
-
-
-@dataclass(frozen=True)
-class Origin:
-    """One block at one origin, kept on its worker: its rows with the final labels, the labels
-    as known at the origin, each area's flag threshold from those, and from the final ones."""
-
-    panel: pd.DataFrame
-    known: pd.DataFrame
-    threshold: np.ndarray
-    final_threshold: np.ndarray
-    areas: pd.DataFrame  # the block's areas: id and km2
-
-
-@dataclass(frozen=True)
-class TrainRows:
-    """One block's training rows of one origin and horizon (targets before the origin)."""
-
-    X: np.ndarray
-    count: np.ndarray
-    flag: np.ndarray
-    weight: np.ndarray
-    period: np.ndarray
-    area: np.ndarray
-    size: np.ndarray
-    threshold: np.ndarray | None
-    anchors: dict[str, np.ndarray]  # the long-run rate and the other anchors the panel has
-    names: list[str]  # the inputs: features and the target period's calendar
 
 
 @dataclass(frozen=True)
@@ -117,10 +76,6 @@ class Held:
 
 
 # --- tasks: what each worker runs ---------------------------------------------------------
-
-def part_areas(part: str) -> np.ndarray:
-    return read_part(part, [C.AREA_ID])[C.AREA_ID].unique()
-
 
 def read_records(clean: str, name: str, area_ids: list[str] | None = None) -> pd.DataFrame:
     """A clean table (a file, or a folder of monthly parts read in order), only the rows of
@@ -145,68 +100,6 @@ def at_origin(part: str, columns: list[str], incidents: pd.DataFrame, petitions:
     return Origin(panel=panel, known=known, areas=areas,
                   threshold=flag_threshold(known, config, before=origin),
                   final_threshold=flag_threshold(panel, config, before=origin))
-
-
-def train_rows(origin: Origin, features: list[str], experiment: Experiment, fold: Fold, h: int,
-               city: pd.DataFrame, anchors: dict[str, str], step: pd.Timedelta) -> TrainRows:
-    """The rows :func:`training.backtest.run_backtest` trains on at ``fold`` and ``h``, of one
-    block: labels as known at the origin, targets before it."""
-    config, fc = experiment.training, experiment.features
-    panel, known = origin.panel, origin.known
-    count = target_counts(known, config, h)
-    flag = target_flags(known, config, h, origin.threshold)
-    period = panel[C.PERIOD]
-    train = ((period + h * step < fold.start).to_numpy() & ~np.isnan(count)
-             & ~np.isnan(flag))
-    inputs = design(panel, features, fc.period, h, fc.calendar)
-    X = inputs[train].to_numpy(np.float32)
-    area = panel[C.AREA_ID].to_numpy()[train]
-    thresholds = row_thresholds(known, config, origin.threshold)
-    sizes = origin.areas.set_index(C.AREA_ID)[C.AREA_KM2].astype(np.float64).fillna(1.0)
-    return TrainRows(
-        X=X, names=list(inputs.columns), count=count[train], flag=flag[train], period=period.to_numpy()[train], area=area,
-        weight=sample_weights(count[train], flag[train], config, area=area),
-        size=sizes.reindex(area).to_numpy(np.float64),
-        threshold=None if thresholds is None else thresholds[train],
-        anchors={name: long_run(panel, city, config.target, fc.windows[-1], column)[train]
-                 for name, column in anchors.items()})
-
-
-def rows_periods(rows: TrainRows) -> tuple[np.ndarray, int, list[str]]:
-    return np.unique(rows.period), len(rows.count), rows.names
-
-
-def fold_piece(rows: TrainRows, late_from: np.datetime64, role: str, by_count: bool,
-               shrink: float = 1.0, anchor: str = LONG_RUN
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The rows, label and weight of one booster, as :func:`training.models.fit_horizon`
-    gives them: ``risk`` and ``early_count`` on the kept rows before the inner slice,
-    ``count`` on every kept row, its labels shrunk by ``shrink`` toward ``anchor``."""
-    kept = rows.weight > 0
-    if role == "count":
-        return (rows.X[kept], shrunk_labels(rows.count[kept], rows.anchors[anchor][kept],
-                                            shrink), rows.weight[kept])
-    early = kept & (rows.period < late_from)
-    label = rows.flag[early] if role == "risk" and not by_count else rows.count[early]
-    return rows.X[early], label, rows.weight[early]
-
-
-def late_slice(rows: TrainRows, late_from: np.datetime64, sampled: set, early_count: lgb.Booster,
-               risk: lgb.Booster | None, candidates: list[int]) -> dict:
-    """The inner slice's rows of the sampled areas (every row, kept or not, as in
-    :func:`training.models.fit_horizon`): targets, context, and the early boosters' scores
-    after each candidate number of rounds."""
-    late = (rows.period >= late_from) & np.isin(rows.area, list(sampled))
-    X = rows.X[late]
-    out = {"count": rows.count[late], "flag": rows.flag[late], "period": rows.period[late],
-           "area": rows.area[late], "size": rows.size[late],
-           "threshold": None if rows.threshold is None else rows.threshold[late],
-           "anchors": {k: v[late] for k, v in rows.anchors.items()},
-           # The count objectives (poisson, tweedie) have a log link.
-           "forecasts": {r: np.exp(raw) for r, raw in staged(early_count, X, candidates).items()}}
-    if risk is not None:
-        out["risk_raw"] = staged(risk, X, candidates)
-    return out
 
 
 def held_rows(area_ids: np.ndarray, smoothers: dict, lo: int, hi: int,
@@ -243,11 +136,6 @@ def fold_predictions(origin: Origin, held: Held, fitted: Fitted, features: list[
                         None if thresholds is None else thresholds[test])
 
 
-def origin_thresholds(origin: Origin) -> pd.Series:
-    """Each area's flag threshold from the final labels before the origin."""
-    return pd.Series(origin.final_threshold, origin.panel[C.AREA_ID].unique())
-
-
 # --- the driver -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -275,9 +163,7 @@ def run_backtest_partitioned(experiment: Experiment, folder: Path, engine: Engin
     features = [name for name in catalogue["name"] if name in present]
     areas = read_clean(folder, events=False).areas
     clean = str((folder / "clean").resolve())
-    anchors = {LONG_RUN: f"{config.target}_mean_all"} | {
-        name: ANCHORS[name].format(stream=config.target) for name in config.anchors
-        if name != LONG_RUN and ANCHORS[name].format(stream=config.target) in present}
+    anchors = anchor_columns(experiment, present)
     with connect(engine.scheduler) as client:
         fitter = Fitter(client, engine, experiment, Deadline(engine.timeout))
         ids = fitter.gather([fitter.submit(part_areas, p) for p in parts], "the panel's parts")
@@ -297,16 +183,15 @@ def run_backtest_partitioned(experiment: Experiment, folder: Path, engine: Engin
         incidents = [fitter.submit(read_records, clean, "incidents", list(map(str, i)))
                      for i in ids]
         petitions = fitter.submit(read_records, clean, "petitions")
-        columns = [C.AREA_ID, C.PERIOD, *features, *_outcomes(experiment)]
+        columns = [C.AREA_ID, C.PERIOD, *features, *outcome_columns(experiment)]
         step = pd.Timedelta(periods[1] - periods[0])
-        block_areas = [areas.set_index(C.AREA_ID).loc[list(i)].reset_index()[
-            [C.AREA_ID, C.AREA_KM2]] for i in ids]
+        blocks = [block_areas(areas, i) for i in ids]
         frames, thresholds = [], {}
         steps = len(folds) * len(fc.horizons)
         for fold in folds:
             origins = [fitter.submit(at_origin, p, columns, incidents[b], petitions,
                                      Layout(area_ids=ids[b], periods=periods, period=fc.period),
-                                     block_areas[b], experiment, fold.start)
+                                     blocks[b], experiment, fold.start)
                        for b, p in enumerate(parts)]
             if config.risk_flag == "above_quantile":
                 thresholds[fold.number] = pd.concat(fitter.gather(
@@ -318,7 +203,7 @@ def run_backtest_partitioned(experiment: Experiment, folder: Path, engine: Engin
                              (len(frames) + 1, steps))
                 rows = [fitter.submit(train_rows, o, features, experiment, fold, h, city, anchors,
                                       step) for o in origins]
-                fitted = _fit(fitter, rows, area_ids, h)
+                fitted, _ = fit_blocks(fitter, rows, area_ids, h)
                 model = client.scatter([fitted], hash=False)[0]
                 found = fitter.gather([fitter.submit(
                     fold_predictions, o, held[b], model, features, experiment, fold, h, names,
@@ -331,11 +216,6 @@ def run_backtest_partitioned(experiment: Experiment, folder: Path, engine: Engin
     result = score(predictions, folds, fc.horizons, config.primary_metric, names,
                    config.hotspot_km2)
     return Partitioned(result, thresholds or None, step)
-
-
-def _outcomes(experiment: Experiment) -> list[str]:
-    config = experiment.training
-    return [f"{OUTCOME}{s}" for s in (config.target, *FLAG_STREAMS)]
 
 
 def _baseline_columns(experiment: Experiment) -> list[str]:
@@ -353,7 +233,7 @@ def _held(fitter: Fitter, parts: list[str], edges: np.ndarray, area_ids: np.ndar
     """Per block, a :class:`Held` on the workers (once: it does not depend on the origin)."""
     frames = [fitter.submit(read_part, p, columns) for p in parts]
     held = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         reach = np.unique(np.r_[np.arange(lo, hi), *[
             s[lo:hi].indices for s in smoothers.values()]]).astype(int)
         mine = [b for b in range(len(parts)) if ((reach >= edges[b]) & (reach < edges[b + 1])).any()]
@@ -364,89 +244,3 @@ def _held(fitter: Fitter, parts: list[str], edges: np.ndarray, area_ids: np.ndar
     return held
 
 
-def _fit(fitter: Fitter, rows: list, area_ids: np.ndarray, h: int) -> Fitted:
-    """One origin's and horizon's models from the blocks' rows, as
-    :func:`training.models.fit_horizon` makes them; the nested choices from the inner
-    slice's scores (of a sample of whole areas when the slice is large)."""
-    config = fitter.experiment.training
-    found = fitter.gather([fitter.submit(rows_periods, r) for r in rows], f"horizon {h}'s rows")
-    unique = np.unique(np.concatenate([f[0] for f in found]))
-    late_from = unique[int(len(unique) * (1 - config.calibration_share))]
-    names = found[0][2]
-    objective = "poisson" if config.objective == "poisson" else "tweedie"
-    by_count = config.risk_flag == "above_quantile"
-    weighted = config.zero_share < 1
-    most = config.num_boost_round
-
-    def booster(role: str, loss: str, rounds: int, choice: Choice | None = None) -> lgb.Booster:
-        shrink = (choice.weight, choice.anchor) if choice else (1.0, LONG_RUN)
-        pieces = [fitter.submit(fold_piece, r, late_from, role, by_count, *shrink) for r in rows]
-        return fitter.fit_pieces(pieces, names, loss, rounds, weighted, role)
-
-    risk = booster("risk", objective if by_count else "binary", most)
-    # Always fitted: the count's dispersion is learned around its forecasts.
-    early_count = risk if by_count else booster("early_count", objective, most)
-    candidates = round_candidates(config)
-    total = sum(f[1] for f in found)
-    sampled = sample_areas(area_ids, int(total * config.calibration_share), config.seed)
-    late = fitter.gather([fitter.submit(late_slice, r, late_from, sampled, early_count,
-                                        None if by_count else risk, candidates) for r in rows],
-                         f"the inner slice of horizon {h}")
-    late = _joined(late)
-    anchors = late["anchors"]
-    context = TrainingRows(late["period"], late["area"], late["size"], anchors[LONG_RUN],
-                           late["threshold"], {k: v for k, v in anchors.items() if k != LONG_RUN})
-    forecasts = late["forecasts"]
-    if len(candidates) > 1 or len(set(config.shrinkage_weights)) > 1:
-        choice = choose(forecasts, late["count"], context, config)
-    else:
-        choice = Choice(most, config.shrinkage_weights[0], float("nan"))
-    rounds = choice.rounds if by_count else risk_rounds(late["risk_raw"], late["flag"], config)
-    risk = truncated(risk, rounds)
-    count_model = booster("count", objective, choice.rounds, choice)
-    # The count's dispersion around the early booster's forecasts, shrunk as the final one is.
-    dispersion = fit_dispersion(late["count"], shrunk_labels(
-        forecasts[choice.rounds], context.anchor(choice.anchor), choice.weight), None)
-    if by_count:
-        raw = stats.poisson.sf(np.floor(late["threshold"]),
-                               np.maximum(forecasts[choice.rounds], 1e-9))
-    else:
-        raw = 1 / (1 + np.exp(-late["risk_raw"][rounds]))
-    model = HorizonModel(horizon=h, features=names, count=count_model, risk=risk,
-                         calibrator=Calibrator(config.calibration).fit(raw, late["flag"]),
-                         by_count=by_count, dispersion=dispersion)
-    return Fitted(model, choice.weight, choice.rounds, risk.current_iteration(), choice.anchor)
-
-
-def _joined(pieces: list[dict]) -> dict:
-    """The blocks' inner-slice pieces as one, in block order (the panel's row order)."""
-    out = {}
-    for key, first in pieces[0].items():
-        if first is None:
-            out[key] = None
-        elif isinstance(first, dict):
-            out[key] = {k: np.concatenate([p[key][k] for p in pieces]) for k in first}
-        else:
-            out[key] = np.concatenate([p[key] for p in pieces])
-    return out
-
-
-def risk_rounds(raw: dict[int, np.ndarray], flag: np.ndarray, config) -> int:
-    """:func:`training.models.risk_rounds` from the classifier's raw scores on the inner slice
-    after each candidate number of rounds (computed where the rows are)."""
-    candidates = sorted(raw)
-    if len(candidates) == 1 or len(np.unique(flag)) < 2:
-        return candidates[-1]
-    metric = config.primary_metric
-    higher = metric in ("roc_auc", "pr_auc")
-    best, best_score = candidates[-1], np.inf
-    for rounds in candidates:
-        p = np.clip(1 / (1 + np.exp(-raw[rounds])), 1e-9, 1 - 1e-9)
-        if metric in ("roc_auc", "pr_auc", "brier"):
-            value = risk_metrics(flag, p)[metric]
-        else:
-            value = -np.mean(flag * np.log(p) + (1 - flag) * np.log(1 - p))
-        value = -value if higher else value
-        if value < best_score:
-            best, best_score = rounds, value
-    return best

@@ -18,15 +18,16 @@ from training.backtest import design, feature_columns, training_rows
 from training.models import fit_horizon, fit_local
 from training.partitioned import (
     add_frames,
-    booster_rows,
+    block_areas,
+    final_origin,
     fit_final_partitioned,
-    horizon_rows,
+    fold_piece,
+    outcome_columns,
     panel_parts,
     period_sums,
-    plans_of,
-    rows_summary,
     sample_areas,
     shap_importance_partitioned,
+    train_rows,
 )
 from training.pipeline import Inputs, fit_final, shap_importance
 from training.targets import flag_threshold, target_counts, target_flags
@@ -48,6 +49,8 @@ def city(tmp_path_factory) -> tuple[Inputs, Path]:
         block = panel.frame[panel.frame[C.AREA_ID].isin(ids[lo:hi])]
         block.to_parquet(parts / f"area-{i:05d}.parquet", index=False)
     panel.catalogue.to_json(folder / "features" / "catalogue.json", orient="records")
+    (folder / "clean").mkdir()
+    areas.to_parquet(folder / "clean" / "areas.parquet", index=False)
     inputs = Inputs(panel=panel.frame, catalogue=panel.catalogue, areas=areas,
                     incidents=incidents, petitions=petitions, counts=pd.DataFrame(), meta={})
     return inputs, folder
@@ -81,8 +84,7 @@ def in_process_samples(experiment: Experiment, inputs: Inputs, h: int = 1) -> li
     # count-threshold flag, zero rows sampled
     ({"zero_share": 0.5, "shrinkage_weights": [1.0], "choose_rounds": False},
      ["risk", "count"]),
-    # A classifier, a shrinkage weight to choose (the blocks' fit chooses neither the rounds
-    # nor the anchor).
+    # A classifier, a shrinkage weight to choose toward the long-run rate.
     ({"risk_flag": "collective_or_group", "shrinkage_weights": [1.0, 0.6],
       "choose_rounds": False, "anchors": ["long_run"]}, ["risk", "early_count", "count"]),
 ])
@@ -94,20 +96,25 @@ def test_the_blocks_give_each_booster_the_in_process_rows(city, changes, roles):
     parts = [str(p) for p in panel_parts(folder)]
     window = experiment.features.windows[-1]
     sums = add_frames(*[period_sums(p, [f"all_sum_{window}", "all_mean_all"]) for p in parts])
-    rows = [horizon_rows(p, features, experiment, 1, sums) for p in parts]
-    plans = plans_of([rows_summary(r) for r in rows], experiment.training)
+    columns = [C.AREA_ID, C.PERIOD, *features, *outcome_columns(experiment)]
+    step = pd.Timedelta(weeks=1)
+    rows = []
+    for part in parts:
+        ids = pd.read_parquet(part, columns=[C.AREA_ID])[C.AREA_ID].unique()
+        origin = final_origin(part, columns, block_areas(inputs.areas, ids), experiment)
+        rows.append(train_rows(origin, features, experiment, None, 1, sums,
+                               {"long_run": "all_mean_all"}, step))
+    unique = np.unique(np.concatenate([r.period for r in rows]))
+    late_from = unique[int(len(unique) * (1 - experiment.training.calibration_share))]
+    by_count = experiment.training.risk_flag == "above_quantile"
     assert len(expected) == len(roles)
     for sample, role in zip(expected, roles, strict=True):
         shrink = 0.6 if role == "count" and 0.6 in changes["shrinkage_weights"] else 1.0
-        pieces = [booster_rows(r, p, experiment, role, shrink) for r, p in zip(rows, plans,
-                                                                                 strict=True)]
-        X, label, weight = (np.concatenate([piece[i] for piece in pieces])
-                            if pieces[0][i] is not None else None for i in range(3))
+        pieces = [fold_piece(r, late_from, role, by_count, shrink) for r in rows]
+        X, label, weight = (np.concatenate([piece[i] for piece in pieces]) for i in range(3))
         np.testing.assert_array_equal(X, sample.X)
         np.testing.assert_allclose(label, sample.label, rtol=1e-6)  # float32 sums, in-process
-        assert (weight is None) == (sample.weight is None)
-        if weight is not None:
-            np.testing.assert_array_equal(weight, sample.weight)
+        np.testing.assert_array_equal(weight, 1.0 if sample.weight is None else sample.weight)
 
 
 def test_the_calibration_sample_is_every_area_unless_the_slice_is_large():
@@ -123,10 +130,15 @@ def test_the_final_fit_from_the_parts_is_as_good_as_the_in_process_one(city, das
     engine = Engine(scheduler=dask_cluster.scheduler_address)
     local = fit_final(EXPERIMENT, inputs)
     model, stated = fit_final_partitioned(EXPERIMENT, folder, engine)
-    assert stated["calibration_sample"][1]["areas"] == 12  # the slice is small: every area
+    # the slice is small: every area, its 13 latest training weeks
+    assert stated["calibration_sample"][1] == {"rows": 12 * 13, "areas": 12, "of_areas": 12}
     for booster in (model.horizons[1].count, model.horizons[1].risk):
         assert "[num_machines: 2]" in booster.model_to_string()
     assert model.thresholds == local.thresholds and model.features == local.features
+    # The nested choices and the count's law are made as in process, on the inner slice.
+    assert model.horizons[1].dispersion > 0
+    np.testing.assert_allclose(model.horizons[1].dispersion, local.horizons[1].dispersion,
+                               rtol=0.1)
     count = target_counts(inputs.panel, EXPERIMENT.training, 1)
     known = ~np.isnan(count)
     here, there = local.predict(inputs.panel), model.predict(inputs.panel)

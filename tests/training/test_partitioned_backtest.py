@@ -100,7 +100,6 @@ def test_the_backtest_on_the_workers_is_the_in_process_one(city, dask_cluster, n
     experiment = case(name)
     local = run_backtest(whole.frame, whole.catalogue, areas, experiment.features,
                          experiment.training, records=records)
-    panel = whole.frame
     engine = Engine(scheduler=dask_cluster.scheduler_address)
     found = run_backtest_partitioned(experiment, folder, engine)
     there, here = found.result, local
@@ -115,16 +114,16 @@ def test_the_backtest_on_the_workers_is_the_in_process_one(city, dask_cluster, n
     # origin's 4 those whose target week is in the data: 3 and 2)
     assert len(a) == 12 * (4 + 4 + 3 + 2)
     # The baselines read the same rows (the kernel maps those of the neighbouring parts).
-    names = list(here.baselines)
-    assert list(there.baselines) == names and any(n.startswith("kernel") for n in names)
-    for name in names:
-        for column in (f"{name}_count", f"{name}_probability"):
+    baselines = list(here.baselines)
+    assert list(there.baselines) == baselines and any(n.startswith("kernel") for n in baselines)
+    for b_name in baselines:
+        for column in (f"{b_name}_count", f"{b_name}_probability"):
             np.testing.assert_allclose(a[column], b[column], rtol=1e-12, err_msg=column)
-        assert there.baselines[name].keys() == here.baselines[name].keys()
+        assert there.baselines[b_name].keys() == here.baselines[b_name].keys()
         for h in there.horizons:
-            for metric, value in there.baselines[name][h].items():
-                np.testing.assert_allclose(value, here.baselines[name][h][metric],
-                                           rtol=1e-9, err_msg=f"{name} {metric} h{h}")
+            for metric, value in there.baselines[b_name][h].items():
+                np.testing.assert_allclose(value, here.baselines[b_name][h][metric],
+                                           rtol=1e-9, err_msg=f"{b_name} {metric} h{h}")
     for h in there.horizons:
         ours_h, theirs_h = there.model[h], here.model[h]
         for metric in ("poisson_deviance", "mae", "rmse", "crps"):
