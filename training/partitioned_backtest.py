@@ -204,7 +204,7 @@ def run_backtest_partitioned(experiment: Experiment, folder: Path, engine: Engin
                 rows = [fitter.submit(train_rows, o, features, experiment, fold, h, city, anchors,
                                       step) for o in origins]
                 fitted, _ = fit_blocks(fitter, rows, area_ids, h)
-                model = client.scatter([fitted], hash=False)[0]
+                model = client.scatter([fitted], hash=False, broadcast=True)[0]
                 found = fitter.gather([fitter.submit(
                     fold_predictions, o, held[b], model, features, experiment, fold, h, names,
                     step) for b, o in enumerate(origins)],
