@@ -1,4 +1,4 @@
-"""Scale-out: the synthetic city at 1x, 4x and 16x its grids, features and final fit on Dask.
+"""Scale-out: the synthetic city at 1x, 4x and 16x its grids; features, final fit, backtest on Dask.
 
 The base city is small so that the run takes a few minutes on two cores: 1 district of
 2 streets x 5 communities x 10 grids (100 grids), weekly, 2022-2023 (104 weeks, 10,400 panel
@@ -7,19 +7,22 @@ drawn per grid). For each size, in this order:
 
 1. the city is synthesised and ingested (`riskgrid ingest`, not measured);
 2. baseline, in this process's machine and run: `riskgrid features` with the local engine,
-   and the final fit in process (``training.pipeline.fit_final`` on the whole panel), each
-   as a child process whose peak RSS is the driver's;
+   the final fit in process (``training.pipeline.fit_final`` on the whole panel) and
+   `riskgrid backtest` (``--folds`` origins), each as a child process whose peak RSS is the
+   driver's;
 3. a fresh LocalCluster of 2 worker processes (1 thread, ``--memory-limit`` each):
    `riskgrid features` with ``RISKGRID_ENGINE=dask`` (the panel built and written on the
    workers), then the workers are restarted and the final fit and TreeSHAP run from the
-   panel's parts (``training.partitioned``), again as child processes. Worker peak RSS is
-   each worker process's high-water mark (getrusage) after the step.
+   panel's parts (``training.partitioned``), again as child processes; then, on a fresh
+   cluster, `riskgrid backtest` from the parts (``training.partitioned_backtest``). Worker
+   peak RSS is each worker process's high-water mark after the step.
 
 It prints wall time, driver peak RSS and worker peak RSS per size and step, the exponent k
 of time ~ rows^k (least squares over the sizes), and the ratio driver peak RSS at the largest
-size / at 1x for each step. Target: at most 1.5 for both.
+size / at 1x for each step, and each backtest's horizon-1 Poisson deviance beside the best
+baseline's of the same run. Target: at most 1.5 for the three steps on the cluster.
 
-    .venv/bin/python bench/scale_out.py [--scales 1,4,16] [--rounds 100] [--json PATH]
+    .venv/bin/python bench/scale_out.py [--scales 1,4,16] [--rounds 100] [--folds 2] [--json PATH]
 """
 
 from __future__ import annotations
