@@ -21,7 +21,7 @@ from training.metrics import (
 )
 from training.models import BoosterFit, Fitted, fit_horizon, fit_local
 from training.oracle import gap_closed
-from training.shrinkage import TrainingRows, anchor_rates, long_run_rate
+from training.shrinkage import MAP_ANCHORS, TrainingRows, anchor_rates, long_run_rate, map_rates
 from training.targets import flag_threshold, target_calendar, target_counts, target_flags
 from training.uncertainty import uncertainty_metrics
 
@@ -173,7 +173,7 @@ def _fold_horizon(panel, known, areas, smoother, features, features_config, conf
             & ~np.isnan(flag))
     if fold.targets_before is not None:
         test &= (period + h * step < fold.targets_before).to_numpy()
-    rows = training_rows(known, areas, config, threshold, features_config.windows[-1])
+    rows = training_rows(known, areas, config, threshold, features_config.windows[-1], smoother)
     fitted = fit_horizon(X[train], known_count[train], known_flag[train], rows.take(train),
                          config, h, fit)
     baselines = baseline_forecasts(panel, smoother, config, h, features_config.lag_for_season(),
@@ -183,19 +183,25 @@ def _fold_horizon(panel, known, areas, smoother, features, features_config, conf
 
 
 def training_rows(panel: pd.DataFrame, areas: pd.DataFrame, config: TrainingConfig,
-                  threshold: np.ndarray, window: int) -> TrainingRows:
-    """Each panel row's period, area, area size, long-run rate and flag threshold.
+                  threshold: np.ndarray, window: int,
+                  smoothers: dict | None = None) -> TrainingRows:
+    """Each panel row's period, area, area size, long-run rate, flag threshold and anchors.
 
     Args:
         window: the periods over which the city's recent level is measured (the panel's
             longest rolling window).
+        smoothers: the kernel maps' smoothers of the panel's areas (computed when None and
+            a kernel anchor needs them).
     """
+    if smoothers is None and any(a in MAP_ANCHORS for a in config.anchors):
+        smoothers = hotspot_smoothers(areas, panel[C.AREA_ID].unique())
     return TrainingRows(
         period=panel[C.PERIOD].to_numpy(), area_id=panel[C.AREA_ID].to_numpy(),
         area_size=area_sizes(areas).reindex(panel[C.AREA_ID]).to_numpy(np.float64),
         long_run=long_run_rate(panel, config.target, window),
         threshold=row_thresholds(panel, config, threshold),
-        anchors=anchor_rates(panel, config.target, window, config.anchors))
+        anchors={**anchor_rates(panel, config.target, window, config.anchors),
+                 **map_rates(panel, config.target, window, config.anchors, smoothers or {})})
 
 
 def area_sizes(areas: pd.DataFrame) -> pd.Series:

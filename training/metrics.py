@@ -148,21 +148,29 @@ def hotspot_metrics(frame: pd.DataFrame, shares: Sequence[float] = (0.01, 0.05, 
         ``hit_rate@1%``, ``pai@1%``, ... and ``pei@5%``: means over the periods with at
         least one event (for pei: with n* > 0), NaN when there are none.
     """
+    return {name: _mean(values) for name, values in
+            hotspot_by_period(frame, shares, pei_shares).items()}
+
+
+def hotspot_by_period(frame: pd.DataFrame, shares: Sequence[float] = (0.01, 0.05, 0.10),
+                      pei_shares: Sequence[float] = (0.05,)) -> dict[str, np.ndarray]:
+    """The figures of :func:`hotspot_metrics` for each period (in period order), before
+    they are averaged: NaN in a period without events (for pei: with n* = 0)."""
     m = _hotspot_map(frame)
     events = m.per_period(m.y)
     area = m.per_period(m.size)
     ranked = _order(m.period, -m.score, m.area)
     cumulative = _cumulative(m.period[ranked], m.size[ranked])
-    out: dict[str, float] = {}
+    out: dict[str, np.ndarray] = {}
     for share in shares:
         caught, flagged_area = _flag(m, ranked, cumulative, share * area)
         hit = _ratio(caught, events)
-        out[f"hit_rate@{_percent(share)}"] = _mean(hit)
-        out[f"pai@{_percent(share)}"] = _mean(hit / (flagged_area / area))
+        out[f"hit_rate@{_percent(share)}"] = hit
+        out[f"pai@{_percent(share)}"] = hit / (flagged_area / area)
     for share in pei_shares:
         caught, flagged_area = _flag(m, ranked, cumulative, share * area)
         best = np.maximum(_best_catch(m, flagged_area), caught)
-        out[f"pei@{_percent(share)}"] = _mean(_ratio(caught, best))
+        out[f"pei@{_percent(share)}"] = _ratio(caught, best)
     return out
 
 

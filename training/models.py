@@ -112,8 +112,11 @@ class HorizonModel:
         return self.calibrator.transform(self.raw_risk(X, threshold))
 
 
-# Below this many rows a second thread costs more in synchronisation than it saves.
-_ONE_THREAD_ROWS = 100_000
+# Below this many rows a second thread costs more in synchronisation than it saves; on a
+# machine whose cores other jobs share it costs far more (OpenMP threads wait on each other:
+# 100 rounds on the synthetic city's 124,800 rows took 45 s with two threads against 5.7 s
+# with one, on 2 shared cores).
+_ONE_THREAD_ROWS = 1_000_000
 
 
 def raw_risk(risk: lgb.Booster, matrix: np.ndarray, by_count: bool,
@@ -148,23 +151,38 @@ class Sample:
     weight: np.ndarray | None  # None: every row weighs 1
     area: np.ndarray
     names: list[str]
+    # Held-out rows (inputs, labels): a local fit stops once their loss has not improved for
+    # PATIENCE rounds. None: every round is fitted.
+    held_out: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def of(cls, X: np.ndarray, label: np.ndarray, weight: np.ndarray, area: np.ndarray,
-           names: list[str]) -> Sample:
+           names: list[str], held_out: tuple[np.ndarray, np.ndarray] | None = None) -> Sample:
         unweighted = bool((weight == 1).all())  # as before sampling existed, bit for bit
-        return cls(X, label, None if unweighted else weight, area, names)
+        return cls(X, label, None if unweighted else weight, area, names, held_out)
 
 
 # Fits one booster: (rows, LightGBM parameters, boosting rounds) -> booster.
 BoosterFit = Callable[[Sample, dict, int], lgb.Booster]
 
 
+# Rounds without a better loss on the held-out rows after which a fit stops.
+PATIENCE = 50
+
+
 def fit_local(sample: Sample, params: dict, rounds: int) -> lgb.Booster:
-    """Fit a booster in this process."""
+    """Fit a booster in this process (with held-out rows, until their loss stops improving)."""
     data = lgb.Dataset(sample.X, label=sample.label, weight=sample.weight,
                        feature_name=sample.names, free_raw_data=True)
-    return lgb.train(params, data, num_boost_round=rounds)
+    if sample.held_out is None:
+        return lgb.train(params, data, num_boost_round=rounds)
+    held_out = data.create_valid(sample.held_out[0], label=sample.held_out[1])
+    loss = "binary_logloss" if params["objective"] == "binary" else params["objective"]
+    booster = lgb.train({**params, "metric": loss}, data, num_boost_round=rounds,
+                        valid_sets=[held_out], callbacks=[
+                            lgb.early_stopping(PATIENCE, first_metric_only=True, verbose=False)])
+    booster.best_iteration = 0  # it predicts with every tree it has, as any other booster
+    return booster
 
 
 @dataclass(frozen=True)
@@ -193,6 +211,14 @@ def round_candidates(config: TrainingConfig) -> list[int]:
     return sorted({r for r in ROUND_GRID if r < most} | {most})
 
 
+def fitted_rounds(booster: lgb.Booster, config: TrainingConfig) -> list[int]:
+    """The candidate rounds a booster has trees for (all of them unless its fit stopped
+    early; then also the rounds it stopped at)."""
+    trained = booster.current_iteration()
+    candidates = [r for r in round_candidates(config) if r <= trained]
+    return candidates if trained >= round_candidates(config)[-1] else [*candidates, trained]
+
+
 def truncated(booster: lgb.Booster, rounds: int) -> lgb.Booster:
     """The booster's first ``rounds`` trees, as a booster of its own."""
     if rounds >= booster.current_iteration():
@@ -215,7 +241,7 @@ def risk_rounds(risk: lgb.Booster, matrix: np.ndarray, flag: np.ndarray,
                 config: TrainingConfig) -> int:
     """The classifier's rounds with the best score on held-out rows: the primary metric if
     it judges risk (roc_auc, pr_auc, brier), else the log-loss; ties go to fewer rounds."""
-    candidates = round_candidates(config)
+    candidates = fitted_rounds(risk, config)
     if len(candidates) == 1 or len(np.unique(flag)) < 2:
         return candidates[-1]
     metric = config.primary_metric
@@ -246,6 +272,11 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
     with their weights.
     The count's dispersion (its negative-binomial law) is learned on the same slice,
     around the early count booster's forecasts, shrunk as the final one is.
+    When their rounds are chosen by their own loss (the classifier's always; the count
+    booster's with ``rounds_by = "loss"``), the early boosters stop once their loss on the
+    slice has not improved for :data:`PATIENCE` rounds (local fits; the cluster's fit every
+    round), and the candidates are the rounds they have trees for. At weight 0 the count
+    model learns the anchor alone, with every round.
 
     Args:
         rows: each row's period, area and long-run rate; with a count-threshold flag, also
@@ -268,27 +299,37 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
     by_count = rows.threshold is not None
     target, kind = (count, objective) if by_count else (flag, "binary")
 
-    def booster(keep: np.ndarray, label: np.ndarray, loss: str, rounds: int) -> lgb.Booster:
-        sample = Sample.of(matrix[keep], label, weight[keep], rows.area_id[keep], names)
+    held_out = matrix[late]
+
+    def booster(keep: np.ndarray, label: np.ndarray, loss: str, rounds: int,
+                stop_on: np.ndarray | None = None) -> lgb.Booster:
+        sample = Sample.of(matrix[keep], label, weight[keep], rows.area_id[keep], names,
+                           None if stop_on is None else (held_out, stop_on))
         return fit(sample, booster_params(config, loss, len(label)), rounds)
 
     most = config.num_boost_round
-    risk = booster(early, target[early], kind, most)
+    # The early boosters' rounds are chosen on the slice by their loss first, so they can
+    # stop there once it no longer improves: the rounds beyond could not be chosen.
+    stops = config.choose_rounds and (by_count and config.rounds_by == "loss" or not by_count)
+    risk = booster(early, target[early], kind, most, target[late] if stops else None)
     choosing = len(round_candidates(config)) > 1 or len(set(config.shrinkage_weights)) > 1
     # Always fitted: the count's dispersion is learned around its forecasts.
-    early_count = risk if by_count else booster(early, count[early], objective, most)
-    held_out = matrix[late]
+    early_count = risk if by_count else booster(
+        early, count[early], objective, most,
+        count[late] if config.choose_rounds and config.rounds_by == "loss" else None)
     # The count objectives (poisson, tweedie) have a log link.
     forecasts = {r: np.exp(raw) for r, raw in
-                 staged(early_count, held_out, round_candidates(config)).items()}
+                 staged(early_count, held_out, fitted_rounds(early_count, config)).items()}
     if choosing:
         choice = choose(forecasts, count[late], rows.take(late), config)
     else:
         choice = Choice(most, config.shrinkage_weights[0], float("nan"))
     risk = truncated(risk, choice.rounds if by_count else
                      risk_rounds(risk, held_out, flag[late], config))
+    # At weight 0 the booster learns the anchor itself and gets every round to do so.
+    rounds = most if choice.weight == 0 else choice.rounds
     label = shrunk_labels(count[kept], rows.anchor(choice.anchor)[kept], choice.weight)
-    count_model = booster(kept, label, objective, choice.rounds)
+    count_model = booster(kept, label, objective, rounds)
     # The count's dispersion: how the late counts spread around the early count booster's
     # forecasts, shrunk as the final one is; every row of the slice, unweighted.
     dispersion = fit_dispersion(count[late], shrunk_labels(
@@ -299,4 +340,4 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
     threshold = None if rows.threshold is None else rows.threshold[late]
     # Every row of the slice, unweighted: the calibrator sees the periods as they were.
     model.calibrator.fit(raw_risk(risk, held_out, by_count, threshold), flag[late])
-    return Fitted(model, choice.weight, choice.rounds, risk.current_iteration(), choice.anchor)
+    return Fitted(model, choice.weight, rounds, risk.current_iteration(), choice.anchor)

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from riskgrid import vocabulary as C
 from riskgrid.experiment import TrainingConfig
-from training.metrics import count_metrics, hotspot_metrics
+from training.baselines import BANDWIDTHS, KERNEL_PREFIX, recent_mean
+from training.metrics import hotspot_by_period
 
 # The fallback when the primary metric does not judge count forecasts (a risk metric).
 COUNT_METRIC = "poisson_deviance"
@@ -57,17 +59,53 @@ LONG_RUN = "long_run"
 # its long-run mean, that mean smoothed over its neighbours, its recent decayed rate.
 ANCHORS = {LONG_RUN: "{stream}_mean_all", "kernel_long_run": "{stream}_mean_all_kernel_1",
            "recent": "{stream}_ewm"}
+# And the hotspot maps of the baselines, by the map each is: the count map of the last
+# MAP_PERIODS periods, and that map smoothed by the narrowest kernel.
+MAP_ANCHORS = {"year": None, "kernel_year": f"{KERNEL_PREFIX}{BANDWIDTHS[0]:g}"}
 
 
 def anchor_rates(panel: pd.DataFrame, stream: str, window: int,
                  names: list[str]) -> dict[str, np.ndarray]:
     """The anchors other than the long-run rate that the panel has, each at the city's level."""
     out = {}
-    for name in names:
+    for name in (n for n in names if n in ANCHORS):
         column = ANCHORS[name].format(stream=stream)
         if name != LONG_RUN and column in panel:
             out[name] = long_run_rate(panel, stream, window, column)
     return out
+
+
+def map_rates(panel: pd.DataFrame, stream: str, window: int, names: list[str],
+              smoothers: dict[str, sparse.csr_matrix]) -> dict[str, np.ndarray]:
+    """The anchors of :data:`MAP_ANCHORS` among ``names``, each at the city's level.
+
+    Args:
+        smoothers: the kernel maps' smoothers (:func:`training.baselines.hotspot_smoothers`
+            of the panel's areas, in panel order); a kernel anchor without one is left out.
+    """
+    wanted = [n for n in names if n in MAP_ANCHORS and
+              (MAP_ANCHORS[n] is None or MAP_ANCHORS[n] in smoothers)]
+    if not wanted:
+        return {}
+    recent = recent_mean(panel, stream)  # areas x periods, panel order
+    out = {}
+    for name in wanted:
+        kernel = MAP_ANCHORS[name]
+        values = recent if kernel is None else smoothers[kernel] @ recent
+        out[name] = at_city_level(panel, stream, window, np.nan_to_num(values.ravel()))
+    return out
+
+
+def at_city_level(panel: pd.DataFrame, stream: str, window: int,
+                  rate: np.ndarray) -> np.ndarray:
+    """Each row's ``rate`` scaled so that the period's rates add up to the city's recent
+    level (its mean count of the last ``window`` periods); unchanged where they add to 0."""
+    by_period = panel.groupby(C.PERIOD, sort=False)
+    recent = by_period[f"{stream}_sum_{window}"].transform("sum").to_numpy(np.float64) / window
+    total = pd.Series(rate, index=panel.index).groupby(panel[C.PERIOD], sort=False).transform(
+        "sum").to_numpy(np.float64)
+    level = np.divide(recent, total, out=np.ones_like(total), where=total > 0)
+    return np.nan_to_num(rate * level)
 
 
 def long_run_rate(panel: pd.DataFrame, stream: str, window: int,
@@ -83,12 +121,7 @@ def long_run_rate(panel: pd.DataFrame, stream: str, window: int,
         column: the panel column of each area's rate (default: its long-run mean).
     """
     column = column or f"{stream}_mean_all"
-    long_run = panel[column].to_numpy(np.float64)
-    by_period = panel.groupby(C.PERIOD, sort=False)
-    recent = by_period[f"{stream}_sum_{window}"].transform("sum").to_numpy(np.float64) / window
-    total = by_period[column].transform("sum").to_numpy(np.float64)
-    level = np.divide(recent, total, out=np.ones_like(total), where=total > 0)
-    return np.nan_to_num(long_run * level)
+    return at_city_level(panel, stream, window, panel[column].to_numpy(np.float64))
 
 
 def sample_weights(count: np.ndarray, flag: np.ndarray, config: TrainingConfig,
@@ -167,7 +200,7 @@ def choose_weight(forecast: np.ndarray, count: np.ndarray, rows: TrainingRows,
 
 def choose(forecasts: dict[int, np.ndarray], count: np.ndarray, rows: TrainingRows,
            config: TrainingConfig) -> Choice:
-    """The rounds and the weight whose blend of forecast and long-run rate scores best.
+    """The rounds, weight and anchor of the count model, from its forecasts of the slice.
 
     Args:
         forecasts: by number of boosting rounds, a count booster's forecasts of rows it did
@@ -176,32 +209,96 @@ def choose(forecasts: dict[int, np.ndarray], count: np.ndarray, rows: TrainingRo
 
     The score is the experiment's primary metric when it judges counts or hotspot maps,
     otherwise the Poisson deviance. Below weight 1 each of ``config.anchors`` the rows have
-    is tried. Ties go to the larger weight (less shrinkage), the long-run rate, then fewer
-    rounds; at weight 0 the rounds are the most. With ``config.rounds_by = "loss"`` the
-    rounds are first chosen alone, by the Poisson deviance of the unblended forecasts.
+    is tried; at weight 0 the rounds are the most (the forecast plays no part). With
+    ``config.rounds_by = "loss"`` the rounds are first chosen alone, by the Poisson deviance
+    of the unblended forecasts, and only the blend by the primary metric.
+
+    Candidates are ranked from the most regularised (the least weight on the forecast, then
+    the fewest rounds) to the least; the anchors of one weight compete on their scores. With
+    ``config.choice_rule = "one_se"`` the most regularised candidate whose score is within
+    one standard error of the best one's wins, the error that of their paired differences
+    period by period: a candidate better only by the luck of a few periods does not beat a
+    steadier one (the winner's curse of choosing among many candidates on one short slice).
+    ``"best"`` takes the best score, ties going to the more regularised candidate.
     """
     if config.rounds_by == "loss" and len(forecasts) > 1:
-        # The rounds by the booster's own loss on the slice, the blend by the primary metric.
-        deviance = {r: count_metrics(count, f)["poisson_deviance"] for r, f in forecasts.items()}
-        best_rounds = min(sorted(forecasts), key=deviance.get)
+        losses = [(r, r, _by_period(forecasts[r], count, rows, COUNT_METRIC))
+                  for r in sorted(forecasts)]
+        best_rounds, _ = _pick(losses, lower=True, rule=config.choice_rule)
         forecasts = {best_rounds: forecasts[best_rounds]}
     metric = selection_metric(config.primary_metric)
-    lower = metric in _COUNT_METRICS
-    weights = sorted(set(config.shrinkage_weights), reverse=True)
-    anchors = [LONG_RUN, *(a for a in config.anchors if a in rows.anchors)]
-    best: Choice | None = None
-    pairs = [(w, a) for w in weights for a in (anchors if w < 1 else [LONG_RUN])]
-    for w, anchor in pairs:
-        for rounds in sorted(forecasts) if w > 0 else [max(forecasts)]:
-            # At weight 0 the forecast plays no part: the booster learns the anchor itself
-            # and gets every round to do so.
-            blend = shrunk_labels(forecasts[rounds], rows.anchor(anchor), w)
-            value = _score(blend, count, rows, metric)[metric]
-            if np.isnan(value):
-                continue
-            if best is None or (value < best.score if lower else value > best.score):
-                best = Choice(rounds, w, value, anchor)
-    return best or Choice(max(forecasts), weights[0], float("nan"))
+    weights = sorted(set(config.shrinkage_weights))
+    anchors = [LONG_RUN, *(a for a in config.anchors if a in rows.anchors and a != LONG_RUN)]
+    scored = []
+    for w in weights:
+        for anchor in anchors if w < 1 else [LONG_RUN]:
+            for rounds in sorted(forecasts) if w > 0 else [max(forecasts)]:
+                blend = shrunk_labels(forecasts[rounds], rows.anchor(anchor), w)
+                # How much of the booster the candidate takes: its weight, then its rounds.
+                level = (w, rounds if w > 0 else 0)
+                scored.append(((rounds, w, anchor), level,
+                               _by_period(blend, count, rows, metric)))
+    (rounds, w, anchor), score = _pick(scored, lower=metric in _COUNT_METRICS,
+                                       rule=config.choice_rule)
+    if np.isnan(score):
+        return Choice(max(forecasts), weights[-1], float("nan"))
+    return Choice(rounds, w, score, anchor)
+
+
+def _pick(scored: list[tuple[object, object, np.ndarray]], lower: bool,
+          rule: str) -> tuple[object, float]:
+    """The key and mean score of the candidate ``rule`` picks.
+
+    Args:
+        scored: (key, level, score of each period) of every candidate, a lower level being
+            more regularised; NaN periods are left out.
+
+    With ``"one_se"``, levels are tried from the lowest: a level's best candidate wins if its
+    mean score is within one standard error of the best candidate's, the error of their
+    paired differences period by period. With ``"best"``, the best mean score wins, ties
+    going to the lower level, then the earlier candidate.
+    """
+    sign = 1.0 if lower else -1.0
+    losses = [sign * values for _, _, values in scored]
+    means = np.array([np.nanmean(v) if np.isfinite(v).any() else np.inf for v in losses])
+    if not np.isfinite(means).any():
+        return scored[-1][0], float("nan")
+    order = sorted(range(len(scored)), key=lambda k: (means[k], scored[k][1], k))
+    best = chosen = order[0]
+    if rule == "one_se":
+        for level in sorted({lv for _, lv, _ in scored}):
+            k = next(k for k in order if scored[k][1] == level)  # the level's best
+            diff = losses[k] - losses[best]
+            diff = diff[np.isfinite(diff)]
+            # (within one error, the bound itself included: a relative 1e-9 for rounding)
+            if k == best or (diff.size > 1 and diff.mean() <= (1 + 1e-9) * diff.std(
+                    ddof=1) / np.sqrt(diff.size)):
+                chosen = k
+                break
+    return scored[chosen][0], float(sign * means[chosen])
+
+
+def _by_period(blend: np.ndarray, count: np.ndarray, rows: TrainingRows,
+               metric: str) -> np.ndarray:
+    """The metric of ``blend`` in each period of the rows (period order; NaN where a map
+    metric is undefined). For the count metrics, the mean loss per row of the period:
+    unit Poisson deviance, absolute or squared error."""
+    if metric.startswith(_HOTSPOT_PREFIXES):
+        share = (_share(metric),)
+        return hotspot_by_period(pd.DataFrame({
+            C.PERIOD: rows.period, C.AREA_ID: rows.area_id, "y_true": count,
+            "score": blend / rows.area_size, "area_size": rows.area_size}),
+            share, share)[metric]
+    if metric == "poisson_deviance":
+        mu = np.clip(blend, 1e-9, None)
+        ratio = np.divide(count, mu, out=np.ones_like(mu), where=count > 0)
+        loss = 2 * (count * np.log(ratio) - (count - mu))
+    elif metric == "mae":
+        loss = np.abs(blend - count)
+    else:
+        loss = (blend - count) ** 2
+    codes, _ = pd.factorize(rows.period, sort=True)
+    return np.bincount(codes, weights=loss) / np.bincount(codes)
 
 
 def selection_metric(primary: str) -> str:
@@ -216,13 +313,3 @@ def _share(metric: str) -> float | None:
         return float(metric.split("@")[1].rstrip("%")) / 100
     except ValueError:
         return None  # e.g. a map judged by absolute area
-
-
-def _score(blend: np.ndarray, count: np.ndarray, rows: TrainingRows,
-           metric: str) -> dict[str, float]:
-    if metric.startswith(_HOTSPOT_PREFIXES):
-        share = (_share(metric),)
-        return hotspot_metrics(pd.DataFrame({
-            C.PERIOD: rows.period, C.AREA_ID: rows.area_id, "y_true": count,
-            "score": blend / rows.area_size, "area_size": rows.area_size}), share, share)
-    return count_metrics(count, blend)

@@ -61,10 +61,16 @@ class TrainingConfig(BaseModel):
         "(the count model's with its shrinkage weight, by the primary metric; the risk "
         "classifier's by log-loss, or by the primary metric when that judges risk).")
     rounds_by: Literal["loss", "primary_metric"] = Field(
-        "primary_metric", description="How the count model's rounds are chosen: together with the "
-        "shrinkage by the primary metric; or by its own loss (the Poisson deviance of its "
-        "forecasts on the inner slice) first, then the shrinkage by the primary metric, which "
-        "is steadier when that metric ranks only a few areas.")
+        "loss", description="How the count model's rounds are chosen: by its own loss (the "
+        "Poisson deviance of its forecasts on the inner slice, over every area) first, then "
+        "the shrinkage and anchor by the primary metric, which is steadier when that metric "
+        "ranks only a few areas; or together with the shrinkage by the primary metric.")
+    choice_rule: Literal["one_se", "best"] = Field(
+        "one_se", description="How the count model's candidates (rounds, shrinkage weight, "
+        "anchor) are picked on the inner slice: one_se, the most regularised one (least "
+        "weight on the forecast, the long-run rate, fewest rounds) whose score is within one "
+        "standard error of the best, the error of their paired differences period by "
+        "period; best, the best score.")
     learning_rate: float = Field(0.1, gt=0, le=1)
     num_leaves: int = Field(15, ge=2, description="Leaves per tree of the count model.")
     risk_num_leaves: int = Field(
@@ -85,12 +91,15 @@ class TrainingConfig(BaseModel):
         "fold and horizon on the inner validation slice by the primary metric (the Poisson "
         "deviance if that is a risk metric); one candidate is used as given. [1.0]: no "
         "shrinkage.")
-    anchors: list[Literal["long_run", "kernel_long_run", "recent"]] = Field(
-        default_factory=lambda: ["long_run", "kernel_long_run", "recent"], min_length=1,
-        description="Rates the count model can be shrunk toward, chosen with the weight: "
-        "long_run (the area's long-run mean at the city's recent level), kernel_long_run "
-        "(that mean smoothed over the area's neighbour rings), recent (its decayed recent "
-        "rate). The long-run rate is always a candidate.")
+    anchors: list[Literal["long_run", "kernel_long_run", "recent", "year", "kernel_year"]] = Field(
+        default_factory=lambda: ["long_run", "kernel_long_run", "recent", "year",
+                                 "kernel_year"], min_length=1,
+        description="Rates the count model can be shrunk toward, chosen with the weight, "
+        "each at the city's recent level: long_run (the area's long-run mean), "
+        "kernel_long_run (that mean smoothed over the area's neighbour rings), recent (its "
+        "decayed recent rate), year (its mean of the last 52 periods, the last-year map), "
+        "kernel_year (that map smoothed by the narrowest kernel of the baselines). The "
+        "long-run rate is always a candidate.")
     zero_share: float = Field(
         1.0, gt=0, le=1, description="Share of training rows without an event (zero count, "
         "no flag) the boosters train on: the same share of each area's zero rows, spread "

@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 
 from riskgrid.experiment import TrainingConfig
+from training.baselines import kernel_smoother
 from training.metrics import count_metrics
 from training.shrinkage import (
     TrainingRows,
     choose,
     choose_weight,
     long_run_rate,
+    map_rates,
     sample_weights,
     shrunk_labels,
 )
@@ -129,7 +131,9 @@ def test_rounds_and_weight_are_chosen_together():
     forecasts = {10: np.full(len(count), count.mean()), 50: rows.long_run * 1.0}
     config = TrainingConfig(shrinkage_weights=[0.5, 1.0])
     found = choose(forecasts, count, rows, config)
-    assert (found.rounds, found.weight) == (50, 1.0)
+    # Blended with the long-run rate it equals, the 50-round forecast is unchanged: the tie
+    # goes to the more regularised candidate, the lesser weight.
+    assert (found.rounds, found.weight) == (50, 0.5)
     assert found.score == pytest.approx(
         count_metrics(count, rows.long_run)["poisson_deviance"])
 
@@ -149,6 +153,49 @@ def test_the_anchor_is_chosen_with_the_weight():
     without = choose({100: rng.gamma(2.0, 1.0, len(count))}, count, rows,
                      TrainingConfig(shrinkage_weights=[0.0, 1.0], anchors=["long_run"]))
     assert without.anchor == "long_run"
+
+
+@pytest.mark.parametrize("metric", ["poisson_deviance", "pai@10%"])
+def test_a_candidate_better_by_one_lucky_period_does_not_beat_the_long_run_rate(metric):
+    """The forecast equals the long-run rate (the truth) but in one period of thirty, where
+    it foresees the counts exactly: its mean score is the best, by one period's luck. The
+    one-standard-error rule keeps the long-run rate; taking the best score does not."""
+    rng = np.random.default_rng(5)
+    truth = rng.gamma(2.0, 1.0, 40)
+    rows = rows_for(truth, 30)
+    count = rng.poisson(rows.long_run).astype(float)
+    forecast = rows.long_run.copy()
+    lucky = rows.period == 7
+    forecast[lucky] = count[lucky] + 0.01
+    config = TrainingConfig(primary_metric=metric, shrinkage_weights=[0.0, 1.0],
+                            anchors=["long_run"])
+    assert choose({100: forecast}, count, rows, config).weight == 0.0
+    best = choose({100: forecast}, count, rows, config.model_copy(update={"choice_rule": "best"}))
+    assert best.weight == 1.0
+
+
+def test_map_anchors_are_the_last_years_maps_at_the_citys_level():
+    """The last-year map is each area's mean of its last 52 periods, scaled so the areas add
+    up to the city's recent level; the kernel map spreads it over the neighbours first."""
+    periods = pd.date_range("2024-01-01", periods=2, freq="7D")
+    panel = pd.DataFrame({  # area-major: each area's periods together
+        "period": np.tile(periods, 3), "area_id": np.repeat(["A", "B", "C"], 2),
+        "all_sum_52": [52.0, 104.0, 0.0, 52.0, 52.0, 52.0],
+        "all_sum_4": [4.0, 4.0, 4.0, 4.0, 4.0, 4.0]})
+    areas = pd.DataFrame({"centroid_x": [0.0, 1.0, 5.0], "centroid_y": [0.0, 0.0, 0.0]})
+    smoothers = {"kernel_density_0.5": kernel_smoother(areas, 0.5)}
+    found = map_rates(panel, "all", 4, ["year", "kernel_year", "long_run"], smoothers)
+    assert set(found) == {"year", "kernel_year"}
+    # Means of the last 52 periods (1 of period 1 over its one period): A 52, B 0, C 52 at
+    # the first period, A 52, B 0.5... scaled to the city's 3 events a period.
+    year = found["year"].reshape(3, 2)
+    np.testing.assert_allclose(year.sum(axis=0), [3.0, 3.0])
+    np.testing.assert_allclose(year[:, 1] / year[:, 1].sum(), [2 / 4, 1 / 4, 1 / 4])
+    kernel = found["kernel_year"].reshape(3, 2)
+    np.testing.assert_allclose(kernel.sum(axis=0), [3.0, 3.0])
+    assert kernel[1, 0] > year[1, 0] == 0  # B gets some of its neighbours' events
+    assert kernel[2, 1] == pytest.approx(year[2, 1])  # C is too far from the others
+    assert map_rates(panel, "all", 4, ["kernel_year"], {}) == {}
 
 
 def test_rounds_can_be_chosen_by_the_loss_before_the_blend():
