@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import itertools
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -38,6 +40,7 @@ from riskgrid import vocabulary as C
 from riskgrid.cluster import Deadline, connect
 from riskgrid.experiment import Experiment
 from training.backtest import Fold, design, row_thresholds
+from training.baselines import hotspot_smoothers, recent_mean
 from training.distributed import fit_arrays, from_futures
 from training.metrics import risk_metrics
 from training.models import (
@@ -53,6 +56,7 @@ from training.riskmodel import RiskModel, contributions
 from training.shrinkage import (
     ANCHORS,
     LONG_RUN,
+    MAP_ANCHORS,
     Choice,
     TrainingRows,
     choose,
@@ -62,6 +66,7 @@ from training.shrinkage import (
 from training.targets import (
     OUTCOME,
     flag_threshold,
+    grid,
     input_catalogue,
     target_counts,
     target_flags,
@@ -111,15 +116,17 @@ def period_sums(part: str, columns: list[str]) -> pd.DataFrame:
 
 
 def long_run(panel: pd.DataFrame, city: pd.DataFrame, stream: str, window: int,
-             column: str | None = None) -> np.ndarray:
+             column: str | None = None, rate: np.ndarray | None = None) -> np.ndarray:
     """:func:`training.shrinkage.long_run_rate` of a block, from the whole city's sums (of
-    ``column``, the area's rate, default its long-run mean)."""
+    ``column``, the area's rate, default its long-run mean; ``rate``: its values, when they
+    are not a panel column): :func:`training.shrinkage.at_city_level` with the city's sums."""
     column = column or f"{stream}_mean_all"
     by_period = city.reindex(pd.DatetimeIndex(panel[C.PERIOD]))
     recent = by_period[f"{stream}_sum_{window}"].to_numpy(np.float64) / window
     total = by_period[column].to_numpy(np.float64)
     level = np.divide(recent, total, out=np.ones_like(total), where=total > 0)
-    return np.nan_to_num(panel[column].to_numpy(np.float64) * level)
+    values = panel[column].to_numpy(np.float64) if rate is None else rate
+    return np.nan_to_num(values * level)
 
 
 def join(*pieces: tuple) -> tuple:
@@ -143,6 +150,100 @@ def add_frames(*frames: pd.DataFrame) -> pd.DataFrame:
 
 def part_periods(part: str) -> np.ndarray:
     return np.sort(read_part(part, [C.PERIOD])[C.PERIOD].unique())
+
+
+MAP_PREFIX = "anchor_"  # the columns of the map anchors' rates (blocks' and city's frames)
+
+
+@dataclass(frozen=True)
+class Held:
+    """The rows (some columns) of a block's areas and of those within its kernels' reach, the
+    kernel maps' smoothers on those areas, and where the block's own areas sit among them."""
+
+    panel: pd.DataFrame
+    smoothers: dict
+    lo: int
+    hi: int
+
+
+def held_rows(area_ids: np.ndarray, smoothers: dict, lo: int, hi: int,
+              *frames: pd.DataFrame) -> Held:
+    """:class:`Held` from the parts' frames that hold ``area_ids``."""
+    frame = pd.concat(frames, ignore_index=True)
+    return Held(frame[frame[C.AREA_ID].isin(area_ids)].reset_index(drop=True), smoothers, lo, hi)
+
+
+def held_blocks(fitter: Fitter, parts: list[str], edges: np.ndarray, area_ids: np.ndarray,
+                smoothers: dict, columns: list[str]) -> list:
+    """Per block, a :class:`Held` of ``columns`` on the workers: each part reads its rows
+    once, and a block takes those of the parts holding areas within its kernels' reach."""
+    frames = [fitter.submit(read_part, p, columns) for p in parts]
+    held = []
+    for lo, hi in itertools.pairwise(edges):
+        reach = np.unique(np.r_[np.arange(lo, hi), *[
+            s[lo:hi].indices for s in smoothers.values()]]).astype(int)
+        mine = [b for b in range(len(parts))
+                if ((reach >= edges[b]) & (reach < edges[b + 1])).any()]
+        local = {name: s[reach][:, reach].tocsr() for name, s in smoothers.items()}
+        start = int(np.searchsorted(reach, lo))
+        held.append(fitter.submit(held_rows, area_ids[reach], local, start, start + hi - lo,
+                                  *[frames[b] for b in mine]))
+    return held
+
+
+def map_names(experiment: Experiment, smoothers: dict) -> list[str]:
+    """The anchors of :data:`training.shrinkage.MAP_ANCHORS` among the experiment's that
+    :func:`training.shrinkage.map_rates` gives (a kernel map needs its smoother)."""
+    return [n for n in experiment.training.anchors if n in MAP_ANCHORS
+            and (MAP_ANCHORS[n] is None or MAP_ANCHORS[n] in smoothers)]
+
+
+def map_columns(stream: str) -> list[str]:
+    """The panel columns :func:`training.baselines.recent_mean` reads (those present)."""
+    return [C.AREA_ID, C.PERIOD, f"{stream}_sum_52", f"{stream}_mean_all"]
+
+
+def block_maps(held: Held, stream: str, names: list[str]) -> pd.DataFrame:
+    """A block's map anchors before the city's level, a row per block row (panel order), as
+    :func:`training.shrinkage.map_rates` computes them from the whole panel: the last-year
+    map from each area's own rows, its kernel smoothing from those within the kernel's reach."""
+    recent = recent_mean(held.panel, stream)  # the held areas x periods
+    periods = recent.shape[1]
+    out = {C.PERIOD: held.panel[C.PERIOD].to_numpy()[held.lo * periods:held.hi * periods]}
+    for name in names:
+        kernel = MAP_ANCHORS[name]
+        values = recent[held.lo:held.hi] if kernel is None else \
+            held.smoothers[kernel][held.lo:held.hi] @ recent
+        out[f"{MAP_PREFIX}{name}"] = np.nan_to_num(np.asarray(values).ravel())
+    return pd.DataFrame(out)
+
+
+def frame_sums(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per period, the sums of a block's frame's columns."""
+    return frame.groupby(C.PERIOD, sort=True).sum()
+
+
+def with_columns(city: pd.DataFrame, *sums: pd.DataFrame) -> pd.DataFrame:
+    """The city's sums per period and the blocks' ``sums`` (of other columns) added up."""
+    return city if not sums else city.join(add_frames(*sums))
+
+
+def city_anchors(fitter: Fitter, parts: list[str], held: list, experiment: Experiment,
+                 smoothers: dict) -> tuple[dict[str, str], list | None, object]:
+    """Each anchor's column, by name; the blocks' map anchors (futures, None without map
+    anchors); and the city's sums per period of the recent counts and of every anchor
+    (a future): what :func:`train_rows` brings the anchors to the city's level with."""
+    config = experiment.training
+    present = set(pq.read_schema(parts[0]).names)
+    columns = anchor_columns(experiment, present)
+    maps = map_names(experiment, smoothers)
+    sums = [fitter.submit(period_sums, p, [f"{config.target}_sum_"
+                                           f"{experiment.features.windows[-1]}",
+                                           *columns.values()]) for p in parts]
+    blocks = [fitter.submit(block_maps, h, config.target, maps) for h in held] if maps else None
+    city = fitter.submit(with_columns, fitter.submit(add_frames, *sums),
+                         *[fitter.submit(frame_sums, b) for b in blocks or []])
+    return columns | {n: f"{MAP_PREFIX}{n}" for n in maps}, blocks, city
 
 
 @dataclass(frozen=True)
@@ -175,7 +276,7 @@ class TrainRows:
 
 def train_rows(origin: Origin, features: list[str], experiment: Experiment, fold: Fold | None,
                h: int, city: pd.DataFrame, anchors: dict[str, str],
-               step: pd.Timedelta) -> TrainRows:
+               step: pd.Timedelta, maps: pd.DataFrame | None = None) -> TrainRows:
     """The rows :func:`training.backtest.run_backtest` trains on at ``fold`` and ``h``, of one
     block: labels as known at the origin, targets before it; with no fold, the rows of the
     final fit (:func:`training.pipeline.fit_final`): every row whose targets are known.
@@ -183,7 +284,8 @@ def train_rows(origin: Origin, features: list[str], experiment: Experiment, fold
     Args:
         city: per period, the whole city's sums of the target's recent counts and of each
             anchor's column (the city's level the anchors are brought to).
-        anchors: the panel column of each anchor's rate, by name.
+        anchors: the column of each anchor's rate, by name: the panel's, or ``maps``'.
+        maps: the block's map anchors before the city's level (:func:`block_maps`).
     """
     config, fc = experiment.training, experiment.features
     panel, known = origin.panel, origin.known
@@ -203,7 +305,9 @@ def train_rows(origin: Origin, features: list[str], experiment: Experiment, fold
         weight=sample_weights(count[train], flag[train], config, area=area),
         size=sizes.reindex(area).to_numpy(np.float64),
         threshold=None if thresholds is None else thresholds[train],
-        anchors={name: long_run(panel, city, config.target, fc.windows[-1], column)[train]
+        anchors={name: long_run(panel, city, config.target, fc.windows[-1], column,
+                                None if maps is None or column not in maps else
+                                maps[column].to_numpy(np.float64))[train]
                  for name, column in anchors.items()})
 
 
@@ -324,7 +428,9 @@ def fit_blocks(fitter: Fitter, rows: list, area_ids: np.ndarray, h: int
         choice = Choice(most, config.shrinkage_weights[0], float("nan"))
     rounds = choice.rounds if by_count else risk_rounds(late["risk_raw"], late["flag"], config)
     risk = truncated(risk, rounds)
-    count_model = booster("count", objective, choice.rounds, choice)
+    # At weight 0 the booster learns the anchor itself and gets every round to do so.
+    count_rounds = most if choice.weight == 0 else choice.rounds
+    count_model = booster("count", objective, count_rounds, choice)
     # The count's dispersion around the early booster's forecasts, shrunk as the final one is.
     dispersion = fit_dispersion(late["count"], shrunk_labels(
         forecasts[choice.rounds], context.anchor(choice.anchor), choice.weight), None)
@@ -337,7 +443,7 @@ def fit_blocks(fitter: Fitter, rows: list, area_ids: np.ndarray, h: int
                          calibrator=Calibrator(config.calibration).fit(raw, late["flag"]),
                          by_count=by_count, dispersion=dispersion)
     stated = {"rows": len(late["flag"]), "areas": len(sampled), "of_areas": len(area_ids)}
-    return Fitted(model, choice.weight, choice.rounds, risk.current_iteration(),
+    return Fitted(model, choice.weight, count_rounds, risk.current_iteration(),
                   choice.anchor), stated
 
 
@@ -394,23 +500,29 @@ def fit_final_partitioned(experiment: Experiment, folder: Path, engine: Engine
     features = [name for name in catalogue["name"] if name in present]
     config, fc = experiment.training, experiment.features
     areas = read_clean(folder, events=False).areas
-    anchors = anchor_columns(experiment, present)
     with connect(engine.scheduler) as client:
         fitter = Fitter(client, engine, experiment, Deadline(engine.timeout))
         ids = fitter.gather([fitter.submit(part_areas, p) for p in parts], "the panel's parts")
         periods = fitter.gather([fitter.submit(part_periods, parts[0])], "the periods")[0]
         step = pd.Timedelta(periods[1] - periods[0])
-        city = fitter.submit(add_frames, *[fitter.submit(
-            period_sums, p, [f"{config.target}_sum_{fc.windows[-1]}", *anchors.values()])
-            for p in parts])
+        area_ids = np.concatenate(ids)
+        # The kernel maps' smoothers the anchors need, and the rows within their reach.
+        kernels = {MAP_ANCHORS[n] for n in config.anchors if MAP_ANCHORS.get(n)}
+        smoothers = {k: s for k, s in hotspot_smoothers(areas, area_ids).items()
+                     if k in kernels} if kernels else {}
+        held = held_blocks(fitter, parts, np.r_[0, np.cumsum([len(i) for i in ids])],
+                           area_ids, smoothers, map_columns(config.target)) \
+            if map_names(experiment, smoothers) else []
+        anchors, maps, city = city_anchors(fitter, parts, held, experiment, smoothers)
         columns = [C.AREA_ID, C.PERIOD, *features, *outcome_columns(experiment)]
         origins = [fitter.submit(final_origin, p, columns, block_areas(areas, i), experiment)
                    for p, i in zip(parts, ids, strict=True)]
         models, sampled = {}, {}
         for h in fc.horizons:
             rows = [fitter.submit(train_rows, o, features, experiment, None, h, city, anchors,
-                                  step) for o in origins]
-            fitted, sampled[h] = fit_blocks(fitter, rows, np.concatenate(ids), h)
+                                  step, None if maps is None else maps[b])
+                    for b, o in enumerate(origins)]
+            fitted, sampled[h] = fit_blocks(fitter, rows, area_ids, h)
             models[h] = fitted.model
             client.cancel(rows)
         found = pd.concat(fitter.gather([fitter.submit(origin_thresholds, o) for o in origins],
@@ -433,11 +545,13 @@ def block_areas(areas: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
 
 
 def anchor_columns(experiment: Experiment, present: set[str]) -> dict[str, str]:
-    """The panel column of each anchor the count model may be shrunk toward, by name."""
+    """The panel column of each anchor of :data:`training.shrinkage.ANCHORS` the count model
+    may be shrunk toward, by name (the map anchors are computed: :func:`block_maps`)."""
     target = experiment.training.target
     return {LONG_RUN: f"{target}_mean_all"} | {
         name: ANCHORS[name].format(stream=target) for name in experiment.training.anchors
-        if name != LONG_RUN and ANCHORS[name].format(stream=target) in present}
+        if name in ANCHORS and name != LONG_RUN
+        and ANCHORS[name].format(stream=target) in present}
 
 
 def outcome_columns(experiment: Experiment) -> list[str]:

@@ -16,7 +16,6 @@ back: one row per area, test period and horizon, which :func:`training.backtest.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,32 +46,21 @@ from training.baselines import (
 from training.models import Fitted
 from training.partitioned import (
     Fitter,
+    Held,
     Origin,
-    add_frames,
-    anchor_columns,
     block_areas,
+    city_anchors,
     fit_blocks,
+    held_blocks,
     origin_thresholds,
     outcome_columns,
     panel_parts,
     part_areas,
     part_periods,
-    period_sums,
     read_part,
     train_rows,
 )
 from training.targets import OUTCOME, flag_threshold, target_counts, target_flags
-
-
-@dataclass(frozen=True)
-class Held:
-    """The baselines' columns of a block's areas and of those within its kernel's reach, the
-    kernel maps' smoothers on those areas, and where the block's own areas sit among them."""
-
-    panel: pd.DataFrame
-    smoothers: dict
-    lo: int
-    hi: int
 
 
 # --- tasks: what each worker runs ---------------------------------------------------------
@@ -100,13 +88,6 @@ def at_origin(part: str, columns: list[str], incidents: pd.DataFrame, petitions:
     return Origin(panel=panel, known=known, areas=areas,
                   threshold=flag_threshold(known, config, before=origin),
                   final_threshold=flag_threshold(panel, config, before=origin))
-
-
-def held_rows(area_ids: np.ndarray, smoothers: dict, lo: int, hi: int,
-              *frames: pd.DataFrame) -> Held:
-    """:class:`Held` from the parts' baseline columns that hold ``area_ids``."""
-    frame = pd.concat(frames, ignore_index=True)
-    return Held(frame[frame[C.AREA_ID].isin(area_ids)].reset_index(drop=True), smoothers, lo, hi)
 
 
 def fold_predictions(origin: Origin, held: Held, fitted: Fitted, features: list[str],
@@ -163,7 +144,6 @@ def run_backtest_partitioned(experiment: Experiment, folder: Path, engine: Engin
     features = [name for name in catalogue["name"] if name in present]
     areas = read_clean(folder, events=False).areas
     clean = str((folder / "clean").resolve())
-    anchors = anchor_columns(experiment, present)
     with connect(engine.scheduler) as client:
         fitter = Fitter(client, engine, experiment, Deadline(engine.timeout))
         ids = fitter.gather([fitter.submit(part_areas, p) for p in parts], "the panel's parts")
@@ -175,11 +155,10 @@ def run_backtest_partitioned(experiment: Experiment, folder: Path, engine: Engin
         first = int(np.searchsorted(periods, folds[0].start))
         names = baseline_names(fc.windows, smoothers, first >= fc.lag_for_season())
         edges = np.r_[0, np.cumsum([len(i) for i in ids])]
-        window = fc.windows[-1]
-        city = fitter.submit(add_frames, *[fitter.submit(
-            period_sums, p, [f"{config.target}_sum_{window}", *anchors.values()])
-            for p in parts])
-        held = _held(fitter, parts, edges, area_ids, smoothers, _baseline_columns(experiment))
+        held = held_blocks(fitter, parts, edges, area_ids, smoothers,
+                           _baseline_columns(experiment))
+        # The map anchors from the rows the baselines read (the kernel's from its reach).
+        anchors, maps, city = city_anchors(fitter, parts, held, experiment, smoothers)
         incidents = [fitter.submit(read_records, clean, "incidents", list(map(str, i)))
                      for i in ids]
         petitions = fitter.submit(read_records, clean, "petitions")
@@ -202,7 +181,8 @@ def run_backtest_partitioned(experiment: Experiment, folder: Path, engine: Engin
                     progress(f"fold {fold.number}/{len(folds)}, horizon {h}",
                              (len(frames) + 1, steps))
                 rows = [fitter.submit(train_rows, o, features, experiment, fold, h, city, anchors,
-                                      step) for o in origins]
+                                      step, None if maps is None else maps[b])
+                        for b, o in enumerate(origins)]
                 fitted, _ = fit_blocks(fitter, rows, area_ids, h)
                 model = client.scatter([fitted], hash=False, broadcast=True)[0]
                 found = fitter.gather([fitter.submit(
@@ -226,21 +206,3 @@ def _baseline_columns(experiment: Experiment) -> list[str]:
     windows = sorted({*fc.windows, MAP_PERIODS})
     return [C.AREA_ID, C.PERIOD, *[c for s in streams for c in (
         f"{s}_now", f"{OUTCOME}{s}", f"{s}_mean_all", *(f"{s}_sum_{w}" for w in windows))]]
-
-
-def _held(fitter: Fitter, parts: list[str], edges: np.ndarray, area_ids: np.ndarray,
-          smoothers: dict, columns: list[str]) -> list:
-    """Per block, a :class:`Held` on the workers (once: it does not depend on the origin)."""
-    frames = [fitter.submit(read_part, p, columns) for p in parts]
-    held = []
-    for lo, hi in itertools.pairwise(edges):
-        reach = np.unique(np.r_[np.arange(lo, hi), *[
-            s[lo:hi].indices for s in smoothers.values()]]).astype(int)
-        mine = [b for b in range(len(parts)) if ((reach >= edges[b]) & (reach < edges[b + 1])).any()]
-        local = {name: s[reach][:, reach].tocsr() for name, s in smoothers.items()}
-        start = int(np.searchsorted(reach, lo))
-        held.append(fitter.submit(held_rows, area_ids[reach], local, start, start + hi - lo,
-                                  *[frames[b] for b in mine]))
-    return held
-
-
