@@ -178,17 +178,24 @@ def held_blocks(fitter: Fitter, parts: list[str], edges: np.ndarray, area_ids: n
     """Per block, a :class:`Held` of ``columns`` on the workers: each part reads its rows
     once, and a block takes those of the parts holding areas within its kernels' reach."""
     frames = [fitter.submit(read_part, p, columns) for p in parts]
-    held = []
+    return [fitter.submit(held_rows, area_ids[reach], local, lo, hi, *[frames[b] for b in mine])
+            for reach, local, (lo, hi), mine in block_reach(edges, smoothers)]
+
+
+def block_reach(edges: np.ndarray, smoothers: dict) -> list[tuple]:
+    """Per block of areas ``edges[b]:edges[b + 1]`` (in the smoothers' order): the areas
+    within its kernels' reach, the smoothers on those, where its own sit among them, and
+    the blocks that hold them."""
+    out = []
     for lo, hi in itertools.pairwise(edges):
         reach = np.unique(np.r_[np.arange(lo, hi), *[
             s[lo:hi].indices for s in smoothers.values()]]).astype(int)
-        mine = [b for b in range(len(parts))
+        mine = [b for b in range(len(edges) - 1)
                 if ((reach >= edges[b]) & (reach < edges[b + 1])).any()]
         local = {name: s[reach][:, reach].tocsr() for name, s in smoothers.items()}
         start = int(np.searchsorted(reach, lo))
-        held.append(fitter.submit(held_rows, area_ids[reach], local, start, start + hi - lo,
-                                  *[frames[b] for b in mine]))
-    return held
+        out.append((reach, local, (start, start + hi - lo), mine))
+    return out
 
 
 def map_names(experiment: Experiment, smoothers: dict) -> list[str]:

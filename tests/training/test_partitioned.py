@@ -16,18 +16,28 @@ from riskgrid.experiment import Experiment
 from tests.training.test_distributed import EXPERIMENT, skewed_city
 from training.backtest import design, feature_columns, training_rows
 from training.models import fit_horizon, fit_local
+from training.baselines import hotspot_smoothers
 from training.partitioned import (
+    MAP_PREFIX,
     add_frames,
+    anchor_columns,
     block_areas,
+    block_maps,
+    block_reach,
     final_origin,
     fit_final_partitioned,
     fold_piece,
+    frame_sums,
+    held_rows,
+    map_columns,
     outcome_columns,
     panel_parts,
     period_sums,
+    read_part,
     sample_areas,
     shap_importance_partitioned,
     train_rows,
+    with_columns,
 )
 from training.pipeline import Inputs, fit_final, shap_importance
 from training.targets import flag_threshold, target_counts, target_flags
@@ -115,6 +125,55 @@ def test_the_blocks_give_each_booster_the_in_process_rows(city, changes, roles):
         np.testing.assert_array_equal(X, sample.X)
         np.testing.assert_allclose(label, sample.label, rtol=1e-6)  # float32 sums, in-process
         np.testing.assert_array_equal(weight, 1.0 if sample.weight is None else sample.weight)
+
+
+def test_the_blocks_anchors_are_the_in_process_ones(city):
+    """Every anchor the count model can be shrunk toward, at the city's level, computed per
+    block: the long-run ones from the part's columns, the last-year map from each area's
+    own rows, its kernel smoothing from the rows of the areas within the kernel's reach (in
+    other parts), the city's level from the blocks' sums per period."""
+    inputs, folder = city
+    experiment = with_training(anchors=["long_run", "kernel_long_run", "recent", "year",
+                                        "kernel_year"])
+    config, panel, window = experiment.training, inputs.panel, experiment.features.windows[-1]
+    threshold = flag_threshold(panel, config)
+    count, flag = target_counts(panel, config, 1), target_flags(panel, config, 1, threshold)
+    known = ~np.isnan(count) & ~np.isnan(flag)
+    local = training_rows(panel, inputs.areas, config, threshold, window).take(known)
+    assert set(local.anchors) == {"kernel_long_run", "recent", "year", "kernel_year"}
+    features = feature_columns(panel, inputs.catalogue)
+    parts = [str(p) for p in panel_parts(folder)]
+    area_ids = panel[C.AREA_ID].unique()
+    smoothers = hotspot_smoothers(inputs.areas, area_ids)
+    frames = [read_part(p, map_columns("all")) for p in parts]
+    edges = np.r_[0, np.cumsum([f[C.AREA_ID].nunique() for f in frames])]
+    maps = [block_maps(held_rows(area_ids[reach], local_smoothers, lo, hi,
+                                 *[frames[b] for b in mine]), "all", ["year", "kernel_year"])
+            for reach, local_smoothers, (lo, hi), mine in block_reach(edges, smoothers)]
+    assert any(len(mine) > 1 for *_, mine in block_reach(edges, smoothers))
+    anchors = anchor_columns(experiment, set(panel.columns)) | {
+        n: f"{MAP_PREFIX}{n}" for n in ("year", "kernel_year")}
+    sums = with_columns(add_frames(*[period_sums(p, [f"all_sum_{window}", *[
+        c for c in anchors.values() if c in panel]]) for p in parts]), *map(frame_sums, maps))
+    columns = [C.AREA_ID, C.PERIOD, *features, *outcome_columns(experiment)]
+    rows = []
+    for b, part in enumerate(parts):
+        ids = pd.read_parquet(part, columns=[C.AREA_ID])[C.AREA_ID].unique()
+        origin = final_origin(part, columns, block_areas(inputs.areas, ids), experiment)
+        rows.append(train_rows(origin, features, experiment, None, 1, sums, anchors,
+                               pd.Timedelta(weeks=1), maps[b]))
+    for name in anchors:
+        expected = local.anchor(name)
+        assert expected.std() > 0, name
+        # float64 sums per block, added across blocks: to within float32's rounding
+        np.testing.assert_allclose(np.concatenate([r.anchors[name] for r in rows]), expected,
+                                   rtol=1e-6, atol=1e-12, err_msg=name)
+    # the count model's labels shrunk toward the kernel map, as fit_horizon shrinks them
+    kept = np.concatenate([r.weight for r in rows]) > 0
+    label = np.concatenate([fold_piece(r, np.datetime64("NaT"), "count", True, 0.6,
+                                       "kernel_year")[1] for r in rows])
+    np.testing.assert_allclose(label, (0.6 * count[known] + 0.4 * local.anchor(
+        "kernel_year"))[kept], rtol=1e-6)
 
 
 def test_the_calibration_sample_is_every_area_unless_the_slice_is_large():

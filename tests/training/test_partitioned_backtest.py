@@ -15,8 +15,21 @@ from features import Engine, Layout, build_panel, outcomes_known_at, read_featur
 from riskgrid import InputError, Settings
 from riskgrid import vocabulary as C
 from tests.training.test_distributed import EXPERIMENT, skewed_city
-from training.backtest import design, feature_columns, make_folds, run_backtest
-from training.partitioned import add_frames, panel_parts, period_sums
+from training.backtest import design, feature_columns, make_folds, run_backtest, training_rows
+from training.baselines import hotspot_smoothers
+from training.partitioned import (
+    MAP_PREFIX,
+    add_frames,
+    anchor_columns,
+    block_maps,
+    block_reach,
+    frame_sums,
+    held_rows,
+    map_columns,
+    panel_parts,
+    period_sums,
+    with_columns,
+)
 from training.partitioned_backtest import (
     at_origin,
     read_records,
@@ -136,7 +149,8 @@ def test_the_backtest_on_the_workers_is_the_in_process_one(city, dask_cluster, n
 
 def test_the_blocks_train_on_the_labels_known_at_the_origin(city):
     """Each block's training rows, from its part and its own records, are the in-process
-    backtest's: inputs, labels as known at the origin (late reports left out), weights."""
+    backtest's: inputs, labels as known at the origin (late reports left out), weights, and
+    every anchor (the kernel map's from the neighbouring parts' rows)."""
     folder, whole, areas, records = city
     experiment = case("classifier")  # zero rows sampled
     config, fc, panel = experiment.training, experiment.features, whole.frame
@@ -156,22 +170,45 @@ def test_the_blocks_train_on_the_labels_known_at_the_origin(city):
     columns = [C.AREA_ID, C.PERIOD, *features, *[f"outcome_{s}" for s in
                                                   ("all", "collective", "group")]]
     clean = str(folder / "clean")
-    sums = add_frames(*[period_sums(str(p), ["all_sum_13", "all_mean_all"])
-                        for p in panel_parts(folder)])
+    parts = [str(p) for p in panel_parts(folder)]
+    # The map anchors: each block's from the rows of the areas within the kernel's reach.
+    area_ids = panel[C.AREA_ID].unique()
+    smoothers = hotspot_smoothers(areas, area_ids)
+    frames = [pd.read_parquet(p, columns=map_columns("all")[:2] + ["all_mean_all"])
+              for p in parts]
+    edges = np.r_[0, np.cumsum([f[C.AREA_ID].nunique() for f in frames])]
+    maps = [block_maps(held_rows(area_ids[reach], local, lo, hi, *[frames[b] for b in mine]),
+                       "all", ["year", "kernel_year"])
+            for reach, local, (lo, hi), mine in block_reach(edges, smoothers)]
+    anchors = anchor_columns(experiment, set(panel.columns)) | {
+        n: f"{MAP_PREFIX}{n}" for n in ("year", "kernel_year")}
+    assert set(anchors) == set(config.anchors)  # every anchor of the defaults
+    sums = with_columns(add_frames(*[period_sums(p, ["all_sum_13", "all_mean_all",
+                                                     "all_mean_all_kernel_1", "all_ewm"])
+                                     for p in parts]), *map(frame_sums, maps))
     blocks = []
-    for part in panel_parts(folder):
+    for b, part in enumerate(parts):
         ids = pd.read_parquet(part, columns=[C.AREA_ID])[C.AREA_ID].unique()
-        origin = at_origin(str(part), columns, read_records(clean, "incidents", list(ids)),
+        origin = at_origin(part, columns, read_records(clean, "incidents", list(ids)),
                            read_records(clean, "petitions"), Layout(ids, periods, fc.period),
                            areas[areas[C.AREA_ID].isin(ids)][[C.AREA_ID, C.AREA_KM2]],
                            experiment, fold.start)
-        blocks.append(train_rows(origin, features, experiment, fold, h, sums,
-                                 {"long_run": "all_mean_all"}, step))
+        blocks.append(train_rows(origin, features, experiment, fold, h, sums, anchors, step,
+                                 maps[b]))
     np.testing.assert_array_equal(np.concatenate([b.X for b in blocks]), X)
     np.testing.assert_array_equal(np.concatenate([b.count for b in blocks]), count[train])
     np.testing.assert_array_equal(np.concatenate([b.flag for b in blocks]), flag[train])
     np.testing.assert_array_equal(np.concatenate([b.weight for b in blocks]), sample_weights(
         count[train], flag[train], config, area=panel[C.AREA_ID].to_numpy()[train]))
+    # The anchors the labels are shrunk toward, each at the city's level, as in-process
+    # (sums in float64 per block, added across blocks: to within float32's rounding).
+    local = training_rows(known, areas, config, threshold, fc.windows[-1], smoothers).take(train)
+    assert set(local.anchors) | {"long_run"} == set(anchors)
+    for name in anchors:
+        expected = local.anchor(name)
+        assert expected.std() > 0, name
+        np.testing.assert_allclose(np.concatenate([b.anchors[name] for b in blocks]),
+                                   expected, rtol=1e-6, atol=1e-12, err_msg=name)
 
 
 def test_the_driver_reads_neither_the_panel_nor_the_records(city, dask_cluster, tmp_path):
