@@ -46,22 +46,18 @@ from training.baselines import (
 from training.models import Fitted
 from training.partitioned import (
     Fitter,
-    Held,
     Origin,
     block_areas,
-    city_anchors,
     fit_blocks,
-    held_blocks,
     origin_thresholds,
     outcome_columns,
     panel_parts,
     part_areas,
     part_periods,
-    read_part,
     train_rows,
 )
+from training.partitioned_anchors import Held, city_anchors, held_blocks, read_part
 from training.targets import OUTCOME, flag_threshold, target_counts, target_flags
-
 
 # --- tasks: what each worker runs ---------------------------------------------------------
 

@@ -15,28 +15,30 @@ from riskgrid import vocabulary as C
 from riskgrid.experiment import Experiment
 from tests.training.test_distributed import EXPERIMENT, skewed_city
 from training.backtest import design, feature_columns, training_rows
-from training.models import fit_horizon, fit_local
 from training.baselines import hotspot_smoothers
+from training.models import fit_horizon, fit_local
 from training.partitioned import (
-    MAP_PREFIX,
-    add_frames,
-    anchor_columns,
     block_areas,
-    block_maps,
-    block_reach,
     final_origin,
     fit_final_partitioned,
     fold_piece,
-    frame_sums,
-    held_rows,
-    map_columns,
     outcome_columns,
     panel_parts,
-    period_sums,
-    read_part,
     sample_areas,
     shap_importance_partitioned,
     train_rows,
+)
+from training.partitioned_anchors import (
+    MAP_PREFIX,
+    add_frames,
+    anchor_columns,
+    block_maps,
+    block_reach,
+    frame_sums,
+    held_rows,
+    map_columns,
+    period_sums,
+    read_part,
     with_columns,
 )
 from training.pipeline import Inputs, fit_final, shap_importance

@@ -17,7 +17,8 @@ from riskgrid import vocabulary as C
 from tests.training.test_distributed import EXPERIMENT, skewed_city
 from training.backtest import design, feature_columns, make_folds, run_backtest, training_rows
 from training.baselines import hotspot_smoothers
-from training.partitioned import (
+from training.partitioned import panel_parts
+from training.partitioned_anchors import (
     MAP_PREFIX,
     add_frames,
     anchor_columns,
@@ -26,7 +27,6 @@ from training.partitioned import (
     frame_sums,
     held_rows,
     map_columns,
-    panel_parts,
     period_sums,
     with_columns,
 )
