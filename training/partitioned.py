@@ -46,6 +46,7 @@ from training.models import (
     Fitted,
     HorizonModel,
     booster_params,
+    fitted_rounds,
     round_candidates,
     staged,
     truncated,
@@ -58,6 +59,7 @@ from training.partitioned_anchors import (
     map_names,
     read_part,
 )
+from training.partitioned_stopping import slice_losses, stopped_rounds
 from training.riskmodel import RiskModel, contributions
 from training.shrinkage import (
     LONG_RUN,
@@ -211,10 +213,11 @@ def fold_piece(rows: TrainRows, late_from: np.datetime64, role: str, by_count: b
 
 
 def late_slice(rows: TrainRows, late_from: np.datetime64, sampled: set, early_count: lgb.Booster,
-               risk: lgb.Booster | None, candidates: list[int]) -> dict:
+               risk: lgb.Booster | None, candidates: list[int],
+               risk_candidates: list[int]) -> dict:
     """The inner slice's rows of the sampled areas (every row, kept or not, as in
     :func:`training.models.fit_horizon`): targets, context, and the early boosters' scores
-    after each candidate number of rounds."""
+    after each of their candidate numbers of rounds."""
     late = (rows.period >= late_from) & np.isin(rows.area, list(sampled))
     X = rows.X[late]
     out = {"count": rows.count[late], "flag": rows.flag[late], "period": rows.period[late],
@@ -224,7 +227,7 @@ def late_slice(rows: TrainRows, late_from: np.datetime64, sampled: set, early_co
            # The count objectives (poisson, tweedie) have a log link.
            "forecasts": {r: np.exp(raw) for r, raw in staged(early_count, X, candidates).items()}}
     if risk is not None:
-        out["risk_raw"] = staged(risk, X, candidates)
+        out["risk_raw"] = staged(risk, X, risk_candidates)
     return out
 
 
@@ -288,21 +291,33 @@ def fit_blocks(fitter: Fitter, rows: list, area_ids: np.ndarray, h: int
         pieces = [fitter.submit(fold_piece, r, late_from, role, by_count, *shrink) for r in rows]
         return fitter.fit_pieces(pieces, names, loss, rounds, weighted, role)
 
+    def stopped(fitted: lgb.Booster, label: str, loss: str) -> lgb.Booster:
+        """The booster cut where a local fit stops on the slice (every area's rows)."""
+        losses = fitter.gather([fitter.submit(slice_losses, r, late_from, fitted, label, loss)
+                                for r in rows], f"the inner slice's losses of horizon {h}")
+        return truncated(fitted, stopped_rounds(np.sum(losses, axis=0)))
+
+    by_loss = config.choose_rounds and config.rounds_by == "loss"
     risk = booster("risk", objective if by_count else "binary", most)
+    if by_loss if by_count else config.choose_rounds:  # as fit_horizon's early boosters stop
+        risk = stopped(risk, "count", objective) if by_count else stopped(risk, "flag", "binary")
     # Always fitted: the count's dispersion is learned around its forecasts.
     early_count = risk if by_count else booster("early_count", objective, most)
-    candidates = round_candidates(config)
+    if by_loss and not by_count:
+        early_count = stopped(early_count, "count", objective)
+    candidates = fitted_rounds(early_count, config)
     total = sum(f[1] for f in found)
     sampled = sample_areas(area_ids, int(total * config.calibration_share), config.seed)
     late = fitter.gather([fitter.submit(late_slice, r, late_from, sampled, early_count,
-                                        None if by_count else risk, candidates) for r in rows],
+                                        None if by_count else risk, candidates,
+                                        fitted_rounds(risk, config)) for r in rows],
                          f"the inner slice of horizon {h}")
     late = _joined(late)
     anchors = late["anchors"]
     context = TrainingRows(late["period"], late["area"], late["size"], anchors[LONG_RUN],
                            late["threshold"], {k: v for k, v in anchors.items() if k != LONG_RUN})
     forecasts = late["forecasts"]
-    if len(candidates) > 1 or len(set(config.shrinkage_weights)) > 1:
+    if len(round_candidates(config)) > 1 or len(set(config.shrinkage_weights)) > 1:
         choice = choose(forecasts, late["count"], context, config)
     else:
         choice = Choice(most, config.shrinkage_weights[0], float("nan"))
