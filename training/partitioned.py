@@ -38,7 +38,6 @@ from riskgrid import vocabulary as C
 from riskgrid.cluster import Deadline, connect
 from riskgrid.experiment import Experiment
 from training.backtest import Fold, design, row_thresholds
-from training.baselines import hotspot_smoothers
 from training.distributed import fit_arrays, from_futures
 from training.metrics import risk_metrics
 from training.models import (
@@ -52,6 +51,7 @@ from training.models import (
     truncated,
 )
 from training.partitioned_anchors import (
+    area_smoothers,
     city_anchors,
     held_blocks,
     long_run,
@@ -401,14 +401,14 @@ def fit_final_partitioned(experiment: Experiment, folder: Path, engine: Engine
         periods = fitter.gather([fitter.submit(part_periods, parts[0])], "the periods")[0]
         step = pd.Timedelta(periods[1] - periods[0])
         area_ids = np.concatenate(ids)
-        # The kernel maps' smoothers the anchors need, and the rows within their reach.
+        # The kernel maps' smoothers the anchors need (on a worker), the rows within reach.
         kernels = {MAP_ANCHORS[n] for n in config.anchors if MAP_ANCHORS.get(n)}
-        smoothers = {k: s for k, s in hotspot_smoothers(areas, area_ids).items()
-                     if k in kernels} if kernels else {}
+        smoothers = fitter.submit(area_smoothers, str(folder.resolve()), area_ids, kernels)
+        names = fitter.gather([fitter.submit(list, smoothers)], "the kernel maps")[0]
         held = held_blocks(fitter, parts, np.r_[0, np.cumsum([len(i) for i in ids])],
                            area_ids, smoothers, map_columns(config.target)) \
-            if map_names(experiment, smoothers) else []
-        anchors, maps, city = city_anchors(fitter, parts, held, experiment, smoothers)
+            if map_names(experiment, names) else []
+        anchors, maps, city = city_anchors(fitter, parts, held, experiment, names)
         columns = [C.AREA_ID, C.PERIOD, *features, *outcome_columns(experiment)]
         origins = [fitter.submit(final_origin, p, columns, block_areas(areas, i), experiment)
                    for p, i in zip(parts, ids, strict=True)]

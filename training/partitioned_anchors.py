@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from features import read_clean
 from riskgrid import vocabulary as C
 from riskgrid.experiment import Experiment
-from training.baselines import recent_mean
+from training.baselines import hotspot_smoothers, recent_mean
 from training.shrinkage import ANCHORS, LONG_RUN, MAP_ANCHORS
 
 
@@ -75,14 +77,40 @@ def held_rows(area_ids: np.ndarray, smoothers: dict, lo: int, hi: int,
     return Held(frame[frame[C.AREA_ID].isin(area_ids)].reset_index(drop=True), smoothers, lo, hi)
 
 
+def area_smoothers(folder: str, area_ids: np.ndarray, kernels: set[str] | None = None) -> dict:
+    """:func:`training.baselines.hotspot_smoothers` of the snapshot's areas (``kernels``
+    only, when given), made on a worker: the driver never holds them."""
+    if kernels is not None and not kernels:
+        return {}
+    found = hotspot_smoothers(read_clean(Path(folder), events=False).areas, area_ids)
+    return found if kernels is None else {k: v for k, v in found.items() if k in kernels}
+
+
 def held_blocks(fitter, parts: list[str], edges: np.ndarray, area_ids: np.ndarray,
-                smoothers: dict, columns: list[str]) -> list:
+                smoothers, columns: list[str]) -> list:
     """Per block, a :class:`Held` of ``columns`` on the workers (``fitter``: a
-    :class:`training.partitioned.Fitter`): each part reads its rows once, and a block takes
-    those of the parts holding areas within its kernels' reach."""
+    :class:`training.partitioned.Fitter`; ``smoothers``: a future of the kernel maps'
+    smoothers): each part reads its rows once, and a block takes those of the parts holding
+    areas within its kernels' reach. Only which parts those are comes back here."""
+    plan = fitter.submit(block_reach, edges, smoothers)
+    blocks = [fitter.submit(_item, plan, b) for b in range(len(parts))]
+    mine = fitter.gather([fitter.submit(_parts_of, plan)], "the kernels' reach")[0]
     frames = [fitter.submit(read_part, p, columns) for p in parts]
-    return [fitter.submit(held_rows, area_ids[reach], local, lo, hi, *[frames[b] for b in mine])
-            for reach, local, (lo, hi), mine in block_reach(edges, smoothers)]
+    return [fitter.submit(_held, blocks[b], area_ids, *[frames[k] for k in mine[b]])
+            for b in range(len(parts))]
+
+
+def _item(values: list, i: int):
+    return values[i]
+
+
+def _parts_of(plan: list[tuple]) -> list[list[int]]:
+    return [mine for *_, mine in plan]
+
+
+def _held(block: tuple, area_ids: np.ndarray, *frames: pd.DataFrame) -> Held:
+    reach, local, (lo, hi), _ = block
+    return held_rows(area_ids[reach], local, lo, hi, *frames)
 
 
 def block_reach(edges: np.ndarray, smoothers: dict) -> list[tuple]:
@@ -101,9 +129,10 @@ def block_reach(edges: np.ndarray, smoothers: dict) -> list[tuple]:
     return out
 
 
-def map_names(experiment: Experiment, smoothers: dict) -> list[str]:
+def map_names(experiment: Experiment, smoothers: list[str]) -> list[str]:
     """The anchors of :data:`training.shrinkage.MAP_ANCHORS` among the experiment's that
-    :func:`training.shrinkage.map_rates` gives (a kernel map needs its smoother)."""
+    :func:`training.shrinkage.map_rates` gives (a kernel map needs its smoother; ``smoothers``:
+    the kernel maps' names)."""
     return [n for n in experiment.training.anchors if n in MAP_ANCHORS
             and (MAP_ANCHORS[n] is None or MAP_ANCHORS[n] in smoothers)]
 
@@ -139,10 +168,11 @@ def with_columns(city: pd.DataFrame, *sums: pd.DataFrame) -> pd.DataFrame:
 
 
 def city_anchors(fitter, parts: list[str], held: list, experiment: Experiment,
-                 smoothers: dict) -> tuple[dict[str, str], list | None, object]:
+                 smoothers: list[str]) -> tuple[dict[str, str], list | None, object]:
     """Each anchor's column, by name; the blocks' map anchors (futures, None without map
     anchors); and the city's sums per period of the recent counts and of every anchor
-    (a future): what :func:`train_rows` brings the anchors to the city's level with."""
+    (a future): what :func:`train_rows` brings the anchors to the city's level with.
+    ``smoothers``: the names of the kernel maps the workers hold."""
     config = experiment.training
     present = set(pq.read_schema(parts[0]).names)
     columns = anchor_columns(experiment, present)

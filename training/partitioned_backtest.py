@@ -41,7 +41,6 @@ from training.baselines import (
     MAP_PERIODS,
     baseline_forecasts,
     baseline_names,
-    hotspot_smoothers,
 )
 from training.models import Fitted
 from training.partitioned import (
@@ -56,7 +55,13 @@ from training.partitioned import (
     part_periods,
     train_rows,
 )
-from training.partitioned_anchors import Held, city_anchors, held_blocks, read_part
+from training.partitioned_anchors import (
+    Held,
+    area_smoothers,
+    city_anchors,
+    held_blocks,
+    read_part,
+)
 from training.targets import OUTCOME, flag_threshold, target_counts, target_flags
 
 # --- tasks: what each worker runs ---------------------------------------------------------
@@ -147,14 +152,16 @@ def run_backtest_partitioned(experiment: Experiment, folder: Path, engine: Engin
                                                  "the panel's periods")[0])
         folds = make_folds(periods, config)
         area_ids = np.concatenate(ids)
-        smoothers = hotspot_smoothers(areas, area_ids)
+        # The kernel maps' smoothers stay on the workers; only their names come here.
+        smoothers = fitter.submit(area_smoothers, str(folder.resolve()), area_ids)
+        kernels = fitter.gather([fitter.submit(list, smoothers)], "the kernel maps")[0]
         first = int(np.searchsorted(periods, folds[0].start))
-        names = baseline_names(fc.windows, smoothers, first >= fc.lag_for_season())
+        names = baseline_names(fc.windows, kernels, first >= fc.lag_for_season())
         edges = np.r_[0, np.cumsum([len(i) for i in ids])]
         held = held_blocks(fitter, parts, edges, area_ids, smoothers,
                            _baseline_columns(experiment))
         # The map anchors from the rows the baselines read (the kernel's from its reach).
-        anchors, maps, city = city_anchors(fitter, parts, held, experiment, smoothers)
+        anchors, maps, city = city_anchors(fitter, parts, held, experiment, kernels)
         incidents = [fitter.submit(read_records, clean, "incidents", list(map(str, i)))
                      for i in ids]
         petitions = fitter.submit(read_records, clean, "petitions")
