@@ -92,12 +92,17 @@ def held_blocks(fitter, parts: list[str], edges: np.ndarray, area_ids: np.ndarra
     :class:`training.partitioned.Fitter`; ``smoothers``: a future of the kernel maps'
     smoothers): each part reads its rows once, and a block takes those of the parts holding
     areas within its kernels' reach. Only which parts those are comes back here."""
-    plan = fitter.submit(block_reach, edges, smoothers)
+    plan = fitter.submit(_plan, edges, smoothers, area_ids)
     blocks = [fitter.submit(_item, plan, b) for b in range(len(parts))]
     mine = fitter.gather([fitter.submit(_parts_of, plan)], "the kernels' reach")[0]
     frames = [fitter.submit(read_part, p, columns) for p in parts]
-    return [fitter.submit(_held, blocks[b], area_ids, *[frames[k] for k in mine[b]])
+    return [fitter.submit(_held, blocks[b], *[frames[k] for k in mine[b]])
             for b in range(len(parts))]
+
+
+def _plan(edges: np.ndarray, smoothers: dict, area_ids: np.ndarray) -> list[tuple]:
+    """:func:`block_reach`, with the ids of the areas within each block's reach."""
+    return [(area_ids[reach], *rest) for reach, *rest in block_reach(edges, smoothers)]
 
 
 def _item(values: list, i: int):
@@ -108,9 +113,9 @@ def _parts_of(plan: list[tuple]) -> list[list[int]]:
     return [mine for *_, mine in plan]
 
 
-def _held(block: tuple, area_ids: np.ndarray, *frames: pd.DataFrame) -> Held:
-    reach, local, (lo, hi), _ = block
-    return held_rows(area_ids[reach], local, lo, hi, *frames)
+def _held(block: tuple, *frames: pd.DataFrame) -> Held:
+    ids, local, (lo, hi), _ = block
+    return held_rows(ids, local, lo, hi, *frames)
 
 
 def block_reach(edges: np.ndarray, smoothers: dict) -> list[tuple]:
