@@ -224,12 +224,13 @@ def choose(forecasts: dict[int, np.ndarray], count: np.ndarray, rows: TrainingRo
     if config.rounds_by == "loss" and len(forecasts) > 1:
         losses = [(r, r, _by_period(forecasts[r], count, rows, COUNT_METRIC))
                   for r in sorted(forecasts)]
-        best_rounds, _ = _pick(losses, lower=True, rule=config.choice_rule)
+        best_rounds, _ = _pick(losses, lower=True,
+                               rule="best" if config.choice_rule == "best" else "one_se")
         forecasts = {best_rounds: forecasts[best_rounds]}
     metric = selection_metric(config.primary_metric)
     weights = sorted(set(config.shrinkage_weights))
     anchors = [LONG_RUN, *(a for a in config.anchors if a in rows.anchors and a != LONG_RUN)]
-    scored = []
+    scored, deviances = [], []
     for w in weights:
         for anchor in anchors if w < 1 else [LONG_RUN]:
             for rounds in sorted(forecasts) if w > 0 else [max(forecasts)]:
@@ -238,6 +239,16 @@ def choose(forecasts: dict[int, np.ndarray], count: np.ndarray, rows: TrainingRo
                 level = (w, rounds if w > 0 else 0)
                 scored.append(((rounds, w, anchor), level,
                                _by_period(blend, count, rows, metric)))
+                if config.choice_rule == "one_se_deviance":
+                    deviances.append(np.nanmean(_by_period(blend, count, rows, COUNT_METRIC)))
+    if config.choice_rule == "one_se_deviance":
+        tied = _within_one_se(scored, lower=metric in _COUNT_METRICS)
+        k = min(tied, key=lambda i: (deviances[i], scored[i][1], i))
+        sign = 1.0 if metric in _COUNT_METRICS else -1.0
+        (rounds, w, anchor), score = scored[k][0], float(np.nanmean(scored[k][2]))
+        if not np.isfinite(sign * score):
+            return Choice(max(forecasts), weights[-1], float("nan"))
+        return Choice(rounds, w, score, anchor)
     (rounds, w, anchor), score = _pick(scored, lower=metric in _COUNT_METRICS,
                                        rule=config.choice_rule)
     if np.isnan(score):
@@ -276,6 +287,26 @@ def _pick(scored: list[tuple[object, object, np.ndarray]], lower: bool,
                 chosen = k
                 break
     return scored[chosen][0], float(sign * means[chosen])
+
+
+def _within_one_se(scored: list[tuple[object, object, np.ndarray]], lower: bool) -> list[int]:
+    """The candidates whose mean score is within one standard error of the best one's, the
+    error of their paired differences period by period (the best one included); a candidate
+    with no score is never among them unless none has one."""
+    sign = 1.0 if lower else -1.0
+    losses = [sign * values for _, _, values in scored]
+    means = np.array([np.nanmean(v) if np.isfinite(v).any() else np.inf for v in losses])
+    if not np.isfinite(means).any():
+        return [len(scored) - 1]
+    best = int(np.argmin(means))
+    tied = []
+    for k, loss in enumerate(losses):
+        diff = loss - losses[best]
+        diff = diff[np.isfinite(diff)]
+        if k == best or (diff.size > 1 and diff.mean() <= (1 + 1e-9) * diff.std(ddof=1)
+                         / np.sqrt(diff.size)):
+            tied.append(k)
+    return tied
 
 
 def _by_period(blend: np.ndarray, count: np.ndarray, rows: TrainingRows,

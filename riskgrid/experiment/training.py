@@ -65,12 +65,15 @@ class TrainingConfig(BaseModel):
         "Poisson deviance of its forecasts on the inner slice, over every area) first, then "
         "the shrinkage and anchor by the primary metric, which is steadier when that metric "
         "ranks only a few areas; or together with the shrinkage by the primary metric.")
-    choice_rule: Literal["one_se", "best"] = Field(
+    choice_rule: Literal["one_se", "one_se_deviance", "best"] = Field(
         "one_se", description="How the count model's candidates (rounds, shrinkage weight, "
         "anchor) are picked on the inner slice: one_se, the most regularised one (least "
         "weight on the forecast, the long-run rate, fewest rounds) whose score is within one "
         "standard error of the best, the error of their paired differences period by "
-        "period; best, the best score.")
+        "period; one_se_deviance, among the candidates within one standard error of the "
+        "best, the one whose forecasts have the lowest Poisson deviance (the primary metric "
+        "says which are as good, the counts' own proper score picks among them); best, the "
+        "best score.")
     learning_rate: float = Field(0.1, gt=0, le=1)
     num_leaves: int = Field(15, ge=2, description="Leaves per tree of the count model.")
     risk_num_leaves: int = Field(

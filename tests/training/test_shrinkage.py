@@ -228,3 +228,22 @@ def test_a_block_of_rows_gets_the_draws_it_gets_in_the_whole_sample():
     blocks = [sample_weights(count[lo:hi], flag[lo:hi], config, area=area[lo:hi])
               for lo, hi in ((0, 300), (300, 1000))]
     np.testing.assert_array_equal(np.concatenate(blocks), whole)
+
+
+def test_among_candidates_tied_on_a_map_the_better_count_forecast_wins():
+    """Two anchors rank the areas alike (the same map, one at twice the scale), so PAI ties
+    them; one_se_deviance takes the one whose counts are right, one_se the first anchor."""
+    rng = np.random.default_rng(11)
+    truth = rng.gamma(2.0, 1.0, 40)
+    rows = rows_for(truth, 30)
+    rows = TrainingRows(rows.period, rows.area_id, rows.area_size, 2 * rows.long_run,
+                        anchors={"kernel_long_run": rows.long_run.copy()})
+    count = rng.poisson(np.tile(truth, 30)).astype(float)
+    config = TrainingConfig(primary_metric="pai@10%", shrinkage_weights=[0.0],
+                            anchors=["long_run", "kernel_long_run"],
+                            choice_rule="one_se_deviance")
+    found = choose({100: rng.gamma(2.0, 1.0, len(count))}, count, rows, config)
+    assert (found.weight, found.anchor) == (0.0, "kernel_long_run")
+    plain = choose({100: rng.gamma(2.0, 1.0, len(count))}, count, rows,
+                   config.model_copy(update={"choice_rule": "one_se"}))
+    assert plain.anchor == "long_run"
