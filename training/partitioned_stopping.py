@@ -32,7 +32,12 @@ def slice_losses(rows, late_from: np.datetime64, booster, label: str, loss: str)
         loss: its objective: ``poisson``, ``tweedie`` or ``binary``.
     """
     late = rows.period >= late_from
-    X, y = rows.X[late], (rows.flag if label == "flag" else rows.count)[late]
+    return round_losses(booster, rows.X[late], (rows.flag if label == "flag" else
+                                                 rows.count)[late], loss)
+
+
+def round_losses(booster, X: np.ndarray, y: np.ndarray, loss: str) -> np.ndarray:
+    """The sum over rows ``X``, ``y`` of LightGBM's ``loss`` metric after each round."""
     raw = np.zeros(len(y))
     out = np.zeros(booster.current_iteration())
     if not len(y):

@@ -8,7 +8,7 @@ import pytest
 
 from training.models import Sample, fit_local
 from training.partitioned import TrainRows
-from training.partitioned_stopping import slice_losses, stopped_rounds
+from training.partitioned_stopping import round_losses, slice_losses, stopped_rounds
 
 
 def block(X: np.ndarray, count: np.ndarray, period: np.ndarray) -> TrainRows:
@@ -48,3 +48,31 @@ def test_stopping_keeps_the_best_round_and_waits_patience_rounds():
     assert stopped_rounds(np.array([3.0, 2.0, 2.0, 2.5, 1.0]), patience=2) == 2
     assert stopped_rounds(np.array([3.0, 2.0, 2.5, 1.0]), patience=3) == 4
     assert stopped_rounds(np.array([1.0, 1.0, 1.0])) == 1  # equal is not better
+
+
+@pytest.mark.distributed
+def test_a_fit_on_the_cluster_with_held_out_rows_stops_as_a_local_one(dask_cluster):
+    """``riskgrid train --engine dask`` on a panel written whole: the early booster is cut
+    where a local fit of it stops (its best round on the held-out rows), not left at every
+    round."""
+    from distributed import Client
+
+    from training.distributed import fit_on_cluster
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(4000, 4))
+    count = rng.poisson(np.exp(0.4 * X[:, 0])).astype(float)
+    held = (X[3000:], count[3000:])
+    params = {"objective": "poisson", "learning_rate": 0.3, "num_leaves": 15,
+              "verbosity": -1, "seed": 1, "deterministic": True}
+    sample = Sample.of(X[:3000], count[:3000], np.ones(3000), np.repeat(np.arange(30), 100),
+                       ["a", "b", "c", "d"], held)
+    with Client(dask_cluster) as client:
+        booster = fit_on_cluster(client, sample, params, 300)
+        every = fit_on_cluster(client, Sample.of(*[getattr(sample, k) for k in (
+            "X", "label")], np.ones(3000), sample.area, sample.names), params, 300)
+    assert every.current_iteration() == 300
+    assert booster.current_iteration() < 300 - 50  # it stopped
+    losses = round_losses(booster, *held, "poisson")
+    # cut at its best round: the last it keeps is the best of them
+    assert stopped_rounds(losses) == booster.current_iteration() == int(np.argmin(losses)) + 1
