@@ -4,15 +4,17 @@ With the Dask engine, `riskgrid features` writes the panel as ``panel.parquet/ar
 parts, each a block of whole areas (:mod:`features.panel_dataset`). Here every step of
 :func:`training.models.fit_horizon` that touches rows runs on the worker that reads the
 part: targets, flags and thresholds (each area's own), the design matrix, the zero-row
-sampling (each area's draws are the same in any block), the shrinkage anchors, the boosters'
-rows and labels (:func:`train_rows`, :func:`fold_piece`). Each worker joins its parts into one
+sampling (each area's draws are the same in any block), the shrinkage anchors
+(:mod:`training.partitioned_anchors`: the kernel maps' from the neighbouring parts' rows), the
+boosters' rows and labels (:func:`train_rows`, :func:`fold_piece`). Each worker joins its parts into one
 piece and LightGBM's Dask estimator fits on those pieces
 (:func:`training.distributed.fit_arrays`), so no design matrix passes through here. The final
 fit (:func:`fit_final_partitioned`) and each origin of the backtest
 (:mod:`training.partitioned_backtest`) fit the same way (:func:`fit_blocks`).
 
-What comes back here is small: row counts and periods, the boosters, each area's flag
-threshold, and two stated samples:
+What comes back here is small: row counts and periods, the boosters, the early boosters'
+inner-slice loss after each round (where a local fit would stop them:
+:mod:`training.partitioned_stopping`), each area's flag threshold, and two stated samples:
 
 - the nested choices (rounds, shrinkage weight and anchor), the count's dispersion and the
   calibrator are made from the inner validation slice's forecasts of a sample of whole areas,
