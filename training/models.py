@@ -244,10 +244,21 @@ def risk_rounds(risk: lgb.Booster, matrix: np.ndarray, flag: np.ndarray,
     candidates = fitted_rounds(risk, config)
     if len(candidates) == 1 or len(np.unique(flag)) < 2:
         return candidates[-1]
+    return best_risk_rounds(staged(risk, matrix, candidates), flag, config)
+
+
+def best_risk_rounds(raws: dict[int, np.ndarray], flag: np.ndarray,
+                     config: TrainingConfig) -> int:
+    """:func:`risk_rounds` from the classifier's raw scores of the held-out rows after each
+    candidate number of rounds (wherever they were computed)."""
+    candidates = sorted(raws)
+    if len(candidates) == 1 or len(np.unique(flag)) < 2:
+        return candidates[-1]
     metric = config.primary_metric
     higher = metric in ("roc_auc", "pr_auc")
     best, best_score = candidates[-1], np.inf
-    for rounds, raw in staged(risk, matrix, candidates).items():
+    for rounds in candidates:
+        raw = raws[rounds]
         p = np.clip(1 / (1 + np.exp(-raw)), 1e-9, 1 - 1e-9)
         if metric in ("roc_auc", "pr_auc", "brier"):
             score = risk_metrics(flag, p)[metric]
