@@ -41,11 +41,11 @@ from riskgrid.cluster import Deadline, connect
 from riskgrid.experiment import Experiment
 from training.backtest import Fold, design, row_thresholds
 from training.distributed import fit_arrays, from_futures
-from training.metrics import risk_metrics
 from training.models import (
     Calibrator,
     Fitted,
     HorizonModel,
+    best_risk_rounds,
     booster_params,
     fitted_rounds,
     round_candidates,
@@ -323,7 +323,8 @@ def fit_blocks(fitter: Fitter, rows: list, area_ids: np.ndarray, h: int
         choice = choose(forecasts, late["count"], context, config)
     else:
         choice = Choice(most, config.shrinkage_weights[0], float("nan"))
-    rounds = choice.rounds if by_count else risk_rounds(late["risk_raw"], late["flag"], config)
+    rounds = choice.rounds if by_count else best_risk_rounds(late["risk_raw"], late["flag"],
+                                                             config)
     risk = truncated(risk, rounds)
     # At weight 0 the booster learns the anchor itself and gets every round to do so.
     count_rounds = most if choice.weight == 0 else choice.rounds
@@ -355,27 +356,6 @@ def _joined(pieces: list[dict]) -> dict:
         else:
             out[key] = np.concatenate([p[key] for p in pieces])
     return out
-
-
-def risk_rounds(raw: dict[int, np.ndarray], flag: np.ndarray, config) -> int:
-    """:func:`training.models.risk_rounds` from the classifier's raw scores on the inner slice
-    after each candidate number of rounds (computed where the rows are)."""
-    candidates = sorted(raw)
-    if len(candidates) == 1 or len(np.unique(flag)) < 2:
-        return candidates[-1]
-    metric = config.primary_metric
-    higher = metric in ("roc_auc", "pr_auc")
-    best, best_score = candidates[-1], np.inf
-    for rounds in candidates:
-        p = np.clip(1 / (1 + np.exp(-raw[rounds])), 1e-9, 1 - 1e-9)
-        if metric in ("roc_auc", "pr_auc", "brier"):
-            value = risk_metrics(flag, p)[metric]
-        else:
-            value = -np.mean(flag * np.log(p) + (1 - flag) * np.log(1 - p))
-        value = -value if higher else value
-        if value < best_score:
-            best, best_score = rounds, value
-    return best
 
 
 def final_origin(part: str, columns: list[str], areas: pd.DataFrame,
