@@ -18,7 +18,8 @@ import numpy as np
 
 from features import Engine
 from riskgrid.cluster import connect
-from training.models import BoosterFit, Sample, fit_local
+from training.models import BoosterFit, Sample, fit_local, truncated
+from training.partitioned_stopping import round_losses, stopped_rounds
 
 BLOCKS_PER_WORKER = 3  # dealt out in turn, so every worker holds areas from all over the city
 # The scikit-learn names of native parameters: the Dask estimator is a scikit-learn estimator,
@@ -46,6 +47,9 @@ def fit_on_cluster(client, sample: Sample, params: dict, rounds: int) -> lgb.Boo
     rows, and which worker does which follows LightGBM's order of the workers, which can
     change from one fit to the next (docs/distributed.md gives the measured difference).
 
+    With held-out rows it is fitted every round and cut where a local fit, seeing their
+    loss after each round, would have stopped (:mod:`training.partitioned_stopping`).
+
     Every objective, ``binary`` included, uses the regressor: the classifier re-encodes the
     labels on each worker separately, so a worker holding only flagged rows would learn them
     as unflagged. With objective ``binary`` the regressor's booster is the same kind of
@@ -55,7 +59,12 @@ def fit_on_cluster(client, sample: Sample, params: dict, rounds: int) -> lgb.Boo
     shares = worker_shares(sample.area, len(workers))
     X, y = (_scatter(client, values, shares, workers) for values in (sample.X, sample.label))
     weight = None if sample.weight is None else _scatter(client, sample.weight, shares, workers)
-    return fit_arrays(client, X, y, weight, sample.names, params, rounds)
+    booster = fit_arrays(client, X, y, weight, sample.names, params, rounds)
+    if sample.held_out is None:
+        return booster
+    # LightGBM's Dask estimator cannot stop early: cut where a local fit would have stopped.
+    return truncated(booster, stopped_rounds(round_losses(booster, *sample.held_out,
+                                                          params["objective"])))
 
 
 def fit_arrays(client, X, y, weight, names: list[str], params: dict,

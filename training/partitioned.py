@@ -1,24 +1,28 @@
-"""The final fit and its explanation read from the panel's parts, on the workers.
+"""Fits from the panel's parts, on the workers: the final fit, the backtest's, TreeSHAP.
 
 With the Dask engine, `riskgrid features` writes the panel as ``panel.parquet/area-NNNNN``
 parts, each a block of whole areas (:mod:`features.panel_dataset`). Here every step of
-:func:`training.pipeline.fit_final` that touches rows runs on the worker that reads the
+:func:`training.models.fit_horizon` that touches rows runs on the worker that reads the
 part: targets, flags and thresholds (each area's own), the design matrix, the zero-row
-sampling (each row gets the draw it gets in the whole panel), the boosters' rows and labels.
-Each worker joins its parts into one piece and LightGBM's Dask estimator fits on those
-pieces (:func:`training.distributed.fit_arrays`), so no design matrix passes through here.
+sampling (each area's draws are the same in any block), the shrinkage anchors
+(:mod:`training.partitioned_anchors`: the kernel maps' from the neighbouring parts' rows), the
+boosters' rows and labels (:func:`train_rows`, :func:`fold_piece`). Each worker joins its parts into one
+piece and LightGBM's Dask estimator fits on those pieces
+(:func:`training.distributed.fit_arrays`), so no design matrix passes through here. The final
+fit (:func:`fit_final_partitioned`) and each origin of the backtest
+(:mod:`training.partitioned_backtest`) fit the same way (:func:`fit_blocks`).
 
-What comes back here is small: row counts and periods, the boosters, each area's flag
-threshold, and two stated samples:
+What comes back here is small: row counts and periods, the boosters, the early boosters'
+inner-slice loss after each round (where a local fit would stop them:
+:mod:`training.partitioned_stopping`), each area's flag threshold, and two stated samples:
 
-- the calibrator fits on the calibration slice of a sample of whole areas, about
-  ``SAMPLE_ROWS`` rows (all areas when the slice is smaller); with several shrinkage
-  candidates, the weight is chosen on the same sample;
+- the nested choices (rounds, shrinkage weight and anchor), the count's dispersion and the
+  calibrator are made from the inner validation slice's forecasts of a sample of whole areas,
+  about ``SAMPLE_ROWS`` rows (all areas when the slice is smaller);
 - TreeSHAP runs on the workers over the latest periods of every area, and only the sums of
   the absolute contributions (and a few rows for the summary plot) come back.
 
-bench/calibration_sample.py measures what calibrating on such a sample changes.
-"""
+bench/calibration_sample.py measures what calibrating on such a sample changes."""
 
 from __future__ import annotations
 
@@ -29,18 +33,42 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from scipy import stats
 
-from features import Engine
+from features import Engine, read_clean
 from riskgrid import vocabulary as C
 from riskgrid.cluster import Deadline, connect
 from riskgrid.experiment import Experiment
-from training.backtest import design, row_thresholds
+from training.backtest import Fold, design, row_thresholds
 from training.distributed import fit_arrays, from_futures
-from training.models import Calibrator, HorizonModel, booster_params, raw_risk
+from training.models import (
+    Calibrator,
+    Fitted,
+    HorizonModel,
+    best_risk_rounds,
+    booster_params,
+    fitted_rounds,
+    round_candidates,
+    staged,
+    truncated,
+)
+from training.partitioned_anchors import (
+    area_smoothers,
+    city_anchors,
+    held_blocks,
+    long_run,
+    map_columns,
+    map_names,
+    read_part,
+)
+from training.partitioned_stopping import slice_losses, stopped_rounds
 from training.riskmodel import RiskModel, contributions
 from training.shrinkage import (
+    LONG_RUN,
+    MAP_ANCHORS,
+    Choice,
     TrainingRows,
-    choose_weight,
+    choose,
     sample_weights,
     shrunk_labels,
 )
@@ -51,26 +79,10 @@ from training.targets import (
     target_counts,
     target_flags,
 )
+from training.uncertainty import fit_dispersion
 
 SAMPLE_ROWS = 200_000  # rows of the calibration slice the calibrator fits on, at most about
 PLOT_ROWS = 2_000  # rows of TreeSHAP values that come back for the summary plot
-
-
-@dataclass(frozen=True)
-class Rows:
-    """One block's rows of one horizon whose targets are known, kept on its worker."""
-
-    X: np.ndarray
-    count: np.ndarray
-    flag: np.ndarray
-    period: np.ndarray
-    area: np.ndarray
-    threshold: np.ndarray | None  # per row, count-threshold flags only
-    area_threshold: np.ndarray  # per area of the block
-    long_run: np.ndarray | None  # per row, when a shrinkage weight below 1 is possible
-    size: np.ndarray  # per row, the area's km2 (1 where unknown), for hotspot metrics
-    names: list[str]  # the inputs: features and the target period's calendar
-    area_ids: np.ndarray  # the block's areas, in order
 
 
 def panel_parts(folder: Path) -> list[Path]:
@@ -79,115 +91,24 @@ def panel_parts(folder: Path) -> list[Path]:
     return sorted(path.glob("area-*.parquet")) if path.is_dir() else [path]
 
 
-def read_part(part: str, columns: list[str]) -> pd.DataFrame:
-    present = set(pq.read_schema(part).names)
-    return pd.read_parquet(part, columns=list(dict.fromkeys(c for c in columns if c in present)))
+def panel_rows(folder: Path) -> int:
+    """The panel's rows, from its parts' metadata."""
+    return sum(pq.read_metadata(part).num_rows for part in panel_parts(folder))
 
 
-def period_sums(part: str, columns: list[str]) -> pd.DataFrame:
-    """Per period, the sums of ``columns`` over the part's areas (in float64: the blocks'
-    sums add up to the city's to within float32's rounding of the one in-process sum)."""
-    frame = read_part(part, [C.PERIOD, *columns])
-    return frame.astype(dict.fromkeys(columns, np.float64)).groupby(C.PERIOD, sort=True).sum()
+def latest_rows(folder: Path, n: int) -> pd.DataFrame:
+    """The first ``n`` rows of the latest period, from the first part (an input example)."""
+    panel = pd.read_parquet(panel_parts(folder)[0])
+    return panel[panel[C.PERIOD] == panel[C.PERIOD].max()].head(n).reset_index(drop=True)
 
 
-def horizon_rows(part: str, features: list[str], experiment: Experiment, h: int,
-                 city: pd.DataFrame | None) -> Rows:
-    """A block's known rows for horizon ``h``, as :func:`training.pipeline.fit_final` makes
-    them from the whole panel.
-
-    Args:
-        city: per period, the whole city's sums of the target's recent and long-run counts
-            (for the long-run rate the count model may be shrunk toward), or None.
-    """
-    config, fc = experiment.training, experiment.features
-    outcomes = [f"{OUTCOME}{s}" for s in (config.target, "collective", "group")]
-    panel = read_part(part, [C.AREA_ID, C.PERIOD, *features, *outcomes,
-                             f"{config.target}_mean_all", "area_km2"])
-    threshold = flag_threshold(panel, config)
-    count, flag = target_counts(panel, config, h), target_flags(panel, config, h, threshold)
-    known = ~np.isnan(count) & ~np.isnan(flag)
-    inputs = design(panel, features, fc.period, h, fc.calendar)
-    rows = row_thresholds(panel, config, threshold)
-    return Rows(X=inputs[known].to_numpy(np.float32), names=list(inputs.columns),
-                area_ids=panel[C.AREA_ID].unique(), count=count[known], flag=flag[known],
-                period=panel[C.PERIOD].to_numpy()[known],
-                area=panel[C.AREA_ID].to_numpy()[known],
-                size=panel["area_km2"].fillna(1.0).to_numpy(np.float64)[known],
-                threshold=None if rows is None else rows[known], area_threshold=threshold,
-                long_run=None if city is None else long_run(panel, city, config.target,
-                                                             fc.windows[-1])[known])
-
-
-def long_run(panel: pd.DataFrame, city: pd.DataFrame, stream: str, window: int) -> np.ndarray:
-    """:func:`training.shrinkage.long_run_rate` of a block, from the whole city's sums."""
-    by_period = city.reindex(pd.DatetimeIndex(panel[C.PERIOD]))
-    recent = by_period[f"{stream}_sum_{window}"].to_numpy(np.float64) / window
-    total = by_period[f"{stream}_mean_all"].to_numpy(np.float64)
-    level = np.divide(recent, total, out=np.ones_like(total), where=total > 0)
-    return np.nan_to_num(panel[f"{stream}_mean_all"].to_numpy(np.float64) * level)
-
-
-def rows_summary(rows: Rows) -> tuple:
-    """Known rows, their periods, each area's threshold, the inputs' names, the areas."""
-    return (len(rows.count), np.unique(rows.period), rows.area_threshold, rows.names,
-            rows.area_ids)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The whole panel's facts each block needs: where the calibration slice starts and the
-    number of known rows before the block (its offset in the zero-row draws)."""
-
-    late_from: np.datetime64
-    offset: int
-    weighted: bool
-
-
-def plans_of(summary: list[tuple], config) -> list[Plan]:
-    """Each block's :class:`Plan`, from the blocks' :func:`rows_summary`, in block order."""
-    counts = np.array([s[0] for s in summary])
-    periods = np.unique(np.concatenate([s[1] for s in summary]))
-    late_from = periods[int(len(periods) * (1 - config.calibration_share))]
-    return [Plan(late_from, int(offset), config.zero_share < 1)
-            for offset in np.r_[0, np.cumsum(counts)[:-1]]]
-
-
-def booster_rows(rows: Rows, plan: Plan, experiment: Experiment, role: str,
-                 shrink: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The rows, label and weight one booster learns from, as in
-    :func:`training.models.fit_horizon`: ``risk`` (the earlier periods), ``early_count``, or
-    ``count`` (every kept row, labels shrunk by ``shrink``)."""
-    config = experiment.training
-    weight = sample_weights(rows.count, rows.flag, config, plan.offset, area=rows.area)
-    kept = weight > 0
-    early = kept & (rows.period < plan.late_from)
-    if role == "count":
-        label = shrunk_labels(rows.count[kept], None if rows.long_run is None
-                              else rows.long_run[kept], shrink)
-        keep = kept
-    else:
-        keep = early
-        label = rows.count[early] if role == "early_count" or rows.threshold is not None \
-            else rows.flag[early]
-    return rows.X[keep], label, weight[keep] if plan.weighted else None
-
-
-def late_rows(rows: Rows, plan: Plan, experiment: Experiment, risk: lgb.Booster,
-              early_count: lgb.Booster | None, sampled: set) -> dict[str, np.ndarray]:
-    """The calibration slice's rows of the sampled areas: raw risk, flag, weight, and what
-    choosing a shrinkage weight reads."""
-    weight = sample_weights(rows.count, rows.flag, experiment.training, plan.offset,
-                            area=rows.area)
-    late = (weight > 0) & (rows.period >= plan.late_from) & np.isin(rows.area, list(sampled))
-    threshold = None if rows.threshold is None else rows.threshold[late]
-    out = {"raw": raw_risk(risk, rows.X[late], threshold is not None, threshold),
-           "flag": rows.flag[late], "weight": weight[late], "count": rows.count[late],
-           "period": rows.period[late], "area": rows.area[late], "size": rows.size[late]}
-    if early_count is not None:
-        out["forecast"] = early_count.predict(rows.X[late])
-        out["long_run"] = rows.long_run[late]
-    return out
+def upper_counts(folder: Path) -> pd.DataFrame:
+    """The counts of the units above the grids (what the Prophet comparison reads), from the
+    counts' parts (the grids' rows are left in the parts)."""
+    path = folder / "features" / "counts.parquet"
+    parts = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    return pd.concat([pd.read_parquet(p, filters=[(C.UNIT_LEVEL, "!=", "grid")])
+                      for p in parts], ignore_index=True)
 
 
 def join(*pieces: tuple) -> tuple:
@@ -205,12 +126,116 @@ def shape_of(piece: tuple) -> tuple:
     return piece[0].shape, piece[1].shape
 
 
-def add_frames(*frames: pd.DataFrame) -> pd.DataFrame:
-    return sum(frames[1:], frames[0])
-
-
 def part_periods(part: str) -> np.ndarray:
     return np.sort(read_part(part, [C.PERIOD])[C.PERIOD].unique())
+
+
+@dataclass(frozen=True)
+class Origin:
+    """One block at one origin, kept on its worker: its rows with the final labels, the labels
+    as known at the origin, each area's flag threshold from those, and from the final ones."""
+
+    panel: pd.DataFrame
+    known: pd.DataFrame
+    threshold: np.ndarray
+    final_threshold: np.ndarray
+    areas: pd.DataFrame  # the block's areas: id and km2
+
+
+@dataclass(frozen=True)
+class TrainRows:
+    """One block's training rows of one origin and horizon (targets before the origin)."""
+
+    X: np.ndarray
+    count: np.ndarray
+    flag: np.ndarray
+    weight: np.ndarray
+    period: np.ndarray
+    area: np.ndarray
+    size: np.ndarray
+    threshold: np.ndarray | None
+    anchors: dict[str, np.ndarray]  # the long-run rate and the other anchors the panel has
+    names: list[str]  # the inputs: features and the target period's calendar
+
+
+def train_rows(origin: Origin, features: list[str], experiment: Experiment, fold: Fold | None,
+               h: int, city: pd.DataFrame, anchors: dict[str, str],
+               step: pd.Timedelta, maps: pd.DataFrame | None = None) -> TrainRows:
+    """The rows :func:`training.backtest.run_backtest` trains on at ``fold`` and ``h``, of one
+    block: labels as known at the origin, targets before it; with no fold, the rows of the
+    final fit (:func:`training.pipeline.fit_final`): every row whose targets are known.
+
+    Args:
+        city: per period, the whole city's sums of the target's recent counts and of each
+            anchor's column (the city's level the anchors are brought to).
+        anchors: the column of each anchor's rate, by name: the panel's, or ``maps``'.
+        maps: the block's map anchors before the city's level (:func:`block_maps`).
+    """
+    config, fc = experiment.training, experiment.features
+    panel, known = origin.panel, origin.known
+    count = target_counts(known, config, h)
+    flag = target_flags(known, config, h, origin.threshold)
+    period = panel[C.PERIOD]
+    train = ~np.isnan(count) & ~np.isnan(flag)
+    if fold is not None:
+        train &= (period + h * step < fold.start).to_numpy()
+    inputs = design(panel, features, fc.period, h, fc.calendar)
+    X = inputs[train].to_numpy(np.float32)
+    area = panel[C.AREA_ID].to_numpy()[train]
+    thresholds = row_thresholds(known, config, origin.threshold)
+    sizes = origin.areas.set_index(C.AREA_ID)[C.AREA_KM2].astype(np.float64).fillna(1.0)
+    return TrainRows(
+        X=X, names=list(inputs.columns), count=count[train], flag=flag[train], period=period.to_numpy()[train], area=area,
+        weight=sample_weights(count[train], flag[train], config, area=area),
+        size=sizes.reindex(area).to_numpy(np.float64),
+        threshold=None if thresholds is None else thresholds[train],
+        anchors={name: long_run(panel, city, config.target, fc.windows[-1], column,
+                                None if maps is None or column not in maps else
+                                maps[column].to_numpy(np.float64))[train]
+                 for name, column in anchors.items()})
+
+
+def rows_periods(rows: TrainRows) -> tuple[np.ndarray, int, list[str]]:
+    return np.unique(rows.period), len(rows.count), rows.names
+
+
+def fold_piece(rows: TrainRows, late_from: np.datetime64, role: str, by_count: bool,
+               shrink: float = 1.0, anchor: str = LONG_RUN
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows, label and weight of one booster, as :func:`training.models.fit_horizon`
+    gives them: ``risk`` and ``early_count`` on the kept rows before the inner slice,
+    ``count`` on every kept row, its labels shrunk by ``shrink`` toward ``anchor``."""
+    kept = rows.weight > 0
+    if role == "count":
+        return (rows.X[kept], shrunk_labels(rows.count[kept], rows.anchors[anchor][kept],
+                                            shrink), rows.weight[kept])
+    early = kept & (rows.period < late_from)
+    label = rows.flag[early] if role == "risk" and not by_count else rows.count[early]
+    return rows.X[early], label, rows.weight[early]
+
+
+def late_slice(rows: TrainRows, late_from: np.datetime64, sampled: set, early_count: lgb.Booster,
+               risk: lgb.Booster | None, candidates: list[int],
+               risk_candidates: list[int]) -> dict:
+    """The inner slice's rows of the sampled areas (every row, kept or not, as in
+    :func:`training.models.fit_horizon`): targets, context, and the early boosters' scores
+    after each of their candidate numbers of rounds."""
+    late = (rows.period >= late_from) & np.isin(rows.area, list(sampled))
+    X = rows.X[late]
+    out = {"count": rows.count[late], "flag": rows.flag[late], "period": rows.period[late],
+           "area": rows.area[late], "size": rows.size[late],
+           "threshold": None if rows.threshold is None else rows.threshold[late],
+           "anchors": {k: v[late] for k, v in rows.anchors.items()},
+           # The count objectives (poisson, tweedie) have a log link.
+           "forecasts": {r: np.exp(raw) for r, raw in staged(early_count, X, candidates).items()}}
+    if risk is not None:
+        out["risk_raw"] = staged(risk, X, risk_candidates)
+    return out
+
+
+def origin_thresholds(origin: Origin) -> pd.Series:
+    """Each area's flag threshold from the final labels before the origin."""
+    return pd.Series(origin.final_threshold, origin.panel[C.AREA_ID].unique())
 
 
 class Fitter:
@@ -228,11 +253,10 @@ class Fitter:
     def gather(self, futures: list, what: str) -> list:
         return self.deadline.gather(self.client, futures, what)
 
-    def booster(self, rows: list, plans: list[Plan], names: list[str], role: str, loss: str,
-                shrink: float = 1.0) -> lgb.Booster:
-        """Each block's rows for ``role``, joined into one piece per worker, fitted there."""
-        pieces = [self.submit(booster_rows, r, p, self.experiment, role, shrink)
-                  for r, p in zip(rows, plans, strict=True)]
+    def fit_pieces(self, pieces: list, names: list[str], loss: str, rounds: int,
+                   weighted: bool, role: str) -> lgb.Booster:
+        """A booster of ``rounds`` rounds on the blocks' (X, label, weight) ``pieces``
+        (futures, in block order), joined into one piece per worker and fitted there."""
         n = min(len(self.workers), len(pieces))
         shares = [self.submit(join, *pieces[w::n], worker=self.workers[w]) for w in range(n)]
         shapes = self.gather([self.submit(shape_of, s) for s in shares], f"the {role} rows")
@@ -241,76 +265,164 @@ class Fitter:
         X = from_futures(columns[0], [s[0] for s in shapes], np.float32)
         y = from_futures(columns[1], [s[1] for s in shapes], np.float64)
         weight = from_futures(columns[2], [s[1] for s in shapes], np.float64) \
-            if plans[0].weighted else None
+            if weighted else None
         size = sum(s[1][0] for s in shapes)
         config = self.experiment.training
-        return fit_arrays(self.client, X, y, weight, names,
-                          booster_params(config, loss, size), config.num_boost_round)
+        return fit_arrays(self.client, X, y, weight, names, booster_params(config, loss, size),
+                          rounds)
+
+
+def fit_blocks(fitter: Fitter, rows: list, area_ids: np.ndarray, h: int
+               ) -> tuple[Fitted, dict]:
+    """One horizon's models from the blocks' :class:`TrainRows` (futures), as
+    :func:`training.models.fit_horizon` makes them, and the inner slice's sample (rows,
+    areas). The nested choices, the dispersion and the calibrator come from the inner
+    slice's scores, of a sample of whole areas when the slice is large (:func:`sample_areas`)."""
+    config = fitter.experiment.training
+    found = fitter.gather([fitter.submit(rows_periods, r) for r in rows], f"horizon {h}'s rows")
+    unique = np.unique(np.concatenate([f[0] for f in found]))
+    late_from = unique[int(len(unique) * (1 - config.calibration_share))]
+    names = found[0][2]
+    objective = "poisson" if config.objective == "poisson" else "tweedie"
+    by_count = config.risk_flag == "above_quantile"
+    weighted = config.zero_share < 1
+    most = config.num_boost_round
+
+    def booster(role: str, loss: str, rounds: int, choice: Choice | None = None) -> lgb.Booster:
+        shrink = (choice.weight, choice.anchor) if choice else (1.0, LONG_RUN)
+        pieces = [fitter.submit(fold_piece, r, late_from, role, by_count, *shrink) for r in rows]
+        return fitter.fit_pieces(pieces, names, loss, rounds, weighted, role)
+
+    def stopped(fitted: lgb.Booster, label: str, loss: str) -> lgb.Booster:
+        """The booster cut where a local fit stops on the slice (every area's rows)."""
+        losses = fitter.gather([fitter.submit(slice_losses, r, late_from, fitted, label, loss)
+                                for r in rows], f"the inner slice's losses of horizon {h}")
+        return truncated(fitted, stopped_rounds(np.sum(losses, axis=0)))
+
+    by_loss = config.choose_rounds and config.rounds_by == "loss"
+    risk = booster("risk", objective if by_count else "binary", most)
+    if by_loss if by_count else config.choose_rounds:  # as fit_horizon's early boosters stop
+        risk = stopped(risk, "count", objective) if by_count else stopped(risk, "flag", "binary")
+    # Always fitted: the count's dispersion is learned around its forecasts.
+    early_count = risk if by_count else booster("early_count", objective, most)
+    if by_loss and not by_count:
+        early_count = stopped(early_count, "count", objective)
+    candidates = fitted_rounds(early_count, config)
+    total = sum(f[1] for f in found)
+    sampled = sample_areas(area_ids, int(total * config.calibration_share), config.seed)
+    late = fitter.gather([fitter.submit(late_slice, r, late_from, sampled, early_count,
+                                        None if by_count else risk, candidates,
+                                        fitted_rounds(risk, config)) for r in rows],
+                         f"the inner slice of horizon {h}")
+    late = _joined(late)
+    anchors = late["anchors"]
+    context = TrainingRows(late["period"], late["area"], late["size"], anchors[LONG_RUN],
+                           late["threshold"], {k: v for k, v in anchors.items() if k != LONG_RUN})
+    forecasts = late["forecasts"]
+    if len(round_candidates(config)) > 1 or len(set(config.shrinkage_weights)) > 1:
+        choice = choose(forecasts, late["count"], context, config)
+    else:
+        choice = Choice(most, config.shrinkage_weights[0], float("nan"))
+    rounds = choice.rounds if by_count else best_risk_rounds(late["risk_raw"], late["flag"],
+                                                             config)
+    risk = truncated(risk, rounds)
+    # At weight 0 the booster learns the anchor itself and gets every round to do so.
+    count_rounds = most if choice.weight == 0 else choice.rounds
+    count_model = booster("count", objective, count_rounds, choice)
+    # The count's dispersion around the early booster's forecasts, shrunk as the final one is.
+    dispersion = fit_dispersion(late["count"], shrunk_labels(
+        forecasts[choice.rounds], context.anchor(choice.anchor), choice.weight), None)
+    if by_count:
+        raw = stats.poisson.sf(np.floor(late["threshold"]),
+                               np.maximum(forecasts[choice.rounds], 1e-9))
+    else:
+        raw = 1 / (1 + np.exp(-late["risk_raw"][rounds]))
+    model = HorizonModel(horizon=h, features=names, count=count_model, risk=risk,
+                         calibrator=Calibrator(config.calibration).fit(raw, late["flag"]),
+                         by_count=by_count, dispersion=dispersion)
+    stated = {"rows": len(late["flag"]), "areas": len(sampled), "of_areas": len(area_ids)}
+    return Fitted(model, choice.weight, count_rounds, risk.current_iteration(),
+                  choice.anchor), stated
+
+
+def _joined(pieces: list[dict]) -> dict:
+    """The blocks' inner-slice pieces as one, in block order (the panel's row order)."""
+    out = {}
+    for key, first in pieces[0].items():
+        if first is None:
+            out[key] = None
+        elif isinstance(first, dict):
+            out[key] = {k: np.concatenate([p[key][k] for p in pieces]) for k in first}
+        else:
+            out[key] = np.concatenate([p[key] for p in pieces])
+    return out
+
+
+def final_origin(part: str, columns: list[str], areas: pd.DataFrame,
+                 experiment: Experiment) -> Origin:
+    """A block's rows for the final fit: the final labels, each area's threshold from all."""
+    panel = read_part(part, columns)
+    threshold = flag_threshold(panel, experiment.training)
+    return Origin(panel=panel, known=panel, threshold=threshold, final_threshold=threshold,
+                  areas=areas)
 
 
 def fit_final_partitioned(experiment: Experiment, folder: Path, engine: Engine
                           ) -> tuple[RiskModel, dict]:
     """:func:`training.pipeline.fit_final` from the panel's parts, on ``engine``'s cluster,
-    and what was sampled (the calibration rows and areas)."""
+    and what was sampled (the inner slice's rows and areas, per horizon)."""
     catalogue = pd.read_json(folder / "features" / "catalogue.json")
     parts = [str(p) for p in panel_parts(folder)]
     present = set(pq.read_schema(parts[0]).names)
     features = [name for name in catalogue["name"] if name in present]
     config, fc = experiment.training, experiment.features
+    areas = read_clean(folder, events=False).areas
     with connect(engine.scheduler) as client:
         fitter = Fitter(client, engine, experiment, Deadline(engine.timeout))
-        city = None
-        if min(config.shrinkage_weights) < 1:
-            window = fc.windows[-1]
-            city = fitter.submit(add_frames, *[fitter.submit(
-                period_sums, p, [f"{config.target}_sum_{window}", f"{config.target}_mean_all"])
-                for p in parts])
+        ids = fitter.gather([fitter.submit(part_areas, p) for p in parts], "the panel's parts")
+        periods = fitter.gather([fitter.submit(part_periods, parts[0])], "the periods")[0]
+        step = pd.Timedelta(periods[1] - periods[0])
+        area_ids = np.concatenate(ids)
+        # The kernel maps' smoothers the anchors need (on a worker), the rows within reach.
+        kernels = {MAP_ANCHORS[n] for n in config.anchors if MAP_ANCHORS.get(n)}
+        smoothers = fitter.submit(area_smoothers, str(folder.resolve()), area_ids, kernels)
+        names = fitter.gather([fitter.submit(list, smoothers)], "the kernel maps")[0]
+        held = held_blocks(fitter, parts, np.r_[0, np.cumsum([len(i) for i in ids])],
+                           area_ids, smoothers, map_columns(config.target)) \
+            if map_names(experiment, names) else []
+        anchors, maps, city = city_anchors(fitter, parts, held, experiment, names)
+        columns = [C.AREA_ID, C.PERIOD, *features, *outcome_columns(experiment)]
+        origins = [fitter.submit(final_origin, p, columns, block_areas(areas, i), experiment)
+                   for p, i in zip(parts, ids, strict=True)]
         models, sampled = {}, {}
         for h in fc.horizons:
-            models[h], sampled[h], areas = _horizon(fitter, parts, features, h, city)
+            rows = [fitter.submit(train_rows, o, features, experiment, None, h, city, anchors,
+                                  step, None if maps is None else maps[b])
+                    for b, o in enumerate(origins)]
+            fitted, sampled[h] = fit_blocks(fitter, rows, area_ids, h)
+            models[h] = fitted.model
+            client.cancel(rows)
+        found = pd.concat(fitter.gather([fitter.submit(origin_thresholds, o) for o in origins],
+                                        "the flag thresholds"))
     by_count = config.risk_flag == "above_quantile"
-    thresholds = dict(zip(areas[0], map(float, areas[1]), strict=True)) if by_count else {}
+    thresholds = dict(zip(found.index, map(float, found), strict=True)) if by_count else {}
     model = RiskModel(experiment=experiment.name, period=fc.period, target=config.target,
                       risk_flag=config.risk_flag, features=features, horizons=models,
                       thresholds=thresholds, calendar=fc.calendar)
     return model, {"calibration_sample": sampled, "parts": len(parts)}
 
 
-def _horizon(fitter: Fitter, parts: list[str], features: list[str], h: int, city):
-    config = fitter.experiment.training
-    rows = [fitter.submit(horizon_rows, p, features, fitter.experiment, h, city) for p in parts]
-    summary = fitter.gather([fitter.submit(rows_summary, r) for r in rows], f"horizon {h}")
-    plans = plans_of(summary, config)
-    counts = np.array([s[0] for s in summary])
-    names = summary[0][3]
-    area_ids = np.concatenate([s[4] for s in summary])
-    area_thresholds = np.concatenate([s[2] for s in summary])
-    objective = "poisson" if config.objective == "poisson" else "tweedie"
-    by_count = config.risk_flag == "above_quantile"
-    risk = fitter.booster(rows, plans, names, "risk", objective if by_count else "binary")
-    choose = len(set(config.shrinkage_weights)) > 1
-    early_count = None
-    if choose:
-        early_count = risk if by_count else fitter.booster(rows, plans, names, "early_count",
-                                                           objective)
-    chosen = sample_areas(area_ids, int(counts.sum() * config.calibration_share), config.seed)
-    late = fitter.gather([fitter.submit(late_rows, r, p, fitter.experiment, risk, early_count,
-                                        chosen) for r, p in zip(rows, plans, strict=True)],
-                         f"the calibration rows of horizon {h}")
-    late = {k: np.concatenate([piece[k] for piece in late]) for k in late[0]}
-    shrink = config.shrinkage_weights[0]
-    if choose:
-        shrink = choose_weight(late["forecast"], late["count"], TrainingRows(
-            late["period"], late["area"], late["size"], late["long_run"]),
-            config)
-    count_model = fitter.booster(rows, plans, names, "count", objective, shrink)
-    calibrator = Calibrator(config.calibration).fit(
-        late["raw"], late["flag"], None if config.zero_share >= 1 else late["weight"])
-    fitter.client.cancel(rows)
-    model = HorizonModel(horizon=h, features=names, count=count_model, risk=risk,
-                         calibrator=calibrator, by_count=by_count)
-    stated = {"rows": len(late["flag"]), "areas": len(chosen), "of_areas": len(area_ids)}
-    return model, stated, (area_ids, area_thresholds)
+def part_areas(part: str) -> np.ndarray:
+    return read_part(part, [C.AREA_ID])[C.AREA_ID].unique()
+
+
+def block_areas(areas: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
+    """The areas table's id and km2 of a block's areas, in the block's order."""
+    return areas.set_index(C.AREA_ID).loc[list(ids)].reset_index()[[C.AREA_ID, C.AREA_KM2]]
+
+
+def outcome_columns(experiment: Experiment) -> list[str]:
+    return [f"{OUTCOME}{s}" for s in (experiment.training.target, "collective", "group")]
 
 
 def sample_areas(area_ids: np.ndarray, late_rows: int, seed: int,

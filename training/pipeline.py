@@ -28,7 +28,14 @@ from training.distributed import booster_fit
 from training.metrics import calibration_table
 from training.models import fit_horizon
 from training.oracle import TRUTH_COLUMNS, oracle_forecasts
-from training.partitioned import fit_final_partitioned, shap_importance_partitioned
+from training.partitioned import (
+    fit_final_partitioned,
+    latest_rows,
+    panel_rows,
+    shap_importance_partitioned,
+    upper_counts,
+)
+from training.partitioned_backtest import run_backtest_partitioned
 from training.registry import TrainingRecord, log_training
 from training.riskmodel import RiskModel, contributions
 from training.targets import (
@@ -49,19 +56,38 @@ class Inputs:
     counts: pd.DataFrame
     meta: dict
     truth: pd.DataFrame | None = None  # a synthetic city's true intensity ([training] oracle)
+    # The folder whose panel parts the workers read, when the panel stays on them (``panel``,
+    # ``incidents`` and ``petitions`` are then empty, ``counts`` holds the units above grids).
+    folder: Path | None = None
+
+    @property
+    def rows(self) -> int:
+        """The panel's rows."""
+        return len(self.panel) if self.folder is None else panel_rows(self.folder)
 
 
 def load_inputs(experiment: Experiment, settings: Settings) -> Inputs:
-    """The feature snapshot and the clean tables of an experiment (and its truth, if any)."""
+    """The feature snapshot and the clean tables of an experiment (and its truth, if any).
+
+    With the Dask engine and a panel the workers wrote as parts, the panel and the records
+    stay on the workers: only the catalogue, the areas and the counts above the grids are read.
+    """
     folder = experiment.output_dir(settings)
-    features = read_features(folder)
-    clean = read_clean(folder)
+    parts = on_parts(folder, Engine.from_settings(settings))
+    features = read_features(folder, tables=() if parts else ("panel", "counts"))
+    clean = read_clean(folder, events=not parts)
     oracle = experiment.training.oracle
     return Inputs(panel=features.panel, catalogue=features.catalogue, areas=clean.areas,
-                  incidents=clean.incidents, petitions=clean.petitions, counts=features.counts,
-                  meta=features.meta,
+                  incidents=clean.incidents, petitions=clean.petitions,
+                  counts=upper_counts(folder) if parts else features.counts,
+                  meta=features.meta, folder=folder if parts else None,
                   truth=None if oracle is None else read_truth(experiment.resolve(oracle,
                                                                                    settings)))
+
+
+def on_parts(folder: Path, engine: Engine) -> bool:
+    """Whether the workers read the panel: the Dask engine, and a panel written as parts."""
+    return engine.scheduler is not None and (folder / "features" / "panel.parquet").is_dir()
 
 
 def read_truth(path: Path) -> pd.DataFrame:
@@ -74,15 +100,22 @@ def read_truth(path: Path) -> pd.DataFrame:
 
 def backtest(experiment: Experiment, inputs: Inputs, progress=None,
              engine: Engine = LOCAL) -> BacktestResult:
-    """The rolling-origin backtest, its boosters fitted on ``engine``."""
-    with booster_fit(engine) as fit:
-        result = run_backtest(inputs.panel, inputs.catalogue, inputs.areas, experiment.features,
-                              experiment.training, records=(inputs.incidents, inputs.petitions),
-                              progress=progress, fit=fit)
+    """The rolling-origin backtest, its boosters fitted on ``engine`` (and, when the panel
+    is kept as parts on the workers, its rows made, forecast and baselined there too)."""
+    thresholds = step = None
+    if inputs.folder is not None:
+        found = run_backtest_partitioned(experiment, inputs.folder, engine, progress)
+        result, thresholds, step = found.result, found.thresholds, found.step
+    else:
+        with booster_fit(engine) as fit:
+            result = run_backtest(inputs.panel, inputs.catalogue, inputs.areas,
+                                  experiment.features, experiment.training,
+                                  records=(inputs.incidents, inputs.petitions),
+                                  progress=progress, fit=fit)
     if inputs.truth is not None:
         if progress:
             progress("scoring the oracle (the true intensity)")
-        score_oracle(result, inputs, experiment)
+        score_oracle(result, inputs, experiment, thresholds, step)
     if experiment.features.period != "month":  # Prophet's periods align with ours by a fixed step
         if progress:
             progress("comparing bottom-up sums with Prophet")
@@ -92,22 +125,28 @@ def backtest(experiment: Experiment, inputs: Inputs, progress=None,
     return result
 
 
-def score_oracle(result: BacktestResult, inputs: Inputs, experiment: Experiment) -> None:
-    """The truth's forecasts of the backtest's rows, scored beside the model's."""
+def score_oracle(result: BacktestResult, inputs: Inputs, experiment: Experiment,
+                 thresholds: dict | None = None, step: pd.Timedelta | None = None) -> None:
+    """The truth's forecasts of the backtest's rows, scored beside the model's.
+
+    Args:
+        thresholds, step: per fold each area's flag threshold, and the periods' step, when
+            the panel is not here (the backtest on the workers gives them).
+    """
     config = experiment.training
     panel = inputs.panel
-    thresholds = None
-    if config.risk_flag == "above_quantile":
+    if thresholds is None and config.risk_flag == "above_quantile":
         ids = panel[C.AREA_ID].unique()
         thresholds = {f.number: pd.Series(flag_threshold(panel, config, before=f.start), ids)
                       for f in result.folds}
-    result.score_oracle(*oracle_forecasts(result.predictions, inputs.truth, config,
-                                          periods_step(panel[C.PERIOD]), thresholds))
+    step = periods_step(panel[C.PERIOD]) if step is None else step
+    result.score_oracle(*oracle_forecasts(result.predictions, inputs.truth, config, step,
+                                          thresholds))
 
 
 def fingerprint(experiment: Experiment, inputs: Inputs, result: BacktestResult) -> str:
     """What makes two backtests comparable: the data, the folds, the targets."""
-    basis = {"data": inputs.meta["input_fingerprint"], "rows": len(inputs.panel),
+    basis = {"data": inputs.meta["input_fingerprint"], "rows": inputs.rows,
              "folds": [[str(f.start), str(f.stop)] for f in result.folds],
              "horizons": result.horizons, "target": experiment.training.target,
              "flag": [experiment.training.risk_flag, experiment.training.flag_quantile]}
@@ -225,7 +264,7 @@ def train(experiment: Experiment, settings: Settings, config_text: str,
         progress("fitting the final models")
     # A panel the workers wrote as parts: the final fit and TreeSHAP read them there.
     folder = experiment.output_dir(settings)
-    parts = engine.scheduler is not None and (folder / "features" / "panel.parquet").is_dir()
+    parts = inputs.folder is not None
     model = (fit_final_partitioned(experiment, folder, engine)[0] if parts
              else fit_final(experiment, inputs, engine))
     if progress:
@@ -246,7 +285,8 @@ def train(experiment: Experiment, settings: Settings, config_text: str,
         comparison=comparison_table(result), importance=importance,
         plots={"calibration": calibration_plot(result, plots_dir / "calibration.png"),
                "shap": shap_plot(values, X, plots_dir / "shap_summary.png")})
-    example = inputs.panel[inputs.panel[C.PERIOD] == inputs.panel[C.PERIOD].max()].head(20)
+    example = (latest_rows(folder, 20) if parts else
+               inputs.panel[inputs.panel[C.PERIOD] == inputs.panel[C.PERIOD].max()].head(20))
     if progress:
         progress("logging to MLflow and registering the model")
     registered = log_training(settings, experiment.name, record, model, example)

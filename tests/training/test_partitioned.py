@@ -15,18 +15,31 @@ from riskgrid import vocabulary as C
 from riskgrid.experiment import Experiment
 from tests.training.test_distributed import EXPERIMENT, skewed_city
 from training.backtest import design, feature_columns, training_rows
+from training.baselines import hotspot_smoothers
 from training.models import fit_horizon, fit_local
 from training.partitioned import (
-    add_frames,
-    booster_rows,
+    block_areas,
+    final_origin,
     fit_final_partitioned,
-    horizon_rows,
+    fold_piece,
+    outcome_columns,
     panel_parts,
-    period_sums,
-    plans_of,
-    rows_summary,
     sample_areas,
     shap_importance_partitioned,
+    train_rows,
+)
+from training.partitioned_anchors import (
+    MAP_PREFIX,
+    add_frames,
+    anchor_columns,
+    block_maps,
+    block_reach,
+    frame_sums,
+    held_rows,
+    map_columns,
+    period_sums,
+    read_part,
+    with_columns,
 )
 from training.pipeline import Inputs, fit_final, shap_importance
 from training.targets import flag_threshold, target_counts, target_flags
@@ -48,6 +61,8 @@ def city(tmp_path_factory) -> tuple[Inputs, Path]:
         block = panel.frame[panel.frame[C.AREA_ID].isin(ids[lo:hi])]
         block.to_parquet(parts / f"area-{i:05d}.parquet", index=False)
     panel.catalogue.to_json(folder / "features" / "catalogue.json", orient="records")
+    (folder / "clean").mkdir()
+    areas.to_parquet(folder / "clean" / "areas.parquet", index=False)
     inputs = Inputs(panel=panel.frame, catalogue=panel.catalogue, areas=areas,
                     incidents=incidents, petitions=petitions, counts=pd.DataFrame(), meta={})
     return inputs, folder
@@ -81,8 +96,7 @@ def in_process_samples(experiment: Experiment, inputs: Inputs, h: int = 1) -> li
     # count-threshold flag, zero rows sampled
     ({"zero_share": 0.5, "shrinkage_weights": [1.0], "choose_rounds": False},
      ["risk", "count"]),
-    # A classifier, a shrinkage weight to choose (the blocks' fit chooses neither the rounds
-    # nor the anchor).
+    # A classifier, a shrinkage weight to choose toward the long-run rate.
     ({"risk_flag": "collective_or_group", "shrinkage_weights": [1.0, 0.6],
       "choose_rounds": False, "anchors": ["long_run"]}, ["risk", "early_count", "count"]),
 ])
@@ -94,20 +108,74 @@ def test_the_blocks_give_each_booster_the_in_process_rows(city, changes, roles):
     parts = [str(p) for p in panel_parts(folder)]
     window = experiment.features.windows[-1]
     sums = add_frames(*[period_sums(p, [f"all_sum_{window}", "all_mean_all"]) for p in parts])
-    rows = [horizon_rows(p, features, experiment, 1, sums) for p in parts]
-    plans = plans_of([rows_summary(r) for r in rows], experiment.training)
+    columns = [C.AREA_ID, C.PERIOD, *features, *outcome_columns(experiment)]
+    step = pd.Timedelta(weeks=1)
+    rows = []
+    for part in parts:
+        ids = pd.read_parquet(part, columns=[C.AREA_ID])[C.AREA_ID].unique()
+        origin = final_origin(part, columns, block_areas(inputs.areas, ids), experiment)
+        rows.append(train_rows(origin, features, experiment, None, 1, sums,
+                               {"long_run": "all_mean_all"}, step))
+    unique = np.unique(np.concatenate([r.period for r in rows]))
+    late_from = unique[int(len(unique) * (1 - experiment.training.calibration_share))]
+    by_count = experiment.training.risk_flag == "above_quantile"
     assert len(expected) == len(roles)
     for sample, role in zip(expected, roles, strict=True):
         shrink = 0.6 if role == "count" and 0.6 in changes["shrinkage_weights"] else 1.0
-        pieces = [booster_rows(r, p, experiment, role, shrink) for r, p in zip(rows, plans,
-                                                                                 strict=True)]
-        X, label, weight = (np.concatenate([piece[i] for piece in pieces])
-                            if pieces[0][i] is not None else None for i in range(3))
+        pieces = [fold_piece(r, late_from, role, by_count, shrink) for r in rows]
+        X, label, weight = (np.concatenate([piece[i] for piece in pieces]) for i in range(3))
         np.testing.assert_array_equal(X, sample.X)
         np.testing.assert_allclose(label, sample.label, rtol=1e-6)  # float32 sums, in-process
-        assert (weight is None) == (sample.weight is None)
-        if weight is not None:
-            np.testing.assert_array_equal(weight, sample.weight)
+        np.testing.assert_array_equal(weight, 1.0 if sample.weight is None else sample.weight)
+
+
+def test_the_blocks_anchors_are_the_in_process_ones(city):
+    """Every anchor the count model can be shrunk toward, at the city's level, computed per
+    block: the long-run ones from the part's columns, the last-year map from each area's
+    own rows, its kernel smoothing from the rows of the areas within the kernel's reach (in
+    other parts), the city's level from the blocks' sums per period."""
+    inputs, folder = city
+    experiment = with_training(anchors=["long_run", "kernel_long_run", "recent", "year",
+                                        "kernel_year"])
+    config, panel, window = experiment.training, inputs.panel, experiment.features.windows[-1]
+    threshold = flag_threshold(panel, config)
+    count, flag = target_counts(panel, config, 1), target_flags(panel, config, 1, threshold)
+    known = ~np.isnan(count) & ~np.isnan(flag)
+    local = training_rows(panel, inputs.areas, config, threshold, window).take(known)
+    assert set(local.anchors) == {"kernel_long_run", "recent", "year", "kernel_year"}
+    features = feature_columns(panel, inputs.catalogue)
+    parts = [str(p) for p in panel_parts(folder)]
+    area_ids = panel[C.AREA_ID].unique()
+    smoothers = hotspot_smoothers(inputs.areas, area_ids)
+    frames = [read_part(p, map_columns("all")) for p in parts]
+    edges = np.r_[0, np.cumsum([f[C.AREA_ID].nunique() for f in frames])]
+    maps = [block_maps(held_rows(area_ids[reach], local_smoothers, lo, hi,
+                                 *[frames[b] for b in mine]), "all", ["year", "kernel_year"])
+            for reach, local_smoothers, (lo, hi), mine in block_reach(edges, smoothers)]
+    assert any(len(mine) > 1 for *_, mine in block_reach(edges, smoothers))
+    anchors = anchor_columns(experiment, set(panel.columns)) | {
+        n: f"{MAP_PREFIX}{n}" for n in ("year", "kernel_year")}
+    sums = with_columns(add_frames(*[period_sums(p, [f"all_sum_{window}", *[
+        c for c in anchors.values() if c in panel]]) for p in parts]), *map(frame_sums, maps))
+    columns = [C.AREA_ID, C.PERIOD, *features, *outcome_columns(experiment)]
+    rows = []
+    for b, part in enumerate(parts):
+        ids = pd.read_parquet(part, columns=[C.AREA_ID])[C.AREA_ID].unique()
+        origin = final_origin(part, columns, block_areas(inputs.areas, ids), experiment)
+        rows.append(train_rows(origin, features, experiment, None, 1, sums, anchors,
+                               pd.Timedelta(weeks=1), maps[b]))
+    for name in anchors:
+        expected = local.anchor(name)
+        assert expected.std() > 0, name
+        # float64 sums per block, added across blocks: to within float32's rounding
+        np.testing.assert_allclose(np.concatenate([r.anchors[name] for r in rows]), expected,
+                                   rtol=1e-6, atol=1e-12, err_msg=name)
+    # the count model's labels shrunk toward the kernel map, as fit_horizon shrinks them
+    kept = np.concatenate([r.weight for r in rows]) > 0
+    label = np.concatenate([fold_piece(r, np.datetime64("NaT"), "count", True, 0.6,
+                                       "kernel_year")[1] for r in rows])
+    np.testing.assert_allclose(label, (0.6 * count[known] + 0.4 * local.anchor(
+        "kernel_year"))[kept], rtol=1e-6)
 
 
 def test_the_calibration_sample_is_every_area_unless_the_slice_is_large():
@@ -123,10 +191,15 @@ def test_the_final_fit_from_the_parts_is_as_good_as_the_in_process_one(city, das
     engine = Engine(scheduler=dask_cluster.scheduler_address)
     local = fit_final(EXPERIMENT, inputs)
     model, stated = fit_final_partitioned(EXPERIMENT, folder, engine)
-    assert stated["calibration_sample"][1]["areas"] == 12  # the slice is small: every area
+    # the slice is small: every area, its 13 latest training weeks
+    assert stated["calibration_sample"][1] == {"rows": 12 * 13, "areas": 12, "of_areas": 12}
     for booster in (model.horizons[1].count, model.horizons[1].risk):
         assert "[num_machines: 2]" in booster.model_to_string()
     assert model.thresholds == local.thresholds and model.features == local.features
+    # The nested choices and the count's law are made as in process, on the inner slice.
+    assert model.horizons[1].dispersion > 0
+    np.testing.assert_allclose(model.horizons[1].dispersion, local.horizons[1].dispersion,
+                               rtol=0.1)
     count = target_counts(inputs.panel, EXPERIMENT.training, 1)
     known = ~np.isnan(count)
     here, there = local.predict(inputs.panel), model.predict(inputs.panel)
