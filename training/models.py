@@ -285,8 +285,8 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
     around the early count booster's forecasts, shrunk as the final one is.
     When their rounds are chosen by their own loss (the classifier's always; the count
     booster's with ``rounds_by = "loss"``), the early boosters stop once their loss on the
-    slice has not improved for :data:`PATIENCE` rounds (local fits; the cluster's fit every
-    round), and the candidates are the rounds they have trees for. At weight 0 the count
+    slice has not improved for :data:`PATIENCE` rounds (a cluster's fit runs every round and
+    is cut where a local one would stop), and the candidates are the rounds they have trees for. At weight 0 the count
     model learns the anchor alone, with every round.
 
     Args:
