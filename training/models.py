@@ -82,9 +82,9 @@ def _logit(p: np.ndarray) -> np.ndarray:
 class HorizonModel:
     """The two boosters and the calibrator of one horizon, and the features they read.
 
-    With a count-threshold flag (``by_count``), ``risk`` is a count model fitted on the earlier
-    periods and its raw risk is P(count > threshold) under a Poisson law; otherwise ``risk`` is
-    a classifier of the flag. Either way the calibrator maps raw risk to probability.
+    With a count-threshold flag (``by_count``), ``risk`` is the count model itself and its raw
+    risk is P(count > threshold) under a Poisson law around the expected count; otherwise
+    ``risk`` is a classifier of the flag. Either way the calibrator maps raw risk to probability.
     """
 
     horizon: int
@@ -123,9 +123,12 @@ def raw_risk(risk: lgb.Booster, matrix: np.ndarray, by_count: bool,
              threshold: np.ndarray | None) -> np.ndarray:
     """The risk booster's raw score of each row (P(count > threshold) for a count model)."""
     raw = risk.predict(matrix)
-    if by_count:
-        return stats.poisson.sf(np.floor(threshold), np.maximum(raw, 1e-9))
-    return raw
+    return count_risk(raw, threshold) if by_count else raw
+
+
+def count_risk(expected: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """P(count > threshold) under a Poisson law around each expected count."""
+    return stats.poisson.sf(np.floor(threshold), np.maximum(expected, 1e-9))
 
 
 def booster_params(config: TrainingConfig, objective: str, rows: int) -> dict:
@@ -335,20 +338,28 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
         choice = choose(forecasts, count[late], rows.take(late), config)
     else:
         choice = Choice(most, config.shrinkage_weights[0], float("nan"))
-    risk = truncated(risk, choice.rounds if by_count else
-                     risk_rounds(risk, held_out, flag[late], config))
     # At weight 0 the booster learns the anchor itself and gets every round to do so.
     rounds = most if choice.weight == 0 else choice.rounds
     label = shrunk_labels(count[kept], rows.anchor(choice.anchor)[kept], choice.weight)
     count_model = booster(kept, label, objective, rounds)
-    # The count's dispersion: how the late counts spread around the early count booster's
-    # forecasts, shrunk as the final one is; every row of the slice, unweighted.
-    dispersion = fit_dispersion(count[late], shrunk_labels(
-        forecasts[choice.rounds], rows.anchor(choice.anchor)[late], choice.weight), None)
+    # The slice's forecasts of the final count model, out of sample: the early booster's,
+    # shrunk as the final one is.
+    late_forecast = shrunk_labels(forecasts[choice.rounds], rows.anchor(choice.anchor)[late],
+                                  choice.weight)
+    # The count's dispersion: how the late counts spread around them; every row of the
+    # slice, unweighted.
+    dispersion = fit_dispersion(count[late], late_forecast, None)
+    if by_count:
+        # The flag's risk is the served count forecast's P(count > threshold), so the risk
+        # ranks the areas as the expected counts do; calibrated on the slice's forecasts.
+        risk = count_model
+        raw = count_risk(late_forecast, rows.threshold[late])
+    else:
+        risk = truncated(risk, risk_rounds(risk, held_out, flag[late], config))
+        raw = raw_risk(risk, held_out, False, None)
     model = HorizonModel(horizon=horizon, features=names, count=count_model, risk=risk,
                          calibrator=Calibrator(config.calibration), by_count=by_count,
                          dispersion=dispersion)
-    threshold = None if rows.threshold is None else rows.threshold[late]
     # Every row of the slice, unweighted: the calibrator sees the periods as they were.
-    model.calibrator.fit(raw_risk(risk, held_out, by_count, threshold), flag[late])
+    model.calibrator.fit(raw, flag[late])
     return Fitted(model, choice.weight, rounds, risk.current_iteration(), choice.anchor)

@@ -33,7 +33,6 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from scipy import stats
 
 from features import Engine, read_clean
 from riskgrid import vocabulary as C
@@ -47,6 +46,7 @@ from training.models import (
     HorizonModel,
     best_risk_rounds,
     booster_params,
+    count_risk,
     fitted_rounds,
     round_candidates,
     staged,
@@ -323,19 +323,19 @@ def fit_blocks(fitter: Fitter, rows: list, area_ids: np.ndarray, h: int
         choice = choose(forecasts, late["count"], context, config)
     else:
         choice = Choice(most, config.shrinkage_weights[0], float("nan"))
-    rounds = choice.rounds if by_count else best_risk_rounds(late["risk_raw"], late["flag"],
-                                                             config)
-    risk = truncated(risk, rounds)
     # At weight 0 the booster learns the anchor itself and gets every round to do so.
     count_rounds = most if choice.weight == 0 else choice.rounds
     count_model = booster("count", objective, count_rounds, choice)
-    # The count's dispersion around the early booster's forecasts, shrunk as the final one is.
-    dispersion = fit_dispersion(late["count"], shrunk_labels(
-        forecasts[choice.rounds], context.anchor(choice.anchor), choice.weight), None)
+    # The slice's forecasts of the final count model, out of sample (as fit_horizon's).
+    late_forecast = shrunk_labels(forecasts[choice.rounds], context.anchor(choice.anchor),
+                                  choice.weight)
+    dispersion = fit_dispersion(late["count"], late_forecast, None)
     if by_count:
-        raw = stats.poisson.sf(np.floor(late["threshold"]),
-                               np.maximum(forecasts[choice.rounds], 1e-9))
+        risk = count_model
+        raw = count_risk(late_forecast, late["threshold"])
     else:
+        rounds = best_risk_rounds(late["risk_raw"], late["flag"], config)
+        risk = truncated(risk, rounds)
         raw = 1 / (1 + np.exp(-late["risk_raw"][rounds]))
     model = HorizonModel(horizon=h, features=names, count=count_model, risk=risk,
                          calibrator=Calibrator(config.calibration).fit(raw, late["flag"]),
