@@ -47,20 +47,27 @@ from training.targets import flag_threshold, target_counts, target_flags
 BLOCKS = 5  # parts of 2 or 3 of the 12 areas, as the workers write them
 
 
+def write_parts(panel, areas: pd.DataFrame, features: Path, blocks: int) -> Path:
+    """The panel as the workers write it: ``blocks`` parts of contiguous areas in
+    ``features``/panel.parquet, and its catalogue beside them."""
+    parts = features / "panel.parquet"
+    parts.mkdir(parents=True)
+    edges = np.linspace(0, len(areas), blocks + 1).astype(int)
+    ids = areas[C.AREA_ID].to_numpy()
+    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        block = panel.frame[panel.frame[C.AREA_ID].isin(ids[lo:hi])]
+        block.to_parquet(parts / f"area-{i:05d}.parquet", index=False)
+    panel.catalogue.to_json(features / "catalogue.json", orient="records")
+    return parts
+
+
 @pytest.fixture(scope="module")
 def city(tmp_path_factory) -> tuple[Inputs, Path]:
     """The skewed test city's panel, and a folder holding it as parts of blocks of areas."""
     areas, incidents, petitions = skewed_city()
     panel = build_panel(areas, incidents, petitions, EXPERIMENT.features)
     folder = tmp_path_factory.mktemp("parts")
-    parts = folder / "features" / "panel.parquet"
-    parts.mkdir(parents=True)
-    edges = np.linspace(0, len(areas), BLOCKS + 1).astype(int)
-    ids = areas[C.AREA_ID].to_numpy()
-    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
-        block = panel.frame[panel.frame[C.AREA_ID].isin(ids[lo:hi])]
-        block.to_parquet(parts / f"area-{i:05d}.parquet", index=False)
-    panel.catalogue.to_json(folder / "features" / "catalogue.json", orient="records")
+    write_parts(panel, areas, folder / "features", BLOCKS)
     (folder / "clean").mkdir()
     areas.to_parquet(folder / "clean" / "areas.parquet", index=False)
     inputs = Inputs(panel=panel.frame, catalogue=panel.catalogue, areas=areas,

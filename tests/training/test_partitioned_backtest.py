@@ -3,7 +3,6 @@ keys and baselines, and models close to its own."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from features import Engine, Layout, build_panel, outcomes_known_at, read_featur
 from riskgrid import InputError, Settings
 from riskgrid import vocabulary as C
 from tests.training.test_distributed import EXPERIMENT, skewed_city
+from tests.training.test_partitioned import write_parts
 from training.backtest import design, feature_columns, make_folds, run_backtest, training_rows
 from training.baselines import hotspot_smoothers
 from training.partitioned import panel_parts
@@ -71,15 +71,8 @@ def city(tmp_path_factory) -> tuple[Path, pd.DataFrame, pd.DataFrame, tuple]:
     areas, incidents, petitions = skewed_city()
     panel = build_panel(areas, incidents, petitions, BACKTEST.features)
     folder = tmp_path_factory.mktemp("city")
-    parts, clean = folder / "features" / "panel.parquet", folder / "clean"
-    parts.mkdir(parents=True)
+    parts, clean = write_parts(panel, areas, folder / "features", BLOCKS), folder / "clean"
     clean.mkdir()
-    edges = np.linspace(0, len(areas), BLOCKS + 1).astype(int)
-    ids = areas[C.AREA_ID].to_numpy()
-    for i, (lo, hi) in enumerate(itertools.pairwise(edges)):
-        block = panel.frame[panel.frame[C.AREA_ID].isin(ids[lo:hi])]
-        block.to_parquet(parts / f"area-{i:05d}.parquet", index=False)
-    panel.catalogue.to_json(folder / "features" / "catalogue.json", orient="records")
     (folder / "features" / "meta.json").write_text(json.dumps({"input_fingerprint": "f"}))
     counts = folder / "features" / "counts.parquet"
     counts.mkdir()
