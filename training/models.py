@@ -277,20 +277,22 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
                 config: TrainingConfig, horizon: int, fit: BoosterFit = fit_local) -> Fitted:
     """Fit one horizon's models on rows whose targets are known.
 
-    The latest ``calibration_share`` of the periods is the inner validation slice. The risk
-    model trains on the earlier periods; its rounds are chosen and its calibrator fitted on
-    that slice, which it did not see. A count booster fitted on the earlier periods chooses,
-    on the slice's every area and period (a hotspot map needs them all), its rounds and the
-    shrinkage weight toward the long-run rate by the primary metric; the count model then
-    trains on every period with those. Boosters see the rows :func:`sample_weights` keeps,
-    with their weights.
-    The count's dispersion (its negative-binomial law) is learned on the same slice,
-    around the early count booster's forecasts, shrunk as the final one is.
+    The latest ``calibration_share`` of the periods is the inner validation slice. A
+    classifier of the flag trains on the earlier periods; its rounds are chosen and its
+    calibrator fitted on that slice, which it did not see. A count booster fitted on the
+    earlier periods chooses, on the slice's every area and period (a hotspot map needs them
+    all), its rounds and the shrinkage weight and anchor by the primary metric; the count
+    model then trains on every period with those. A count-threshold flag's risk is that count
+    model's P(count > threshold), calibrated on the slice's forecasts of the early booster
+    shrunk as the final one is. Boosters see the rows :func:`sample_weights` keeps, with their
+    weights.
+    The count's dispersion (its negative-binomial law) is learned on the same slice, around
+    those shrunk forecasts.
     When their rounds are chosen by their own loss (the classifier's always; the count
     booster's with ``rounds_by = "loss"``), the early boosters stop once their loss on the
     slice has not improved for :data:`PATIENCE` rounds (a cluster's fit runs every round and
-    is cut where a local one would stop), and the candidates are the rounds they have trees for. At weight 0 the count
-    model learns the anchor alone, with every round.
+    is cut where a local one would stop), and the candidates are the rounds they have trees
+    for. At weight 0 the count model learns the anchor alone, with every round.
 
     Args:
         rows: each row's period, area and long-run rate; with a count-threshold flag, also
