@@ -157,10 +157,12 @@ def sample_weights(count: np.ndarray, flag: np.ndarray, config: TrainingConfig,
     codes, empty = codes[order], empty[order]
     firsts = np.r_[0, np.flatnonzero(np.diff(codes)) + 1]
     rank = np.arange(len(codes)) - np.repeat(firsts, np.diff(np.r_[firsts, len(codes)]))
-    start = _area_starts(np.asarray(uniques, dtype=str), config.seed)[codes]
-    # Row k is drawn when the running count (k + start) * share passes a whole number.
-    drawn = (np.floor((rank + 1 + start) * config.zero_share)
-             > np.floor((rank + start) * config.zero_share))
+    phase = _area_starts(np.asarray(uniques, dtype=str), config.seed)[codes]
+    # Row k is drawn when the running count k * share + phase passes a whole number: one row
+    # in every 1 / share, the first of them at a place of its own in each area (a phase
+    # smaller than one row would draw every quiet area's zeros in the same periods).
+    drawn = (np.floor((rank + 1) * config.zero_share + phase)
+             > np.floor(rank * config.zero_share + phase))
     zeros = np.bincount(codes).astype(np.float64)
     kept = np.bincount(codes, weights=drawn.astype(np.float64))
     scale = np.divide(zeros, kept, out=np.zeros_like(zeros), where=kept > 0)

@@ -59,6 +59,21 @@ def test_each_areas_zeros_are_sampled_evenly_over_its_periods_and_keep_their_wei
         assert np.diff(drawn).max() <= 21  # one zero row in every 20 or so
 
 
+def test_the_zeros_kept_of_many_quiet_areas_are_spread_over_the_periods():
+    """Areas with no event at all: the zero rows kept fall in every period about equally,
+    not in the same few periods of every area (a booster would learn those periods' calendar
+    as the only time nothing happens)."""
+    areas, periods, share = 1000, 100, 0.05
+    area = np.repeat([f"a{k}" for k in range(areas)], periods)
+    count = np.zeros(areas * periods)
+    weight = sample_weights(count, np.zeros_like(count), TrainingConfig(zero_share=share),
+                            area=area)
+    kept = (weight > 0).reshape(areas, periods).sum(axis=0)
+    assert kept.sum() == pytest.approx(share * areas * periods, rel=0.01)
+    # Each period's share is binomial around share * areas = 50 (sd about 7).
+    assert kept.min() >= 25 and kept.max() <= 80
+
+
 def test_no_sampling_by_default():
     assert (sample_weights(np.zeros(10), np.zeros(10), TrainingConfig()) == 1).all()
 
