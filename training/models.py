@@ -8,14 +8,13 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
 from riskgrid.experiment import TrainingConfig
 from training.metrics import risk_metrics
 from training.shrinkage import Choice, TrainingRows, choose, sample_weights, shrunk_labels
-from training.uncertainty import fit_dispersion, interval
+from training.uncertainty import exceedance, fit_dispersion, interval
 
 
 @dataclass
@@ -83,7 +82,8 @@ class HorizonModel:
     """The two boosters and the calibrator of one horizon, and the features they read.
 
     With a count-threshold flag (``by_count``), ``risk`` is the count model itself and its raw
-    risk is P(count > threshold) under a Poisson law around the expected count; otherwise
+    risk is P(count > threshold) under the count's law around the expected count (negative
+    binomial with ``dispersion``, the law the served interval comes from); otherwise
     ``risk`` is a classifier of the flag. Either way the calibrator maps raw risk to probability.
     """
 
@@ -105,7 +105,7 @@ class HorizonModel:
 
     def raw_risk(self, X: pd.DataFrame, threshold: np.ndarray | None = None) -> np.ndarray:
         return raw_risk(self.risk, X[self.features].to_numpy(np.float32), self.by_count,
-                         threshold)
+                        threshold, self.dispersion)
 
     def risk_probability(self, X: pd.DataFrame,
                          threshold: np.ndarray | None = None) -> np.ndarray:
@@ -120,15 +120,17 @@ _ONE_THREAD_ROWS = 1_000_000
 
 
 def raw_risk(risk: lgb.Booster, matrix: np.ndarray, by_count: bool,
-             threshold: np.ndarray | None) -> np.ndarray:
+             threshold: np.ndarray | None, dispersion: float = 0.0) -> np.ndarray:
     """The risk booster's raw score of each row (P(count > threshold) for a count model)."""
     raw = risk.predict(matrix)
-    return count_risk(raw, threshold) if by_count else raw
+    return count_risk(raw, threshold, dispersion) if by_count else raw
 
 
-def count_risk(expected: np.ndarray, threshold: np.ndarray) -> np.ndarray:
-    """P(count > threshold) under a Poisson law around each expected count."""
-    return stats.poisson.sf(np.floor(threshold), np.maximum(expected, 1e-9))
+def count_risk(expected: np.ndarray, threshold: np.ndarray,
+               dispersion: float = 0.0) -> np.ndarray:
+    """P(count > threshold) under the count's law around each expected count: negative
+    binomial with ``dispersion`` (:mod:`training.uncertainty`), Poisson when it is 0."""
+    return exceedance(expected, threshold, dispersion)
 
 
 def booster_params(config: TrainingConfig, objective: str, rows: int) -> dict:
@@ -355,7 +357,7 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
         # The flag's risk is the served count forecast's P(count > threshold), so the risk
         # ranks the areas as the expected counts do; calibrated on the slice's forecasts.
         risk = count_model
-        raw = count_risk(late_forecast, rows.threshold[late])
+        raw = count_risk(late_forecast, rows.threshold[late], dispersion)
     else:
         risk = truncated(risk, risk_rounds(risk, held_out, flag[late], config))
         raw = raw_risk(risk, held_out, False, None)

@@ -332,7 +332,7 @@ def fit_blocks(fitter: Fitter, rows: list, area_ids: np.ndarray, h: int
     dispersion = fit_dispersion(late["count"], late_forecast, None)
     if by_count:
         risk = count_model
-        raw = count_risk(late_forecast, late["threshold"])
+        raw = count_risk(late_forecast, late["threshold"], dispersion)
     else:
         rounds = best_risk_rounds(late["risk_raw"], late["flag"], config)
         risk = truncated(risk, rounds)

@@ -38,6 +38,16 @@ def _cdf(k: np.ndarray, mu: np.ndarray, alpha: float) -> np.ndarray:
     return stats.nbinom.cdf(k, size, size / (size + mu))
 
 
+def exceedance(mu: np.ndarray, threshold: np.ndarray, alpha: float = 0.0) -> np.ndarray:
+    """P(count > threshold) under the law around each expected count ``mu`` (the served
+    interval's law: negative binomial with dispersion ``alpha``, Poisson when it is 0)."""
+    mu, k = np.maximum(np.asarray(mu, float), _MIN_MEAN), np.floor(threshold)
+    if alpha <= 0:
+        return stats.poisson.sf(k, mu)
+    size = 1 / alpha
+    return stats.nbinom.sf(k, size, size / (size + mu))
+
+
 def _ppf(q: float, mu: np.ndarray, alpha: float) -> np.ndarray:
     if alpha <= 0:
         return stats.poisson.ppf(q, mu)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -9,6 +11,7 @@ from scipy import stats
 from riskgrid.experiment import TrainingConfig
 from training.models import fit_horizon
 from training.shrinkage import TrainingRows
+from training.uncertainty import exceedance
 
 
 def sparse_city(periods: int = 120, areas: int = 60, seed: int = 0):
@@ -43,3 +46,17 @@ def test_the_risk_of_a_count_threshold_ranks_areas_as_their_expected_counts():
         assert stats.spearmanr(expected, risk).statistic > 0.99, weights
         # and the probabilities tell the areas apart as the counts do
         assert stats.spearmanr(risk, rows.long_run[-60:]).statistic > 0.8
+
+
+def test_the_raw_risk_is_the_served_laws_chance_of_passing_the_threshold():
+    """The count's risk and its served interval come from one law: with a dispersion, the
+    raw risk is the negative binomial's P(count > threshold), above Poisson's in the tail."""
+    X, count, flag, rows = sparse_city()
+    config = TrainingConfig(risk_flag="above_quantile", num_boost_round=40, zero_share=1.0)
+    model = replace(fit_horizon(X, count, flag, rows, config, 1).model, dispersion=0.5)
+    last, threshold = X.tail(60), np.full(60, 2.0)
+    expected = model.expected_count(last)
+    np.testing.assert_allclose(model.raw_risk(last, threshold),
+                               exceedance(expected, threshold, 0.5))
+    assert (model.raw_risk(last, threshold)
+            > stats.poisson.sf(2, np.maximum(expected, 1e-9)) - 1e-12).all()

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.uncertainty import coverage, crps, fit_dispersion, interval, uncertainty_metrics
+from training.uncertainty import (
+    coverage,
+    crps,
+    exceedance,
+    fit_dispersion,
+    interval,
+    uncertainty_metrics,
+)
 
 RNG = np.random.default_rng(3)
 
@@ -30,6 +37,26 @@ def test_the_dispersion_is_learned_and_its_intervals_cover_where_poissons_fall_s
     assert coverage(y, *interval(mu, alpha)) == pytest.approx(0.8, abs=0.03)
     assert coverage(y, *interval(mu, 0.0)) < 0.75
     assert crps(y, mu, alpha) < crps(y, mu, 0.0)
+
+
+def test_the_chance_of_exceeding_a_threshold_is_the_served_laws():
+    """Overdispersed counts: the share above each area's threshold is what the learned
+    negative binomial says, where the Poisson law promises too little of the tail."""
+    rng = np.random.default_rng(11)
+    mu = rng.gamma(2.0, 1.0, 60_000)
+    y = rng.poisson(mu * rng.gamma(1 / 0.4, 0.4, len(mu)))
+    threshold = rng.integers(0, 4, len(y)).astype(float)
+    above = y > threshold
+    alpha = fit_dispersion(y, mu)
+    served = exceedance(mu, threshold, alpha)
+    for band in (served < 0.2, (served >= 0.2) & (served < 0.5), served >= 0.5):
+        assert above[band].mean() == pytest.approx(served[band].mean(), abs=0.01)
+    poisson = exceedance(mu, threshold, 0.0)
+    tail = served < 0.2
+    assert above[tail].mean() > 1.15 * poisson[tail].mean()
+    # 2.5 thresholds are 2: the count must be 3 or more
+    assert exceedance(np.array([1.0]), np.array([2.5]))[0] == pytest.approx(
+        exceedance(np.array([1.0]), np.array([2.0]))[0])
 
 
 def test_poisson_counts_and_counts_without_events_learn_no_dispersion():
