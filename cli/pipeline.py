@@ -117,8 +117,8 @@ def features(ctx: typer.Context, experiment: ExperimentArg) -> None:
 
 
 def _comparison(result, horizon: int) -> Table:
-    keys = ("poisson_deviance", "mae", "crps", "coverage@80%", "roc_auc", "pr_auc", "brier",
-            "ece", "hit_rate@5%", "pai@5%", "pei@5%")
+    keys = ("poisson_deviance", "mae", "count_ratio", "crps", "coverage@80%", "roc_auc", "pr_auc",
+            "brier", "ece", "hit_rate@5%", "pai@5%", "pei@5%")
     keys += tuple(k for k in ("pai@area", "pei@area") if k in result.model[horizon])
     table = Table(title=f"backtest, horizon {horizon} ({len(result.folds)} folds)")
     table.add_column("forecaster")

@@ -31,17 +31,21 @@ _AREA_SLACK = 1e-9
 # --- counts --------------------------------------------------------------------------------
 
 def count_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Errors of forecast event counts: poisson_deviance (mean), mae and rmse.
+    """Errors of forecast event counts: poisson_deviance (mean), mae, rmse, and count_ratio.
 
     Predictions are clipped to >= 1e-9 for the deviance only (a zero forecast of a
-    non-zero count has infinite deviance); mae and rmse use them as given.
+    non-zero count has infinite deviance); mae and rmse use them as given. count_ratio is
+    the forecast events over the events that happened (1: right in total; NaN with no
+    event): a model far from 1 is biased before any ranking is judged.
     """
     y, mu = _paired(y_true, y_pred, "y_true", "y_pred")
     error = mu - y
+    events = float(y.sum())
     return {
         "poisson_deviance": float(mean_poisson_deviance(y, np.clip(mu, _MIN_PREDICTION, None))),
         "mae": float(np.mean(np.abs(error))),
         "rmse": float(np.sqrt(np.mean(error**2))),
+        "count_ratio": float(mu.sum() / events) if events > 0 else float("nan"),
     }
 
 

@@ -18,7 +18,7 @@ FEATURES = FeaturesConfig(period="week", start="2023-01-02", end="2023-12-25")
 TRAINING = TrainingConfig(folds=2, fold_step=13, min_train_periods=20, num_boost_round=15,
                           min_data_in_leaf=5, risk_flag="above_quantile", flag_quantile=0.8,
                           hotspot_area="0.6 km2")
-METRICS = {"poisson_deviance", "mae", "rmse", "roc_auc", "pr_auc", "brier", "ece",
+METRICS = {"poisson_deviance", "mae", "rmse", "count_ratio", "roc_auc", "pr_auc", "brier", "ece",
            "hit_rate@1%", "hit_rate@5%", "hit_rate@10%", "pai@1%", "pai@5%", "pai@10%",
            "pei@5%", "hit_rate@area", "pai@area", "pei@area", "crps", "coverage@80%",
            "width@80%", "tied_share"}

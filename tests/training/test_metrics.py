@@ -64,13 +64,23 @@ def reference(frame: pd.DataFrame, share: float) -> tuple[float, float]:
 def test_a_perfect_count_forecast_has_no_error():
     y = np.array([0, 0, 3, 1, 7])
     out = count_metrics(y, y)
-    assert out == pytest.approx({"poisson_deviance": 0, "mae": 0, "rmse": 0}, abs=1e-8)
+    assert out == pytest.approx({"poisson_deviance": 0, "mae": 0, "rmse": 0, "count_ratio": 1},
+                                abs=1e-8)
 
 
 def test_count_errors_match_a_hand_computation():
     # Unit deviances 2(y log(y/mu) - y + mu): 2 for (0, 1) and 4 ln 2 - 2 for (2, 1).
     out = count_metrics(np.array([0, 2]), np.array([1.0, 1.0]))
-    assert out == pytest.approx({"poisson_deviance": 2 * math.log(2), "mae": 1.0, "rmse": 1.0})
+    assert out == pytest.approx({"poisson_deviance": 2 * math.log(2), "mae": 1.0, "rmse": 1.0,
+                                 "count_ratio": 1.0})
+
+
+def test_the_count_ratio_says_how_far_the_forecasts_are_off_in_total():
+    """Forecasts three times too high are off by 3 whatever their ranking; no event, no ratio."""
+    y = np.array([0, 1, 0, 2, 0, 1])
+    assert count_metrics(y, 3.0 * y + 0.0)["count_ratio"] == pytest.approx(3.0)
+    assert count_metrics(y, np.full(6, 4 / 6))["count_ratio"] == pytest.approx(1.0)
+    assert math.isnan(count_metrics(np.zeros(3), np.ones(3))["count_ratio"])
 
 
 def test_a_zero_forecast_of_an_event_is_penalised_but_finite():
