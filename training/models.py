@@ -95,6 +95,10 @@ class HorizonModel:
     by_count: bool = False
     # Of the count's negative-binomial law around the expected count (0: Poisson).
     dispersion: float = 0.0
+    # The law of a count-threshold flag's raw risk, the one its calibrator was fitted on:
+    # "negative_binomial" (the count's, with ``dispersion``) or "poisson" (models saved
+    # before the risk followed the count's law).
+    risk_law: str = "negative_binomial"
 
     def expected_count(self, X: pd.DataFrame) -> np.ndarray:
         return self.count.predict(X[self.features].to_numpy(np.float32))
@@ -104,8 +108,9 @@ class HorizonModel:
         return interval(expected, self.dispersion, level)
 
     def raw_risk(self, X: pd.DataFrame, threshold: np.ndarray | None = None) -> np.ndarray:
+        dispersion = self.dispersion if self.risk_law == "negative_binomial" else 0.0
         return raw_risk(self.risk, X[self.features].to_numpy(np.float32), self.by_count,
-                        threshold, self.dispersion)
+                        threshold, dispersion)
 
     def risk_probability(self, X: pd.DataFrame,
                          threshold: np.ndarray | None = None) -> np.ndarray:

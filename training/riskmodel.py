@@ -62,7 +62,8 @@ class RiskModel:
                 "calendar": self.calendar,
                 "horizons": sorted(self.horizons), "thresholds": self.thresholds,
                 "by_count": {str(h): m.by_count for h, m in self.horizons.items()},
-                "dispersion": {str(h): m.dispersion for h, m in self.horizons.items()}}
+                "dispersion": {str(h): m.dispersion for h, m in self.horizons.items()},
+                "risk_law": {str(h): m.risk_law for h, m in self.horizons.items()}}
         (folder / "model.json").write_text(json.dumps(meta, indent=2))
         for h, model in self.horizons.items():
             model.count.save_model(str(folder / f"count_h{h}.txt"))
@@ -82,7 +83,9 @@ class RiskModel:
                 risk=lgb.Booster(model_file=str(folder / f"risk_h{h}.txt")),
                 calibrator=pickle.loads((folder / f"calibrator_h{h}.pkl").read_bytes()),
                 by_count=meta["by_count"][str(h)],
-                dispersion=float(meta.get("dispersion", {}).get(str(h), 0.0)))
+                dispersion=float(meta.get("dispersion", {}).get(str(h), 0.0)),
+                # saved before the law was recorded: a Poisson law's raw risk
+                risk_law=meta.get("risk_law", {}).get(str(h), "poisson"))
         return cls(experiment=meta["experiment"], period=meta["period"], target=meta["target"],
                    risk_flag=meta["risk_flag"], features=meta["features"], horizons=horizons,
                    thresholds=meta["thresholds"], calendar=meta.get("calendar", "CN"))
