@@ -195,23 +195,39 @@ def hotspot_area_metrics(frame: pd.DataFrame, area_km2: float) -> dict[str, floa
     Returns:
         ``hit_rate@area``, ``pai@area`` and ``pei@area``; NaN when no period has an event.
     """
-    if not area_km2 > 0:
-        raise ValueError(f"the flagged area must be positive; got {area_km2} km2.")
-    m = _hotspot_map(frame)
+    m, caught, flagged, best = _area_flags(frame, area_km2)
     events = m.y.sum()
     total = m.size.sum()
-    ranked = _order(m.period, -m.score, m.area)
-    before = _cumulative(m.period[ranked], m.size[ranked]) - m.size[ranked]
-    rows = ranked[before < area_km2 * (1 - _AREA_SLACK)]
-    caught = m.per_period(m.y[rows], rows)
-    flagged = m.per_period(m.size[rows], rows)
-    best = np.maximum(_best_catch(m, flagged), caught)
     if events <= 0:
         return {"hit_rate@area": float("nan"), "pai@area": float("nan"),
                 "pei@area": float("nan")}
     hit = caught.sum() / events
     return {"hit_rate@area": float(hit), "pai@area": float(hit / (flagged.sum() / total)),
             "pei@area": float(caught.sum() / best.sum())}
+
+
+def hotspot_area_by_period(frame: pd.DataFrame, area_km2: float) -> dict[str, np.ndarray]:
+    """The figures of :func:`hotspot_area_metrics` for each period (in period order), before
+    they are pooled: NaN in a period without events (for pei: with n* = 0)."""
+    m, caught, flagged, best = _area_flags(frame, area_km2)
+    hit = _ratio(caught, m.per_period(m.y))
+    return {"hit_rate@area": hit, "pai@area": hit / (flagged / m.per_period(m.size)),
+            "pei@area": _ratio(caught, best)}
+
+
+def _area_flags(frame: pd.DataFrame, area_km2: float
+                ) -> tuple[_Map, np.ndarray, np.ndarray, np.ndarray]:
+    """The map, and per period the events caught, the area flagged and n* when the areas
+    with the highest scores are flagged until ``area_km2`` is covered."""
+    if not area_km2 > 0:
+        raise ValueError(f"the flagged area must be positive; got {area_km2} km2.")
+    m = _hotspot_map(frame)
+    ranked = _order(m.period, -m.score, m.area)
+    before = _cumulative(m.period[ranked], m.size[ranked]) - m.size[ranked]
+    rows = ranked[before < area_km2 * (1 - _AREA_SLACK)]
+    caught = m.per_period(m.y[rows], rows)
+    flagged = m.per_period(m.size[rows], rows)
+    return m, caught, flagged, np.maximum(_best_catch(m, flagged), caught)
 
 
 def _flag(m: _Map, ranked: np.ndarray, cumulative: np.ndarray,

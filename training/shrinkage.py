@@ -15,12 +15,14 @@ from scipy import sparse
 from riskgrid import vocabulary as C
 from riskgrid.experiment import TrainingConfig
 from training.baselines import BANDWIDTHS, KERNEL_PREFIX, recent_mean
-from training.metrics import hotspot_by_period
+from training.metrics import hotspot_area_by_period, hotspot_by_period
 
 # The fallback when the primary metric does not judge count forecasts (a risk metric).
 COUNT_METRIC = "poisson_deviance"
 _COUNT_METRICS = frozenset({"poisson_deviance", "mae", "rmse"})
 _HOTSPOT_PREFIXES = ("hit_rate@", "pai@", "pei@")
+# The NIJ-style maps of a fixed area ([training] hotspot_area), ranked by expected count.
+AREA_METRICS = frozenset({"hit_rate@area", "pai@area", "pei@area"})
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,7 @@ def choose(forecasts: dict[int, np.ndarray], count: np.ndarray, rows: TrainingRo
                 # How much of the booster the candidate takes: its weight, then its rounds.
                 level = (w, rounds if w > 0 else 0)
                 scored.append(((rounds, w, anchor), level,
-                               _by_period(blend, count, rows, metric)))
+                               _by_period(blend, count, rows, metric, config.hotspot_km2)))
                 if config.choice_rule == "one_se_deviance":
                     deviances.append(np.nanmean(_by_period(blend, count, rows, COUNT_METRIC)))
     if config.choice_rule == "one_se_deviance":
@@ -312,10 +314,15 @@ def _within_one_se(scored: list[tuple[object, object, np.ndarray]], lower: bool)
 
 
 def _by_period(blend: np.ndarray, count: np.ndarray, rows: TrainingRows,
-               metric: str) -> np.ndarray:
+               metric: str, area_km2: float | None = None) -> np.ndarray:
     """The metric of ``blend`` in each period of the rows (period order; NaN where a map
     metric is undefined). For the count metrics, the mean loss per row of the period:
-    unit Poisson deviance, absolute or squared error."""
+    unit Poisson deviance, absolute or squared error. The maps of a fixed area flag
+    ``area_km2`` by expected count; the maps of a share of the area, by density."""
+    if metric in AREA_METRICS:
+        return hotspot_area_by_period(pd.DataFrame({
+            C.PERIOD: rows.period, C.AREA_ID: rows.area_id, "y_true": count, "score": blend,
+            "area_size": rows.area_size}), area_km2)[metric]
     if metric.startswith(_HOTSPOT_PREFIXES):
         share = (_share(metric),)
         return hotspot_by_period(pd.DataFrame({
@@ -336,7 +343,8 @@ def _by_period(blend: np.ndarray, count: np.ndarray, rows: TrainingRows,
 
 def selection_metric(primary: str) -> str:
     """The metric nested choices use: the primary one if it judges counts or maps."""
-    if primary.startswith(_HOTSPOT_PREFIXES) and _share(primary) is not None:
+    if primary in AREA_METRICS or (primary.startswith(_HOTSPOT_PREFIXES)
+                                   and _share(primary) is not None):
         return primary
     return primary if primary in _COUNT_METRICS else COUNT_METRIC
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # km2 per unit of the flagged hotspot area, by the spellings `hotspot_area` accepts.
 AREA_UNITS: dict[str, float] = {
@@ -131,6 +131,13 @@ class TrainingConfig(BaseModel):
         if value is not None:
             area_km2(value)
         return value
+
+    @model_validator(mode="after")
+    def _area_metric_has_an_area(self) -> TrainingConfig:
+        if self.primary_metric.endswith("@area") and self.hotspot_area is None:
+            raise ValueError(f"primary_metric \"{self.primary_metric}\" flags a fixed area: set "
+                             "hotspot_area too, e.g. hotspot_area = \"0.25 sq mi\"")
+        return self
 
     @property
     def hotspot_km2(self) -> float | None:

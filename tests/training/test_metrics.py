@@ -13,6 +13,7 @@ from training.metrics import (
     calibration_table,
     count_metrics,
     expected_calibration_error,
+    hotspot_area_by_period,
     hotspot_area_metrics,
     hotspot_metrics,
     risk_metrics,
@@ -344,3 +345,17 @@ def test_a_fixed_area_larger_than_the_map_flags_everything_and_no_events_give_na
     assert all(math.isnan(v) for v in hotspot_area_metrics(hotspots([0, 0], [0, 1]), 1).values())
     with pytest.raises(ValueError, match="positive"):
         hotspot_area_metrics(hotspots([1, 0], [1, 0]), 0.0)
+
+
+def test_a_fixed_area_map_period_by_period_pools_to_the_challenge_figures():
+    """Four 1 km2 cells, 1 km2 flagged: week 0 catches both events, week 1 neither of two,
+    week 2 has no event. Per week PAI 4, 0 and undefined; pooled, half the events on a
+    quarter of the area: PAI 2."""
+    frame = pd.DataFrame({"period": np.repeat([0, 1, 2], 4), "area_id": np.tile(list("abcd"), 3),
+                          "y_true": [2, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0],
+                          "score": np.tile([4.0, 3.0, 2.0, 1.0], 3), "area_size": 1.0})
+    weekly = hotspot_area_by_period(frame, 1.0)
+    np.testing.assert_allclose(weekly["pai@area"], [4.0, 0.0, np.nan])
+    np.testing.assert_allclose(weekly["hit_rate@area"], [1.0, 0.0, np.nan])
+    np.testing.assert_allclose(weekly["pei@area"], [1.0, 0.0, np.nan])
+    assert hotspot_area_metrics(frame, 1.0)["pai@area"] == pytest.approx(2.0)
