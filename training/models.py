@@ -128,14 +128,7 @@ def raw_risk(risk: lgb.Booster, matrix: np.ndarray, by_count: bool,
              threshold: np.ndarray | None, dispersion: float = 0.0) -> np.ndarray:
     """The risk booster's raw score of each row (P(count > threshold) for a count model)."""
     raw = risk.predict(matrix)
-    return count_risk(raw, threshold, dispersion) if by_count else raw
-
-
-def count_risk(expected: np.ndarray, threshold: np.ndarray,
-               dispersion: float = 0.0) -> np.ndarray:
-    """P(count > threshold) under the count's law around each expected count: negative
-    binomial with ``dispersion`` (:mod:`training.uncertainty`), Poisson when it is 0."""
-    return exceedance(expected, threshold, dispersion)
+    return exceedance(raw, threshold, dispersion) if by_count else raw
 
 
 def booster_params(config: TrainingConfig, objective: str, rows: int) -> dict:
@@ -362,7 +355,7 @@ def fit_horizon(X: pd.DataFrame, count: np.ndarray, flag: np.ndarray, rows: Trai
         # The flag's risk is the served count forecast's P(count > threshold), so the risk
         # ranks the areas as the expected counts do; calibrated on the slice's forecasts.
         risk = count_model
-        raw = count_risk(late_forecast, rows.threshold[late], dispersion)
+        raw = exceedance(late_forecast, rows.threshold[late], dispersion)
     else:
         risk = truncated(risk, risk_rounds(risk, held_out, flag[late], config))
         raw = raw_risk(risk, held_out, False, None)

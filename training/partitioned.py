@@ -46,7 +46,6 @@ from training.models import (
     HorizonModel,
     best_risk_rounds,
     booster_params,
-    count_risk,
     fitted_rounds,
     round_candidates,
     staged,
@@ -79,7 +78,7 @@ from training.targets import (
     target_counts,
     target_flags,
 )
-from training.uncertainty import fit_dispersion
+from training.uncertainty import exceedance, fit_dispersion
 
 SAMPLE_ROWS = 200_000  # rows of the calibration slice the calibrator fits on, at most about
 PLOT_ROWS = 2_000  # rows of TreeSHAP values that come back for the summary plot
@@ -332,7 +331,7 @@ def fit_blocks(fitter: Fitter, rows: list, area_ids: np.ndarray, h: int
     dispersion = fit_dispersion(late["count"], late_forecast, None)
     if by_count:
         risk = count_model
-        raw = count_risk(late_forecast, late["threshold"], dispersion)
+        raw = exceedance(late_forecast, late["threshold"], dispersion)
     else:
         rounds = best_risk_rounds(late["risk_raw"], late["flag"], config)
         risk = truncated(risk, rounds)

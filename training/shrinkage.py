@@ -14,6 +14,7 @@ from scipy import sparse
 
 from riskgrid import vocabulary as C
 from riskgrid.experiment import TrainingConfig
+from riskgrid.experiment.training import AREA_METRICS
 from training.baselines import BANDWIDTHS, KERNEL_PREFIX, recent_mean
 from training.metrics import hotspot_area_by_period, hotspot_by_period
 
@@ -21,8 +22,6 @@ from training.metrics import hotspot_area_by_period, hotspot_by_period
 COUNT_METRIC = "poisson_deviance"
 _COUNT_METRICS = frozenset({"poisson_deviance", "mae", "rmse"})
 _HOTSPOT_PREFIXES = ("hit_rate@", "pai@", "pei@")
-# The NIJ-style maps of a fixed area ([training] hotspot_area), ranked by expected count.
-AREA_METRICS = frozenset({"hit_rate@area", "pai@area", "pei@area"})
 
 
 @dataclass(frozen=True)

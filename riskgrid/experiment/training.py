@@ -17,6 +17,8 @@ AREA_UNITS: dict[str, float] = {
     **dict.fromkeys(("acres", "acre"), 0.0040468564224),
     **dict.fromkeys(("sq ft", "ft2", "ft²", "square feet"), 0.09290304e-6),
 }
+# The NIJ-style hotspot metrics of a fixed flagged area (`hotspot_area`).
+AREA_METRICS = frozenset({"hit_rate@area", "pai@area", "pei@area"})
 _AREA = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([^0-9].*?)\s*$")
 
 
@@ -134,7 +136,7 @@ class TrainingConfig(BaseModel):
 
     @model_validator(mode="after")
     def _area_metric_has_an_area(self) -> TrainingConfig:
-        if self.primary_metric.endswith("@area") and self.hotspot_area is None:
+        if self.primary_metric in AREA_METRICS and self.hotspot_area is None:
             raise ValueError(f"primary_metric \"{self.primary_metric}\" flags a fixed area: set "
                              "hotspot_area too, e.g. hotspot_area = \"0.25 sq mi\"")
         return self
